@@ -1,0 +1,1 @@
+"""Adapters: the Falcon app, the Huey queue, DLQ backends, settings and logging."""

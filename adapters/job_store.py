@@ -1,0 +1,144 @@
+"""Job records, counters and the enqueue path in Redis (the JobQueue port).
+
+A job record is a hash `forkline:job:<id>`. Counters of finished jobs live in
+`forkline:stats`; waiting/active/delayed are read from the structures
+themselves (queue list, lease set, schedule set), so they cannot drift.
+"""
+
+import json
+from typing import Any, Callable
+
+from redis.exceptions import RedisError
+
+from adapters import keys
+from adapters.redis_client import RedisHandle, lua_script
+from functions.errors import Unavailable
+from functions.models import JobRecord
+
+# Mark a job finished once: a job that ran twice is counted once.
+_FINISH = lua_script("""
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'completed' or state == 'dead' then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[1], ARGV[2], ARGV[3],
+           'updatedAt', ARGV[4], 'finishedAt', ARGV[4], 'nextAttemptAt', '')
+redis.call('HINCRBY', KEYS[2], ARGV[5], 1)
+if tonumber(ARGV[6]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[6]) end
+return 1
+""")
+
+_INT_FIELDS = {"attempts", "maxAttempts"}
+_FLOAT_FIELDS = {"createdAt", "updatedAt", "nextAttemptAt", "finishedAt"}
+_JSON_FIELDS = {"payload", "result"}
+
+
+def encode_record(job: JobRecord) -> dict[str, str]:
+    fields = {}
+    for name, value in job.model_dump(mode="json").items():
+        if name in _JSON_FIELDS:
+            fields[name] = json.dumps(value)
+        elif value is None:
+            fields[name] = ""
+        else:
+            fields[name] = str(value)
+    return fields
+
+
+def decode_record(raw: dict[bytes, bytes]) -> JobRecord:
+    data: dict[str, Any] = {}
+    for key, value in raw.items():
+        name, text = key.decode(), value.decode()
+        if name in _JSON_FIELDS:
+            data[name] = json.loads(text) if text else None
+        elif text == "":
+            data[name] = None
+        elif name in _INT_FIELDS:
+            data[name] = int(text)
+        elif name in _FLOAT_FIELDS:
+            data[name] = float(text)
+        elif name in JobRecord.model_fields:
+            data[name] = text
+    return JobRecord.model_validate(data)
+
+
+def unavailable(exc: RedisError) -> Unavailable:
+    return Unavailable(f"The job store is unavailable ({type(exc).__name__})", dependency="redis")
+
+
+class RedisJobQueue:
+    """JobQueue port on Redis. `encode` turns a job into the Huey message bytes."""
+
+    def __init__(self, redis: RedisHandle, encode: Callable[[JobRecord], bytes], retention: int):
+        self.redis = redis
+        self.encode = encode
+        self.retention = retention
+
+    def submit(self, job: JobRecord) -> None:
+        message = self.encode(job)
+        try:
+            pipe = self.redis.client.pipeline(transaction=True)
+            pipe.hset(keys.job_key(job.id), mapping=encode_record(job))
+            pipe.lpush(keys.QUEUE, message)
+            pipe.execute()
+        except RedisError as exc:
+            raise unavailable(exc) from None
+
+    def requeue(self, job: JobRecord) -> None:
+        message = self.encode(job)
+        try:
+            pipe = self.redis.client.pipeline(transaction=True)
+            pipe.delete(keys.job_key(job.id))
+            pipe.hset(keys.job_key(job.id), mapping=encode_record(job))
+            pipe.lpush(keys.QUEUE, message)
+            pipe.execute()
+        except RedisError as exc:
+            raise unavailable(exc) from None
+
+    def get(self, job_id: str) -> JobRecord | None:
+        try:
+            raw = self.redis.client.hgetall(keys.job_key(job_id))
+        except RedisError as exc:
+            raise unavailable(exc) from None
+        return decode_record(raw) if raw else None
+
+    def counts(self) -> dict[str, int]:
+        try:
+            pipe = self.redis.client.pipeline(transaction=False)
+            pipe.llen(keys.QUEUE)
+            pipe.zcard(keys.LEASES)
+            pipe.zcard(keys.SCHEDULE)
+            pipe.hmget(keys.STATS, "completed", "failed")
+            waiting, active, delayed, (completed, failed) = pipe.execute()
+        except RedisError as exc:
+            raise unavailable(exc) from None
+        return {
+            "waiting": waiting,
+            "active": active,
+            "completed": int(completed or 0),
+            "failed": int(failed or 0),
+            "delayed": delayed,
+        }
+
+    # Consumer-side transitions.
+
+    def mark_completed(self, job_id: str, result: Any, now: float) -> bool:
+        done = _FINISH(
+            keys=[keys.job_key(job_id), keys.STATS],
+            args=["completed", "result", json.dumps(result, default=str), now, "completed", self.retention],
+            client=self.redis.client,
+        )
+        return bool(done)
+
+    def mark_dead(self, job_id: str, error: str, now: float) -> bool:
+        # Dead records stay while their DLQ entry exists; a replay rewrites them.
+        done = _FINISH(
+            keys=[keys.job_key(job_id), keys.STATS],
+            args=["dead", "lastError", error, now, "failed", 0],
+            client=self.redis.client,
+        )
+        return bool(done)
+
+    def mark_retrying(self, job_id: str, error: str, next_attempt_at: float, now: float) -> None:
+        self.redis.client.hset(
+            keys.job_key(job_id),
+            mapping={"state": "retrying", "lastError": error, "nextAttemptAt": next_attempt_at, "updatedAt": now},
+        )

@@ -1,0 +1,13 @@
+"""Redis key names, in one place. Huey's own keys follow its naming."""
+
+QUEUE = "huey.redis.forkline"
+SCHEDULE = "huey.schedule.forkline"
+LEASES = "forkline:leases"
+STATS = "forkline:stats"
+JOB_PREFIX = "forkline:job:"
+DLQ_ENTRIES = "forkline:dlq"
+DLQ_ORDER = "forkline:dlq:order"
+
+
+def job_key(job_id: str) -> str:
+    return JOB_PREFIX + job_id

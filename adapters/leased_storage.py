@@ -1,0 +1,160 @@
+"""Huey storage on Redis with a reliable dequeue (at-least-once delivery).
+
+Stock Huey pops a message with BRPOP, so a consumer killed mid-job loses it.
+Here a claim atomically moves the message into a lease set (score = lease
+deadline) and marks its job record active; the message leaves the lease set
+only when Huey has finished with it (completed, rescheduled or dead). Expired
+leases (a consumer that died) go back to the head of the queue, and due
+retries move from the schedule to the queue in the same atomic step, so a
+job waiting for its next attempt survives a consumer crash too.
+
+Messages are framed as `<job id>\\n<huey message>` so that Lua can find the
+job record of a message it claims.
+"""
+
+import logging
+import threading
+import time
+
+from huey.storage import RedisStorage
+
+from adapters import keys
+from adapters.redis_client import RedisHandle, lua_script
+
+log = logging.getLogger("forkline.queue")
+
+# KEYS: queue, leases. ARGV: now, lease seconds, job key prefix.
+# Returns {message, attempts, state-before} or nil when the queue is empty.
+_CLAIM = lua_script("""
+local data = redis.call('RPOP', KEYS[1])
+if not data then return nil end
+local now = tonumber(ARGV[1])
+local nl = string.find(data, '\\n', 1, true)
+local job = ARGV[3] .. string.sub(data, 1, (nl or 1) - 1)
+local state = redis.call('HGET', job, 'state')
+if state == 'completed' or state == 'dead' then return {data, -1, state} end
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), data)
+if not state then return {data, 1, ''} end
+local attempts = redis.call('HINCRBY', job, 'attempts', 1)
+redis.call('HSET', job, 'state', 'active', 'updatedAt', ARGV[1], 'nextAttemptAt', '')
+return {data, attempts, state}
+""")
+
+# KEYS: queue, leases, schedule. ARGV: now, schedule timestamp.
+# Expired leases go back to the consuming end of the queue; due retries follow.
+_REAP = lua_script("""
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 1000)
+for _, data in ipairs(expired) do
+  redis.call('ZREM', KEYS[2], data)
+  redis.call('RPUSH', KEYS[1], data)
+end
+local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[2], 'LIMIT', 0, 1000)
+for _, data in ipairs(due) do
+  redis.call('ZREM', KEYS[3], data)
+  redis.call('LPUSH', KEYS[1], data)
+end
+return {#expired, #due}
+""")
+
+# KEYS: leases, queue. ARGV: message. Give a held message back, first in line.
+_RELEASE = lua_script("""
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
+  redis.call('RPUSH', KEYS[2], ARGV[1])
+  return 1
+end
+return 0
+""")
+
+
+class LeasedRedisStorage(RedisStorage):
+    """RedisStorage whose connection is made lazily per process and whose dequeue leases."""
+
+    def __init__(self, name: str = "forkline", url: str = "redis://127.0.0.1:6379/0", lease: float = 30.0,
+                 read_timeout: float = 1.0, **_: object):
+        # Deliberately no super().__init__(): it would open a pool at import time.
+        self.name = name
+        self.queue_key = keys.QUEUE
+        self.schedule_key = keys.SCHEDULE
+        self.result_key = f"huey.results.{name}"
+        self.counter_key = f"huey.counters.{name}"
+        self.notify_prefix = f"huey.notify.{name}."
+        self.notify_result = False
+        self.notify_result_ttl = 60
+        self.blocking = True
+        self.read_timeout = read_timeout
+        self.lease = lease
+        self.redis = RedisHandle(url, socket_timeout=read_timeout + 5)
+        self._held: set[bytes] = set()
+        self._held_lock = threading.Lock()
+
+    def configure(self, url: str, lease: float) -> None:
+        self.redis = RedisHandle(url, socket_timeout=self.read_timeout + 5)
+        self.lease = lease
+
+    @property
+    def conn(self):  # Huey's own methods use self.conn
+        return self.redis.client
+
+    def close(self) -> None:
+        self.redis.close()
+
+    # Reliable dequeue.
+
+    def claim(self) -> tuple[bytes, int] | None:
+        """Lease the next message; return it with the attempt number it starts."""
+        while True:
+            found = _CLAIM(keys=[self.queue_key, keys.LEASES], args=[time.time(), self.lease, keys.JOB_PREFIX],
+                           client=self.conn)
+            if found is None:
+                # Wait for a message without taking it: a no-op move of the tail onto itself.
+                self.conn.blmove(self.queue_key, self.queue_key, self.read_timeout, "RIGHT", "RIGHT")
+                found = _CLAIM(keys=[self.queue_key, keys.LEASES], args=[time.time(), self.lease, keys.JOB_PREFIX],
+                               client=self.conn)
+                if found is None:
+                    return None
+            data, attempts, _ = found
+            if attempts == -1:
+                continue  # a duplicate of a job already finished: dropped
+            with self._held_lock:
+                self._held.add(data)
+            return data, int(attempts)
+
+    def dequeue(self) -> bytes | None:
+        claimed = self.claim()
+        return claimed[0] if claimed else None
+
+    def ack(self, data: bytes) -> None:
+        """Huey is done with this message (finished or rescheduled): drop the lease."""
+        self.conn.zrem(keys.LEASES, data)
+        with self._held_lock:
+            self._held.discard(data)
+
+    def renew_leases(self) -> int:
+        """Push the deadline of every message this process holds; call more often than the lease."""
+        with self._held_lock:
+            held = list(self._held)
+        if not held:
+            return 0
+        deadline = time.time() + self.lease
+        self.conn.zadd(keys.LEASES, {data: deadline for data in held}, xx=True)
+        return len(held)
+
+    def release_held(self) -> int:
+        """Give back every message still held (on shutdown): they are run again, not lost."""
+        with self._held_lock:
+            held, self._held = list(self._held), set()
+        released = 0
+        for data in held:
+            released += _RELEASE(keys=[keys.LEASES, self.queue_key], args=[data], client=self.conn)
+        return released
+
+    def read_schedule(self, ts) -> list:
+        expired, due = _REAP(keys=[self.queue_key, keys.LEASES, self.schedule_key],
+                             args=[time.time(), self.convert_ts(ts)], client=self.conn)
+        if expired:
+            log.warning("re-queued %d job(s) whose consumer stopped renewing its lease", expired,
+                        extra={"event": "lease_expired", "count": expired})
+        return []  # already moved to the queue atomically
+
+    def leased_count(self) -> int:
+        return self.conn.zcard(keys.LEASES)

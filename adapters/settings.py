@@ -1,0 +1,57 @@
+"""Configuration from the environment and an optional .env file."""
+
+import os
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    port: int = Field(3000, ge=1, le=65535)
+    host: str = "0.0.0.0"
+    redis_url: str | None = None
+    web_concurrency: int | None = Field(None, ge=1, le=256)
+    worker_concurrency: int = Field(5, ge=1, le=256)
+    consumer_processes: int = Field(1, ge=1, le=64)
+    job_max_retries: int = Field(3, ge=0, le=100)
+    job_backoff_base: float = Field(2.0, ge=0)
+    job_lease: float = Field(30.0, gt=0, description="seconds a claimed job stays invisible before it is re-queued")
+    job_retention: int = Field(86400, ge=1, description="seconds completed job records are kept")
+    graceful_timeout: float = Field(30.0, ge=0)
+    web_timeout: float = Field(30.0, gt=0, description="seconds one request may run before its worker is replaced")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_dir: str = "logs"
+    log_retention_days: int = Field(14, ge=1)
+    data_dir: str = ".forkline"
+    queue_name: str = "forkline"
+    dlq_backend: Literal["redis", "sqs"] = "redis"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @property
+    def web_workers(self) -> int:
+        return self.web_concurrency or os.cpu_count() or 1
+
+    @property
+    def max_attempts(self) -> int:
+        return self.job_max_retries + 1
+
+
+class SettingsError(Exception):
+    """One line naming the variable that is wrong."""
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "?"
+        value = first.get("input")
+        raise SettingsError(f"invalid setting {name}={value!r}: {first['msg']}") from None

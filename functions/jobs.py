@@ -1,0 +1,57 @@
+"""Job types: plain functions registered in one place, and the retry policy."""
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from functions.errors import JobFailed
+
+
+class MessagePayload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(max_length=10_000)
+    shouldFail: bool = False
+
+
+class NoopPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def run_message(payload: MessagePayload) -> dict[str, Any]:
+    """The template's job: echo the message, or fail on request."""
+    if payload.shouldFail:
+        raise JobFailed(f"Job failed on purpose: {payload.message}")
+    return {"processed": payload.message}
+
+
+def run_noop(payload: NoopPayload) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class JobType:
+    name: str
+    payload_model: type[BaseModel]
+    run: Callable[[Any], Any]
+
+
+JOB_TYPES: dict[str, JobType] = {
+    t.name: t
+    for t in (
+        JobType("message", MessagePayload, run_message),
+        JobType("noop", NoopPayload, run_noop),
+    )
+}
+
+
+def run_job(type_name: str, payload: dict[str, Any]) -> Any:
+    """Validate a stored payload against its job type and run the job function."""
+    job_type = JOB_TYPES[type_name]
+    return job_type.run(job_type.payload_model.model_validate(payload))
+
+
+def backoff_delay(attempt: int, base: float) -> float:
+    """Delay before the next attempt after `attempt` failed ones: base, 2*base, 4*base..."""
+    return base * (2 ** (attempt - 1))

@@ -1,0 +1,36 @@
+"""The ports the pure functions are given: small protocols, one per kind of I/O."""
+
+from typing import Protocol
+
+from functions.models import DeadJob, JobRecord
+
+
+class JobQueue(Protocol):
+    def submit(self, job: JobRecord) -> None:
+        """Store the job and enqueue it; durable when this returns."""
+
+    def get(self, job_id: str) -> JobRecord | None: ...
+
+    def counts(self) -> dict[str, int]:
+        """waiting, active, completed, failed and delayed counts."""
+
+    def requeue(self, job: JobRecord) -> None:
+        """Put a job back on the queue as a fresh job (attempts reset)."""
+
+
+class DeadLetterQueue(Protocol):
+    def put(self, job: DeadJob) -> None: ...
+
+    def list(self, offset: int, limit: int) -> list[DeadJob]: ...
+
+    def get(self, job_id: str) -> DeadJob | None: ...
+
+    def take(self, job_id: str) -> DeadJob | None:
+        """Remove the entry and return it; None if absent (so a replay happens once)."""
+
+    def count(self) -> int: ...
+
+
+class HealthProbe(Protocol):
+    def dependencies(self) -> dict[str, bool]:
+        """Dependency name -> reachable, without blocking for long."""

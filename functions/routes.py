@@ -1,0 +1,127 @@
+"""One plain function per HTTP route; ports and clock come in as arguments."""
+
+from typing import Any, Callable
+
+from pydantic import ValidationError
+
+from functions.errors import InvalidInput, NotFound
+from functions.jobs import JOB_TYPES
+from functions.models import (
+    DeadJobPage,
+    Health,
+    JobAccepted,
+    JobRecord,
+    JobRequest,
+    JobState,
+    QueueStats,
+    Replayed,
+    Welcome,
+)
+from functions.ports import DeadLetterQueue, HealthProbe, JobQueue
+
+MAX_PAGE = 100
+
+
+def welcome(pid: int) -> Welcome:
+    return Welcome(message="Welcome to forkline: a multi-core API with a background job queue", workerPID=pid)
+
+
+def health(probe: HealthProbe, started_at: float, now: float, pid: int) -> Health:
+    deps = probe.dependencies()
+    status = "ok" if all(deps.values()) else "degraded"
+    return Health(
+        status=status,
+        uptime=round(now - started_at, 3),
+        workerPID=pid,
+        dependencies={name: "up" if up else "down" for name, up in deps.items()},
+    )
+
+
+def _validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    return [{"field": ".".join(str(p) for p in e["loc"]), "error": e["msg"]} for e in exc.errors()]
+
+
+def build_job(body: Any, job_id: str, now: float, max_attempts: int) -> JobRecord:
+    """Validate a POST /jobs body into a new job record (pure: no I/O)."""
+    if not isinstance(body, dict):
+        raise InvalidInput("The request body must be a JSON object")
+    try:
+        request = JobRequest.model_validate(body)
+    except ValidationError as exc:
+        raise InvalidInput("Invalid job request", _validation_details(exc)) from None
+    job_type = JOB_TYPES.get(request.type)
+    if job_type is None:
+        raise InvalidInput(f"Unknown job type {request.type!r}", {"known": sorted(JOB_TYPES)})
+    try:
+        payload = job_type.payload_model.model_validate(request.model_extra or {})
+    except ValidationError as exc:
+        raise InvalidInput("Invalid job payload", _validation_details(exc)) from None
+    return JobRecord(
+        id=job_id,
+        type=job_type.name,
+        payload=payload.model_dump(),
+        state=JobState.queued,
+        maxAttempts=max_attempts,
+        createdAt=now,
+        updatedAt=now,
+    )
+
+
+def submit_job(
+    body: Any, queue: JobQueue, new_id: Callable[[], str], now: float, max_attempts: int
+) -> JobAccepted:
+    job = build_job(body, new_id(), now, max_attempts)
+    queue.submit(job)
+    return JobAccepted(jobId=job.id)
+
+
+def get_job(job_id: str, queue: JobQueue) -> JobRecord:
+    job = queue.get(job_id)
+    if job is None:
+        raise NotFound(f"No job with id {job_id!r}")
+    return job
+
+
+def queue_stats(queue: JobQueue, dlq: DeadLetterQueue) -> QueueStats:
+    return QueueStats(**queue.counts(), dlq=dlq.count())
+
+
+def _page_param(value: str | None, default: int, name: str, low: int, high: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidInput(f"{name} must be an integer") from None
+    if not low <= number <= high:
+        raise InvalidInput(f"{name} must be between {low} and {high}")
+    return number
+
+
+def list_dlq(dlq: DeadLetterQueue, offset: str | None, limit: str | None) -> DeadJobPage:
+    first = _page_param(offset, 0, "offset", 0, 10**9)
+    size = _page_param(limit, 20, "limit", 1, MAX_PAGE)
+    return DeadJobPage(items=dlq.list(first, size), total=dlq.count(), offset=first, limit=size)
+
+
+def replay_dlq(
+    job_id: str, dlq: DeadLetterQueue, queue: JobQueue, now: float, max_attempts: int
+) -> Replayed:
+    dead = dlq.take(job_id)
+    if dead is None:
+        raise NotFound(f"No job {job_id!r} in the dead-letter queue")
+    job = JobRecord(
+        id=dead.jobId,
+        type=dead.type,
+        payload=dead.payload,
+        state=JobState.queued,
+        maxAttempts=max_attempts,
+        createdAt=now,
+        updatedAt=now,
+    )
+    try:
+        queue.requeue(job)
+    except Exception:
+        dlq.put(dead)  # nothing lost: the entry goes back where it was
+        raise
+    return Replayed(jobId=job.id)

@@ -1,0 +1,1 @@
+"""Local runtime: the supervisor, the worker bodies, the embedded Redis, the CLI."""

@@ -1,0 +1,61 @@
+"""Body of the job consumer process: Huey's consumer on the leased storage."""
+
+import logging
+import signal
+import threading
+
+from adapters import queue
+from adapters.logs import setup_logging
+from adapters.settings import Settings
+from adapters.wiring import build_ports
+
+log = logging.getLogger("forkline.consumer")
+
+
+def renew_leases_forever(stop: threading.Event, interval: float) -> None:
+    while not stop.wait(interval):
+        try:
+            queue.huey.storage.renew_leases()
+        except Exception as exc:  # Redis down: the next round tries again
+            log.debug("lease renewal failed: %s", exc)
+
+
+def run_consumer(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM; jobs still running after the grace period are given back."""
+    setup_logging("consumer", settings.log_level, settings.log_dir)
+    build_ports(settings)
+    consumer = queue.huey.create_consumer(
+        workers=settings.worker_concurrency,
+        worker_type="thread",
+        periodic=False,
+        scheduler_interval=1,
+        check_worker_health=True,
+        health_check_interval=1,
+        shutdown_timeout=settings.graceful_timeout,
+        graceful_signal="INT",
+        backoff=1.5,
+        max_delay=2.0,
+    )
+    # SIGTERM (docker stop, a process manager) is as graceful as SIGINT.
+    # SIGHUP would make Huey re-exec this process's command line: the supervisor owns restarts.
+    consumer._signal_actions[signal.SIGTERM] = (False, True)
+    consumer._signal_actions.pop(signal.SIGHUP, None)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    stop = threading.Event()
+    renewer = threading.Thread(target=renew_leases_forever, args=(stop, settings.job_lease / 3),
+                               name="lease-renewer", daemon=True)
+    renewer.start()
+    log.info("consumer started with %d threads", settings.worker_concurrency,
+             extra={"event": "consumer_started", "concurrency": settings.worker_concurrency})
+    try:
+        consumer.run()
+    finally:
+        stop.set()
+        try:
+            released = queue.huey.storage.release_held()
+        except Exception:
+            log.exception("could not give back held jobs; their leases will expire and re-queue them")
+        else:
+            if released:
+                log.warning("gave back %d unfinished job(s) to the queue", released,
+                            extra={"event": "jobs_released", "count": released})

