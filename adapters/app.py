@@ -46,7 +46,7 @@ class BodyLimit:
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         length = req.content_length
         if length is not None and length > self.max_bytes:
-            raise falcon.HTTPPayloadTooLarge(description=f"The request body exceeds {self.max_bytes} bytes")
+            raise falcon.HTTPContentTooLarge(description=f"The request body exceeds {self.max_bytes} bytes")
 
 
 class RootResource:
@@ -121,6 +121,8 @@ class ReplayResource:
 def create_app(deps: AppDeps) -> falcon.App:
     app = falcon.App(middleware=[BodyLimit(deps.max_body)])
     app.req_options.strip_url_path_trailing_slash = True
+    # JSON in, JSON out: a form-encoded body is refused with 415, not parsed.
+    app.req_options.media_handlers = falcon.media.Handlers({falcon.MEDIA_JSON: falcon.media.JSONHandler()})
     app.add_route("/", RootResource(deps))
     app.add_route("/health", HealthResource(deps))
     app.add_route("/jobs", JobsResource(deps))

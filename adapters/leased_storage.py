@@ -24,7 +24,8 @@ from adapters.redis_client import RedisHandle, lua_script
 log = logging.getLogger("forkline.queue")
 
 # KEYS: queue, leases. ARGV: now, lease seconds, job key prefix.
-# Returns {message, attempts, state-before} or nil when the queue is empty.
+# Returns {message, attempts, max attempts} or nil when the queue is empty;
+# attempts is -1 for a copy of a job that already finished (it is dropped).
 _CLAIM = lua_script("""
 local data = redis.call('RPOP', KEYS[1])
 if not data then return nil end
@@ -32,12 +33,12 @@ local now = tonumber(ARGV[1])
 local nl = string.find(data, '\\n', 1, true)
 local job = ARGV[3] .. string.sub(data, 1, (nl or 1) - 1)
 local state = redis.call('HGET', job, 'state')
-if state == 'completed' or state == 'dead' then return {data, -1, state} end
+if state == 'completed' or state == 'dead' then return {data, -1, 0} end
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), data)
-if not state then return {data, 1, ''} end
+if not state then return {data, 1, 0} end
 local attempts = redis.call('HINCRBY', job, 'attempts', 1)
 redis.call('HSET', job, 'state', 'active', 'updatedAt', ARGV[1], 'nextAttemptAt', '')
-return {data, attempts, state}
+return {data, attempts, tonumber(redis.call('HGET', job, 'maxAttempts') or 0)}
 """)
 
 # KEYS: queue, leases, schedule. ARGV: now, schedule timestamp.
@@ -100,8 +101,8 @@ class LeasedRedisStorage(RedisStorage):
 
     # Reliable dequeue.
 
-    def claim(self) -> tuple[bytes, int] | None:
-        """Lease the next message; return it with the attempt number it starts."""
+    def claim(self) -> tuple[bytes, int, int] | None:
+        """Lease the next message; return it, the attempt it starts and its job's max attempts (0: unknown)."""
         while True:
             found = _CLAIM(keys=[self.queue_key, keys.LEASES], args=[time.time(), self.lease, keys.JOB_PREFIX],
                            client=self.conn)
@@ -112,12 +113,12 @@ class LeasedRedisStorage(RedisStorage):
                                client=self.conn)
                 if found is None:
                     return None
-            data, attempts, _ = found
+            data, attempts, max_attempts = found
             if attempts == -1:
                 continue  # a duplicate of a job already finished: dropped
             with self._held_lock:
                 self._held.add(data)
-            return data, int(attempts)
+            return data, int(attempts), int(max_attempts)
 
     def dequeue(self) -> bytes | None:
         claimed = self.claim()

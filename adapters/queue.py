@@ -38,11 +38,12 @@ class ForklineHuey(RedisHuey):
             claimed = self.storage.claim()
             if claimed is None:
                 return None
-            data, attempt = claimed
+            data, attempt, max_attempts = claimed
+            max_attempts = max_attempts or runtime.max_attempts
             task = self.deserialize_task(data)
             task.lease, task.attempt, task.started, task.settled = data, attempt, False, False
-            if attempt <= runtime.max_attempts:
-                task.retries = runtime.max_attempts - attempt
+            if attempt <= max_attempts:
+                task.retries = max_attempts - attempt
                 task.retry_delay = backoff_delay(attempt, runtime.backoff_base)
                 task.retry_backoff = None
                 return task

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     data_dir: str = ".forkline"
     queue_name: str = "forkline"
     dlq_backend: Literal["redis", "sqs"] = "redis"
+    app_factory: str = Field("local.web_worker:build_wsgi_app",
+                             description="module:function returning the WSGI app from settings")
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -1,5 +1,6 @@
 """Job types: plain functions registered in one place, and the retry policy."""
 
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -19,6 +20,12 @@ class NoopPayload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class SleepPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seconds: float = Field(ge=0, le=600)
+
+
 def run_message(payload: MessagePayload) -> dict[str, Any]:
     """The template's job: echo the message, or fail on request."""
     if payload.shouldFail:
@@ -28,6 +35,12 @@ def run_message(payload: MessagePayload) -> dict[str, Any]:
 
 def run_noop(payload: NoopPayload) -> None:
     return None
+
+
+def run_sleep(payload: SleepPayload) -> dict[str, float]:
+    """A job that takes time: for demos, shutdown and timeout checks."""
+    time.sleep(payload.seconds)
+    return {"slept": payload.seconds}
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,7 @@ JOB_TYPES: dict[str, JobType] = {
     for t in (
         JobType("message", MessagePayload, run_message),
         JobType("noop", NoopPayload, run_noop),
+        JobType("sleep", SleepPayload, run_sleep),
     )
 }
 

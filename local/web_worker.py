@@ -1,5 +1,6 @@
 """Body of one HTTP worker process: build the app after the fork, serve on the shared socket."""
 
+import importlib
 import logging
 import os
 import signal
@@ -60,7 +61,9 @@ def serve(sock: socket.socket, settings: Settings, slots, index: int, ready_fd: 
     setup_logging("web", settings.log_level, settings.log_dir)
     signal.signal(signal.SIGTERM, stop_gracefully)
     threading.Thread(target=watch_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
-    app = BusyClock(build_wsgi_app(settings), slots, index)
+    module, _, name = settings.app_factory.partition(":")
+    factory = getattr(importlib.import_module(module), name)
+    app = BusyClock(factory(settings), slots, index)
     if ready_fd is not None:
         os.write(ready_fd, b"1")
         os.close(ready_fd)

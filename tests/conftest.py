@@ -1,0 +1,35 @@
+import pytest
+
+from adapters.settings import Settings
+from adapters.wiring import build_ports
+from tests.processes import RedisProcess
+
+
+@pytest.fixture(scope="session")
+def redis_proc(tmp_path_factory):
+    """One real redis-server per test session, on a free port."""
+    server = RedisProcess(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_proc):
+    if redis_proc.proc is None or redis_proc.proc.poll() is not None:
+        redis_proc.start()  # a fault test may have stopped it
+    client = redis_proc.client()
+    client.flushall()
+    client.close()
+    return redis_proc.url
+
+
+@pytest.fixture
+def settings(redis_url, tmp_path) -> Settings:
+    return Settings(redis_url=redis_url, log_dir=str(tmp_path / "logs"), data_dir=str(tmp_path / "data"),
+                    job_backoff_base=0.2, job_lease=2.0, _env_file=None)
+
+
+@pytest.fixture
+def ports(settings):
+    return build_ports(settings)

@@ -1,0 +1,121 @@
+import pytest
+
+from functions import routes
+from functions.errors import InvalidInput, NotFound
+from functions.jobs import JOB_TYPES, backoff_delay, run_job
+from functions.errors import JobFailed
+from functions.models import DeadJob, JobState
+from tests.functions.memory_ports import FixedProbe, MemoryDLQ, MemoryQueue
+
+TEMPLATE_BODY = {"message": "Hello from queue!", "shouldFail": False}
+
+
+def ids(*values):
+    it = iter(values)
+    return lambda: next(it)
+
+
+def dead(job_id, failed_at=1.0):
+    return DeadJob(jobId=job_id, type="message", payload={"message": "x", "shouldFail": True},
+                   error="JobFailed: x", attempts=4, failedAt=failed_at)
+
+
+def test_welcome_names_the_serving_process():
+    assert routes.welcome(4242).workerPID == 4242
+
+
+def test_health_ok_and_degraded():
+    up = routes.health(FixedProbe(redis=True), started_at=100.0, now=112.5, pid=7)
+    assert (up.status, up.uptime, up.dependencies) == ("ok", 12.5, {"redis": "up"})
+    down = routes.health(FixedProbe(redis=False), started_at=100.0, now=101.0, pid=7)
+    assert (down.status, down.dependencies) == ("degraded", {"redis": "down"})
+
+
+def test_submit_job_accepts_the_template_body_as_is():
+    queue = MemoryQueue()
+    accepted = routes.submit_job(dict(TEMPLATE_BODY), queue, ids("j1"), now=5.0, max_attempts=4)
+    assert accepted.jobId == "j1" and accepted.status == "queued"
+    record = queue.get("j1")
+    assert record.type == "message" and record.payload == TEMPLATE_BODY
+    assert record.state == JobState.queued and record.maxAttempts == 4 and record.createdAt == 5.0
+    assert queue.queue == ["j1"]
+
+
+@pytest.mark.parametrize("body, fragment", [
+    ([1, 2], "JSON object"),
+    ("text", "JSON object"),
+    ({}, "Invalid job payload"),
+    ({"message": 5}, "Invalid job payload"),
+    ({"message": "x", "shouldFail": "maybe"}, "Invalid job payload"),
+    ({"message": "x", "extra": 1}, "Invalid job payload"),
+    ({"type": "nope", "message": "x"}, "Unknown job type"),
+    ({"type": 3}, "Invalid job request"),
+])
+def test_submit_job_rejects_bad_bodies_and_writes_nothing(body, fragment):
+    queue = MemoryQueue()
+    with pytest.raises(InvalidInput) as err:
+        routes.submit_job(body, queue, ids("j1"), now=0.0, max_attempts=4)
+    assert fragment in err.value.message
+    assert queue.records == {} and queue.queue == []
+
+
+def test_type_selects_a_registered_job():
+    queue = MemoryQueue()
+    routes.submit_job({"type": "sleep", "seconds": 0.5}, queue, ids("s1"), now=0.0, max_attempts=1)
+    assert queue.get("s1").type == "sleep" and queue.get("s1").payload == {"seconds": 0.5}
+
+
+def test_get_job_and_unknown_id():
+    queue = MemoryQueue()
+    routes.submit_job(dict(TEMPLATE_BODY), queue, ids("j1"), now=0.0, max_attempts=4)
+    assert routes.get_job("j1", queue).id == "j1"
+    with pytest.raises(NotFound):
+        routes.get_job("missing", queue)
+
+
+def test_queue_stats_adds_the_dlq_count():
+    queue = MemoryQueue()
+    routes.submit_job(dict(TEMPLATE_BODY), queue, ids("j1"), now=0.0, max_attempts=4)
+    stats = routes.queue_stats(queue, MemoryDLQ([dead("a"), dead("b")]))
+    assert stats.waiting == 1 and stats.dlq == 2
+
+
+def test_list_dlq_pages_in_failure_order_and_validates_params():
+    dlq = MemoryDLQ([dead("c", 3.0), dead("a", 1.0), dead("b", 2.0)])
+    page = routes.list_dlq(dlq, offset="1", limit="1")
+    assert [e.jobId for e in page.items] == ["b"] and page.total == 3
+    assert [e.jobId for e in routes.list_dlq(dlq, None, None).items] == ["a", "b", "c"]
+    for offset, limit in (("x", None), ("-1", None), (None, "0"), (None, "101")):
+        with pytest.raises(InvalidInput):
+            routes.list_dlq(dlq, offset, limit)
+
+
+def test_replay_moves_the_job_back_with_attempts_reset():
+    queue, dlq = MemoryQueue(), MemoryDLQ([dead("a")])
+    replayed = routes.replay_dlq("a", dlq, queue, now=9.0, max_attempts=4)
+    assert replayed.jobId == "a"
+    assert dlq.count() == 0
+    record = queue.get("a")
+    assert record.attempts == 0 and record.state == JobState.queued and record.payload["shouldFail"] is True
+    with pytest.raises(NotFound):
+        routes.replay_dlq("a", dlq, queue, now=9.0, max_attempts=4)
+
+
+def test_replay_that_cannot_enqueue_keeps_the_dlq_entry():
+    queue, dlq = MemoryQueue(), MemoryDLQ([dead("a")])
+    queue.fail_next = True
+    with pytest.raises(RuntimeError):
+        routes.replay_dlq("a", dlq, queue, now=9.0, max_attempts=4)
+    assert dlq.get("a") is not None
+
+
+def test_backoff_is_exponential():
+    assert [backoff_delay(n, 2.0) for n in (1, 2, 3)] == [2.0, 4.0, 8.0]
+
+
+def test_job_functions():
+    assert run_job("message", {"message": "hi", "shouldFail": False}) == {"processed": "hi"}
+    with pytest.raises(JobFailed):
+        run_job("message", {"message": "hi", "shouldFail": True})
+    assert run_job("noop", {}) is None
+    assert set(JOB_TYPES) >= {"message", "noop", "sleep"}
