@@ -1,0 +1,101 @@
+"""`forkline run`: the whole stack with its embedded Redis, as a user starts it."""
+
+import os
+import signal
+import time
+
+import pytest
+
+from tests.processes import Forkline, children_of, wait_until
+
+FAST = {"WEB_CONCURRENCY": "2", "JOB_BACKOFF_BASE": "0.2", "JOB_LEASE": "2", "GRACEFUL_TIMEOUT": "10"}
+
+
+@pytest.fixture
+def stack(tmp_path):
+    fl = Forkline("run", tmp_path, {**FAST})
+    fl.env.pop("REDIS_URL", None)
+    fl.start(timeout=30)
+    yield fl
+    assert fl.stop(signal.SIGTERM, timeout=40) == 0, fl.output()[-3000:]
+
+
+def job_state(fl, job_id):
+    return fl.request("GET", f"/jobs/{job_id}")[2]["state"]
+
+
+def post(fl, body):
+    status, headers, data = fl.request("POST", "/jobs", body)
+    assert status == 202, data
+    return data["jobId"]
+
+
+def roles(fl):
+    """pid -> role from the supervisor's own birth log lines."""
+    import json
+
+    born = {}
+    for line in fl.output().splitlines():
+        if '"worker_born"' in line:
+            entry = json.loads(line)
+            born[entry["child"]] = entry["worker_role"]
+    live = set(children_of(fl.proc.pid))
+    return {pid: role for pid, role in born.items() if pid in live}
+
+
+def pid_of(fl, role):
+    return wait_until(lambda: next((p for p, r in roles(fl).items() if r == role), None), 10, 0.1, role)
+
+
+def test_jobs_complete_fail_into_the_dlq_and_replay(stack):
+    ok = post(stack, {"message": "Hello from queue!", "shouldFail": False})
+    bad = post(stack, {"message": "nope", "shouldFail": True})
+    wait_until(lambda: job_state(stack, ok) == "completed", 10, 0.1, "job completed")
+    assert stack.request("GET", f"/jobs/{ok}")[2]["result"] == {"processed": "Hello from queue!"}
+    wait_until(lambda: job_state(stack, bad) == "dead", 20, 0.1, "job dead")
+    record = stack.request("GET", f"/jobs/{bad}")[2]
+    assert record["attempts"] == 4 and "failed on purpose" in record["lastError"]
+    stats = stack.request("GET", "/queue/stats")[2]
+    assert stats == {"waiting": 0, "active": 0, "completed": 1, "failed": 1, "delayed": 0, "dlq": 1}
+    listed = stack.request("GET", "/dlq")[2]
+    assert [e["jobId"] for e in listed["items"]] == [bad]
+    assert stack.request("POST", f"/dlq/{bad}/replay")[0] == 202
+    wait_until(lambda: stack.request("GET", "/queue/stats")[2]["dlq"] == 1
+               and job_state(stack, bad) == "dead", 20, 0.1, "replayed job dead again")
+    assert stack.request("GET", "/queue/stats")[2]["failed"] == 2
+
+
+def test_killed_consumer_and_redis_are_restarted_and_nothing_is_lost(stack):
+    consumer = pid_of(stack, "consumer")
+    redis_pid = pid_of(stack, "redis")
+    time.sleep(2.1)  # live past the boot window: this is a crash, not a boot failure
+    slow = post(stack, {"type": "sleep", "seconds": 3})
+    wait_until(lambda: job_state(stack, slow) == "active", 10, 0.05, "slow job running")
+    os.kill(consumer, signal.SIGKILL)
+    new_consumer = wait_until(lambda: (lambda p: p if p and p != consumer else None)(
+        next((p for p, r in roles(stack).items() if r == "consumer"), None)), 5, 0.05, "new consumer")
+    assert new_consumer != consumer
+    # The killed consumer's job comes back after its lease and completes.
+    wait_until(lambda: job_state(stack, slow) == "completed", 20, 0.1, "interrupted job completed")
+    assert stack.request("GET", f"/jobs/{slow}")[2]["attempts"] == 2
+
+    accepted = [post(stack, {"message": f"m{i}", "shouldFail": False}) for i in range(20)]
+    os.kill(redis_pid, signal.SIGKILL)
+    wait_until(lambda: (lambda p: p and p != redis_pid)(pid_of(stack, "redis")), 10, 0.1, "a new Redis")
+    wait_until(lambda: stack.request("GET", "/health", timeout=3)[0] == 200, 15, 0.2, "Redis back")
+    for job_id in accepted:
+        wait_until(lambda: job_state(stack, job_id) == "completed", 15, 0.1, f"{job_id} completed")
+
+
+def test_worker_sigterm_finishes_the_running_job(tmp_path, redis_url):
+    api = Forkline("serve", tmp_path, {"REDIS_URL": redis_url, "WEB_CONCURRENCY": "1"}).start()
+    worker = Forkline("worker", tmp_path, {"REDIS_URL": redis_url, "GRACEFUL_TIMEOUT": "10"}).start(wait_http=False)
+    try:
+        job = api.request("POST", "/jobs", {"type": "sleep", "seconds": 2})[2]["jobId"]
+        wait_until(lambda: api.request("GET", f"/jobs/{job}")[2]["state"] == "active", 15, 0.05, "job running")
+        assert worker.stop(signal.SIGTERM, timeout=30) == 0
+        record = api.request("GET", f"/jobs/{job}")[2]
+        assert record["state"] == "completed" and record["attempts"] == 1
+    finally:
+        worker.stop(signal.SIGTERM, timeout=30)
+        api.stop(signal.SIGTERM, timeout=30)

@@ -1,0 +1,24 @@
+"""WSGI app factories for supervisor tests (selected with APP_FACTORY)."""
+
+import time
+
+from local.web_worker import build_wsgi_app
+
+
+def with_slow_route(settings):
+    """The real app plus GET /slow?s=<seconds>, to hold a request in flight."""
+    app = build_wsgi_app(settings)
+
+    def wsgi(environ, start_response):
+        if environ["PATH_INFO"] == "/slow":
+            seconds = float(environ.get("QUERY_STRING", "s=1").partition("=")[2] or 1)
+            time.sleep(seconds)
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [b'{"slept": true}']
+        return app(environ, start_response)
+
+    return wsgi
+
+
+def broken(settings):
+    raise RuntimeError("this app cannot start")

@@ -1,0 +1,143 @@
+"""`forkline serve` as a real process tree: forks, deaths, signals, reloads."""
+
+import json
+import signal
+import threading
+import time
+
+import pytest
+
+from tests.processes import Forkline, children_of, request, wait_until
+
+
+@pytest.fixture
+def serve(tmp_path, redis_url):
+    started = []
+
+    def start(workers=2, **env):
+        fl = Forkline("serve", tmp_path, {"REDIS_URL": redis_url, "WEB_CONCURRENCY": str(workers),
+                                          "APP_FACTORY": "tests.local.apps:with_slow_route", **env})
+        started.append(fl)
+        return fl.start()
+
+    yield start
+    for fl in started:
+        fl.stop(signal.SIGTERM, timeout=20)
+
+
+def worker_pids(fl, expected, timeout=10.0):
+    return wait_until(lambda: (lambda p: p if len(p) == expected else None)(sorted(children_of(fl.proc.pid))),
+                      timeout, 0.05, f"{expected} workers")
+
+
+def test_one_worker_per_process_answers_with_its_pid(serve):
+    fl = serve(workers=2)
+    pids = set(worker_pids(fl, 2))
+    seen = {fl.request("GET", "/")[2]["workerPID"] for _ in range(200)}
+    assert seen <= pids and len(seen) == 2, (seen, pids)
+
+
+def test_a_killed_worker_is_replaced_within_a_second(serve):
+    fl = serve(workers=2)
+    old = worker_pids(fl, 2)
+    time.sleep(2.1)  # past the boot window: this is a crash, not a boot failure
+    victim = old[0]
+    import os
+
+    os.kill(victim, signal.SIGKILL)
+    killed_at = time.monotonic()
+    new = wait_until(lambda: (lambda p: p if len(p) == 2 and victim not in p else None)(children_of(fl.proc.pid)),
+                     5, 0.02, "a replacement worker")
+    assert time.monotonic() - killed_at < 1.5
+    assert fl.request("GET", "/")[0] == 200
+    assert "killed by SIGKILL" in fl.output() and str(victim) in fl.output()
+    assert set(new) - set(old)
+
+
+def test_sigterm_lets_in_flight_requests_finish_then_exits_0(serve):
+    fl = serve(workers=1)
+    worker_pids(fl, 1)
+    result = {}
+    t = threading.Thread(target=lambda: result.update(r=fl.request("GET", "/slow?s=2", timeout=10)))
+    t.start()
+    time.sleep(0.5)
+    code = fl.stop(signal.SIGTERM, timeout=20)
+    t.join(10)
+    assert result["r"][0] == 200 and result["r"][2] == {"slept": True}
+    assert code == 0
+
+
+def test_grace_period_is_bounded(serve):
+    fl = serve(workers=1, GRACEFUL_TIMEOUT="1")
+    worker_pids(fl, 1)
+    t = threading.Thread(target=lambda: _swallow(lambda: fl.request("GET", "/slow?s=30", timeout=40)))
+    t.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    assert fl.stop(signal.SIGTERM, timeout=20) == 0
+    assert time.monotonic() - started < 10
+    assert "did not stop in time" in fl.output()
+    t.join(40)
+
+
+def _swallow(fn):
+    try:
+        fn()
+    except OSError:
+        pass
+
+
+def test_sighup_replaces_workers_without_refusing_connections(serve):
+    fl = serve(workers=2)
+    old = set(worker_pids(fl, 2))
+    errors, statuses, stop = [], [], threading.Event()
+
+    def hammer():
+        while not stop.is_set():
+            try:
+                statuses.append(request(fl.port, "GET", "/health", timeout=5)[0])
+            except OSError as exc:
+                errors.append(repr(exc))
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    import os
+
+    os.kill(fl.proc.pid, signal.SIGHUP)
+    new = wait_until(lambda: (lambda p: p if len(p) == 2 and not (p & old) else None)(set(children_of(fl.proc.pid))),
+                     20, 0.05, "all workers replaced")
+    time.sleep(0.5)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    assert errors == [] and set(statuses) == {200} and len(statuses) > 100
+    assert new.isdisjoint(old)
+
+
+def test_ttin_and_ttou_add_and_remove_a_worker(serve):
+    import os
+
+    fl = serve(workers=1)
+    worker_pids(fl, 1)
+    os.kill(fl.proc.pid, signal.SIGTTIN)
+    worker_pids(fl, 2)
+    os.kill(fl.proc.pid, signal.SIGTTOU)
+    worker_pids(fl, 1)
+
+
+def test_a_worker_that_crashes_at_start_backs_off(serve, tmp_path, redis_url):
+    fl = Forkline("serve", tmp_path, {"REDIS_URL": redis_url, "WEB_CONCURRENCY": "1",
+                                      "APP_FACTORY": "tests.local.apps:broken"})
+    fl.start(wait_http=False)
+    try:
+        time.sleep(6)
+        assert fl.proc.poll() is None, "the supervisor must stay up"
+        births = [json.loads(line) for line in fl.output().splitlines()
+                  if '"event": "worker_born"' in line]
+        # backoff 0.5 + 1 + 2 + 4 s: at most 5 births in 6 s, where a fork loop makes thousands
+        assert 2 <= len(births) <= 5, len(births)
+        assert "failed at start; next try in" in fl.output()
+    finally:
+        assert fl.stop(signal.SIGTERM, timeout=20) == 0
