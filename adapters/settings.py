@@ -3,7 +3,7 @@
 import os
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     data_dir: str = ".forkline"
     queue_name: str = "forkline"
     dlq_backend: Literal["redis", "sqs"] = "redis"
+    dlq_sqs_queue_url: str | None = None
+    queue_backend: Literal["redis", "sqs"] = "redis"
+    jobs_sqs_queue_url: str | None = None
     app_factory: str = Field("local.web_worker:build_wsgi_app",
                              description="module:function returning the WSGI app from settings")
 
@@ -35,6 +38,14 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _queue_urls(self) -> "Settings":
+        if self.dlq_backend == "sqs" and not self.dlq_sqs_queue_url:
+            raise ValueError("DLQ_BACKEND=sqs needs DLQ_SQS_QUEUE_URL")
+        if self.queue_backend == "sqs" and not self.jobs_sqs_queue_url:
+            raise ValueError("QUEUE_BACKEND=sqs needs JOBS_SQS_QUEUE_URL")
+        return self
 
     @property
     def web_workers(self) -> int:
@@ -54,6 +65,7 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = str(first["loc"][0]).upper() if first["loc"] else "?"
-        value = first.get("input")
-        raise SettingsError(f"invalid setting {name}={value!r}: {first['msg']}") from None
+        if not first["loc"]:  # a rule across variables
+            raise SettingsError(f"invalid settings: {first['msg'].removeprefix('Value error, ')}") from None
+        name = str(first["loc"][0]).upper()
+        raise SettingsError(f"invalid setting {name}={first.get('input')!r}: {first['msg']}") from None

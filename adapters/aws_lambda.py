@@ -1,0 +1,73 @@
+"""Lambda entry points: thin translations from an event to the same functions.
+
+http_handler: API Gateway HTTP API (payload 2.0), REST API and ALB events,
+served by the same Falcon app through apig-wsgi.
+jobs_handler: an SQS event source; runs each record's job function and returns
+`batchItemFailures` with exactly the records that failed. A failed record is
+made invisible for the backoff delay (2 s, 4 s, 8 s); after
+maxReceiveCount receives the queue's redrive policy moves it to the DLQ.
+"""
+
+import json
+import logging
+from functools import lru_cache
+from typing import Any
+
+from apig_wsgi import make_lambda_handler
+
+from adapters.app import AppDeps, create_app
+from adapters.logs import setup_logging
+from adapters.settings import load_settings
+from adapters.sqs_client import SQS_ERRORS, SQSHandle
+from adapters.wiring import build_ports
+from functions.jobs import backoff_delay, run_job
+
+log = logging.getLogger("forkline.lambda")
+MAX_VISIBILITY = 43200  # SQS's upper bound, 12 h
+
+
+@lru_cache(maxsize=1)
+def _http():
+    settings = load_settings()
+    setup_logging("lambda-http", settings.log_level, settings.log_dir or None)
+    ports = build_ports(settings)
+    app = create_app(AppDeps(jobs=ports.jobs, dlq=ports.dlq, probe=ports.probe, max_attempts=settings.max_attempts))
+    return make_lambda_handler(app, binary_support=False)
+
+
+@lru_cache(maxsize=1)
+def _jobs_context():
+    settings = load_settings()
+    setup_logging("lambda-jobs", settings.log_level, settings.log_dir or None)
+    return settings, SQSHandle()
+
+
+def http_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _http()(event, context)
+
+
+def queue_url_from_arn(arn: str, endpoint: str | None = None) -> str:
+    _, _, _, region, account, name = arn.split(":", 5)
+    return f"{endpoint.rstrip('/')}/{account}/{name}" if endpoint else f"https://sqs.{region}.amazonaws.com/{account}/{name}"
+
+
+def jobs_handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
+    settings, sqs = _jobs_context()
+    failures = []
+    for record in event.get("Records", []):
+        try:
+            message = json.loads(record["body"])
+            run_job(message["type"], message["payload"])
+        except Exception as exc:
+            attempt = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
+            log.warning("job message %s failed on attempt %d: %s: %s", record.get("messageId"), attempt,
+                        type(exc).__name__, exc, extra={"event": "job_failed", "attempt": attempt})
+            failures.append({"itemIdentifier": record["messageId"]})
+            delay = min(int(backoff_delay(attempt, settings.job_backoff_base)), MAX_VISIBILITY)
+            try:
+                sqs.client.change_message_visibility(
+                    QueueUrl=settings.jobs_sqs_queue_url or queue_url_from_arn(record["eventSourceARN"]),
+                    ReceiptHandle=record["receiptHandle"], VisibilityTimeout=delay)
+            except SQS_ERRORS as err:  # the queue's own visibility timeout applies instead
+                log.error("could not set the retry delay of %s: %s", record.get("messageId"), err)
+    return {"batchItemFailures": failures}
