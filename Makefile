@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# cfn-lint and aws-sam-translator pin an older pydantic: they live in their own venv.
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed-stamp
 
 .PHONY: install run test bench clean
 
@@ -12,13 +15,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
+$(TOOLS_STAMP):
+	@test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet 'cfn-lint>=1.20' 'aws-sam-translator>=1.90'
+	@touch $(TOOLS_STAMP)
+
 install: $(STAMP)
 
 run: install
 	@$(VENV)/bin/forkline run
 
-test: install
+test: install $(TOOLS_STAMP)
 	$(VENV)/bin/pytest -q
 
 clean:
-	rm -rf $(VENV) .forkline logs .pytest_cache
+	rm -rf $(VENV) $(TOOLS) .forkline logs .pytest_cache

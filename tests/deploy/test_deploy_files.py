@@ -1,0 +1,99 @@
+"""template.yaml, Dockerfile and docker-compose.yml name only things that exist (no Docker engine here)."""
+
+import importlib
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOLS_PYTHON = ROOT / ".venv-tools" / "bin" / "python"
+
+
+def check_template(path: Path) -> subprocess.CompletedProcess:
+    if not TOOLS_PYTHON.exists():
+        pytest.fail("the template tools are missing: run `make test` (it creates .venv-tools)")
+    return subprocess.run([str(TOOLS_PYTHON), str(ROOT / "tests" / "template_check.py"), str(path)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_template_passes_cfn_lint_and_sam_translation():
+    result = check_template(ROOT / "template.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("old, new, finding", [
+    ("Queue: !GetAtt JobsQueue.Arn", "Queue: !GetAtt JobsQeueu.Arn", "JobsQeueu"),
+    ("ImageUri: !Ref ImageUri\n", "\n", "ImageUri"),
+    ("FunctionResponseTypes:", "FunctionResponseType:", "FunctionResponseType"),
+    ("VisibilityTimeout: 180", "VisibilityTimeout: 10", "isibility"),
+])
+def test_a_broken_template_fails(tmp_path, old, new, finding):
+    text = (ROOT / "template.yaml").read_text()
+    assert old in text
+    broken = tmp_path / "template.yaml"
+    broken.write_text(text.replace(old, new, 1))
+    result = check_template(broken)
+    assert result.returncode != 0 and finding in result.stdout, result.stdout
+
+
+def yaml_load(path: Path):
+    class Loader(yaml.SafeLoader):
+        pass
+
+    for tag in ("!Ref", "!GetAtt", "!Sub", "!Select"):
+        Loader.add_constructor(tag, lambda loader, node: None)
+    return yaml.load(path.read_text(), Loader=Loader)
+
+
+def handler(dotted: str):
+    module, _, name = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def test_template_handlers_import_and_redrive_matches_retries():
+    template = yaml_load(ROOT / "template.yaml")
+    functions = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
+    assert {tuple(f["Properties"]["ImageConfig"]["Command"]) for f in functions.values()} == {
+        ("adapters.aws_lambda.http_handler",), ("adapters.aws_lambda.jobs_handler",)}
+    for spec in functions.values():
+        assert callable(handler(spec["Properties"]["ImageConfig"]["Command"][0]))
+        assert spec["Metadata"]["DockerBuildTarget"] == "lambda"
+        assert (ROOT / spec["Metadata"]["Dockerfile"]).exists()
+    retries = template["Parameters"]["JobMaxRetries"]["Default"]
+    queue = template["Resources"]["JobsQueue"]["Properties"]
+    assert queue["VisibilityTimeout"] >= 6 * template["Globals"]["Function"]["Timeout"]
+    from adapters.settings import Settings
+
+    assert retries == Settings(_env_file=None).job_max_retries  # maxReceiveCount = 1 + retries
+
+
+def test_dockerfile_names_existing_things():
+    text = (ROOT / "Dockerfile").read_text()
+    targets = re.findall(r"^FROM \S+ AS (\w+)", text, re.M)
+    assert {"build", "server", "lambda"} <= set(targets)
+    for src in re.findall(r"^COPY (?!--from)(.+) \S+$", text, re.M):
+        for name in src.split():
+            assert (ROOT / name).exists(), name
+    assert "USER forkline" in text
+    commands = re.findall(r'^CMD \[(.+)\]$', text, re.M)
+    assert '"forkline", "serve"' in commands[0]
+    assert callable(handler(commands[1].strip('"')))
+    from local.cli import COMMANDS
+
+    assert {"serve", "worker"} <= set(COMMANDS)
+
+
+def test_compose_runs_redis_api_and_worker():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert "--appendonly" in services["redis"]["command"]
+    assert services["api"]["command"] == ["forkline", "serve"]
+    assert services["worker"]["command"] == ["forkline", "worker"]
+    for name in ("api", "worker"):
+        assert services[name]["build"]["target"] == "server"
+        assert services[name]["environment"]["REDIS_URL"].startswith("redis://redis:")

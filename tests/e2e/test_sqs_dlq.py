@@ -1,0 +1,55 @@
+"""`forkline serve` + `forkline worker` with DLQ_BACKEND=sqs against moto's server on loopback."""
+
+import signal
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from local.redis_server import free_port
+from tests.processes import Forkline, wait_until
+
+AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture
+def moto_sqs():
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    client = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    dlq_url = client.create_queue(QueueName="forkline-dlq")["QueueUrl"]
+    yield endpoint, client, dlq_url
+    server.stop()
+
+
+def test_a_failing_job_reaches_the_sqs_dlq_and_is_replayed(tmp_path, redis_url, moto_sqs):
+    endpoint, client, dlq_url = moto_sqs
+    env = {**AWS, "REDIS_URL": redis_url, "DLQ_BACKEND": "sqs", "DLQ_SQS_QUEUE_URL": dlq_url,
+           "AWS_ENDPOINT_URL": endpoint, "JOB_BACKOFF_BASE": "0.1", "WEB_CONCURRENCY": "1"}
+    api = Forkline("serve", tmp_path, env).start()
+    worker = Forkline("worker", tmp_path, env).start(wait_http=False)
+    try:
+        ok = api.request("POST", "/jobs", {"message": "fine", "shouldFail": False})[2]["jobId"]
+        bad = api.request("POST", "/jobs", {"message": "nope", "shouldFail": True})[2]["jobId"]
+        wait_until(lambda: api.request("GET", f"/jobs/{bad}")[2]["state"] == "dead", 30, 0.2, "job dead")
+        assert api.request("GET", f"/jobs/{ok}")[2]["state"] == "completed"
+        attrs = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages"])
+        assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "1"
+        stats = api.request("GET", "/queue/stats")[2]
+        assert stats == {"waiting": 0, "active": 0, "completed": 1, "failed": 1, "delayed": 0, "dlq": 1}
+        listed = api.request("GET", "/dlq")[2]
+        assert [e["jobId"] for e in listed["items"]] == [bad] and listed["items"][0]["attempts"] == 4
+        assert "failed on purpose" in listed["items"][0]["error"]
+        assert api.request("POST", f"/dlq/{bad}/replay")[0] == 202
+        assert api.request("GET", "/dlq")[2]["total"] in (0, 1)  # 1 again once it has failed 4 more times
+        wait_until(lambda: api.request("GET", f"/jobs/{bad}")[2]["state"] == "dead"
+                   and api.request("GET", "/queue/stats")[2]["failed"] == 2, 30, 0.2, "replayed job dead again")
+        stats = api.request("GET", "/queue/stats")[2]
+        assert stats == {"waiting": 0, "active": 0, "completed": 1, "failed": 2, "delayed": 0, "dlq": 1}
+        assert api.request("POST", "/dlq/unknown/replay")[0] == 404
+    finally:
+        assert worker.stop(signal.SIGTERM, timeout=30) == 0
+        assert api.stop(signal.SIGTERM, timeout=30) == 0
