@@ -29,5 +29,8 @@ run: install
 test: install $(TOOLS_STAMP)
 	$(VENV)/bin/pytest -q
 
+bench: install
+	@$(VENV)/bin/forkline bench
+
 clean:
 	rm -rf $(VENV) $(TOOLS) .forkline logs .pytest_cache

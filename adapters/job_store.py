@@ -15,14 +15,23 @@ from adapters.redis_client import RedisHandle, lua_script
 from functions.errors import Unavailable
 from functions.models import JobRecord
 
-# Mark a job finished once: a job that ran twice is counted once.
+# Mark a job finished once (a job that ran twice is counted once) and drop its lease.
 _FINISH = lua_script("""
+if ARGV[7] ~= '' then redis.call('ZREM', KEYS[3], ARGV[7]) end
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'completed' or state == 'dead' then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], ARGV[2], ARGV[3],
            'updatedAt', ARGV[4], 'finishedAt', ARGV[4], 'nextAttemptAt', '')
 redis.call('HINCRBY', KEYS[2], ARGV[5], 1)
 if tonumber(ARGV[6]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[6]) end
+return 1
+""")
+
+# Store a job record and enqueue its message in one atomic step (one round trip).
+_SUBMIT = lua_script("""
+if ARGV[2] == '1' then redis.call('DEL', KEYS[1]) end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('LPUSH', KEYS[2], ARGV[1])
 return 1
 """)
 
@@ -72,26 +81,20 @@ class RedisJobQueue:
         self.encode = encode
         self.retention = retention
 
-    def submit(self, job: JobRecord) -> None:
-        message = self.encode(job)
+    def _store(self, job: JobRecord, replace: bool) -> None:
+        fields = [item for pair in encode_record(job).items() for item in pair]
         try:
-            pipe = self.redis.client.pipeline(transaction=True)
-            pipe.hset(keys.job_key(job.id), mapping=encode_record(job))
-            pipe.lpush(keys.QUEUE, message)
-            pipe.execute()
+            _SUBMIT(keys=[keys.job_key(job.id), keys.QUEUE], args=[self.encode(job), "1" if replace else "0", *fields],
+                    client=self.redis.client)
         except RedisError as exc:
             raise unavailable(exc) from None
 
+    def submit(self, job: JobRecord) -> None:
+        self._store(job, replace=False)
+
     def requeue(self, job: JobRecord) -> None:
-        message = self.encode(job)
-        try:
-            pipe = self.redis.client.pipeline(transaction=True)
-            pipe.delete(keys.job_key(job.id))
-            pipe.hset(keys.job_key(job.id), mapping=encode_record(job))
-            pipe.lpush(keys.QUEUE, message)
-            pipe.execute()
-        except RedisError as exc:
-            raise unavailable(exc) from None
+        """Replace the job's record (attempts reset) and enqueue it again."""
+        self._store(job, replace=True)
 
     def get(self, job_id: str) -> JobRecord | None:
         try:
@@ -120,10 +123,11 @@ class RedisJobQueue:
 
     # Consumer-side transitions.
 
-    def mark_completed(self, job_id: str, result: Any, now: float) -> bool:
+    def mark_completed(self, job_id: str, result: Any, now: float, lease: bytes = b"") -> bool:
+        """Record the result; with `lease`, release the message in the same step."""
         done = _FINISH(
-            keys=[keys.job_key(job_id), keys.STATS],
-            args=["completed", "result", json.dumps(result, default=str), now, "completed", self.retention],
+            keys=[keys.job_key(job_id), keys.STATS, keys.LEASES],
+            args=["completed", "result", json.dumps(result, default=str), now, "completed", self.retention, lease],
             client=self.redis.client,
         )
         return bool(done)
@@ -131,8 +135,8 @@ class RedisJobQueue:
     def mark_dead(self, job_id: str, error: str, now: float) -> bool:
         # Dead records stay while their DLQ entry exists; a replay rewrites them.
         done = _FINISH(
-            keys=[keys.job_key(job_id), keys.STATS],
-            args=["dead", "lastError", error, now, "failed", 0],
+            keys=[keys.job_key(job_id), keys.STATS, keys.LEASES],
+            args=["dead", "lastError", error, now, "failed", 0, ""],
             client=self.redis.client,
         )
         return bool(done)

@@ -124,9 +124,13 @@ class LeasedRedisStorage(RedisStorage):
         claimed = self.claim()
         return claimed[0] if claimed else None
 
-    def ack(self, data: bytes) -> None:
-        """Huey is done with this message (finished or rescheduled): drop the lease."""
-        self.conn.zrem(keys.LEASES, data)
+    def ack(self, data: bytes, remote: bool = True) -> None:
+        """Huey is done with this message (finished or rescheduled): drop the lease.
+
+        remote=False when the lease was already removed in Redis with the outcome.
+        """
+        if remote:
+            self.conn.zrem(keys.LEASES, data)
         with self._held_lock:
             self._held.discard(data)
 

@@ -58,8 +58,17 @@ class ForklineHuey(RedisHuey):
         # Not started: rescheduled for later. Started but not settled: interrupted,
         # or its outcome could not be recorded; the lease expiring runs it again.
         if lease is not None and (not task.started or task.settled):
-            self.storage.ack(lease)
+            self.storage.ack(lease, remote=not getattr(task, "acked", False))
         return value
+
+    # forkline does not revoke tasks: skip Huey's per-task revoke lookups (two round trips a job).
+    def is_revoked(self, task, timestamp=None, peek=True) -> bool:
+        return False
+
+    def delete(self, key):
+        if isinstance(key, str) and key.startswith("r:"):
+            return False
+        return super().delete(key)
 
 
 @dataclass
@@ -118,8 +127,8 @@ def mark_started(task) -> None:
 def record_outcome(task, value: Any, exc: BaseException | None) -> None:
     now = time.time()
     if exc is None:
-        runtime.jobs.mark_completed(task.id, value, now)
-        task.settled = True
+        runtime.jobs.mark_completed(task.id, value, now, lease=task.lease)
+        task.settled = task.acked = True
         return
     error = f"{type(exc).__name__}: {exc}"
     if task.retries:

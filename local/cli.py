@@ -9,6 +9,7 @@ COMMANDS = {
     "run": "the whole stack: HTTP workers, job consumer, and an embedded Redis when REDIS_URL is unset",
     "serve": "the HTTP workers only (one per core, WEB_CONCURRENCY overrides)",
     "worker": "the job consumer only (WORKER_CONCURRENCY threads per process)",
+    "bench": "start the stack on loopback and measure it with wrk (a benchmark, not a test)",
 }
 
 
@@ -17,7 +18,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text in COMMANDS.items():
         sub.add_parser(name, help=help_text)
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "bench":
+        from local.bench import main as bench
+
+        return bench(rest)
     try:
         settings = load_settings()
     except SettingsError as exc:
