@@ -9,6 +9,7 @@ from typing import Callable
 
 import falcon
 
+from adapters.auth import ApiKeyAuth
 from adapters.http_errors import register_error_handlers
 from functions import routes
 from functions.errors import NotFound
@@ -29,6 +30,7 @@ class AppDeps:
     pid: Callable[[], int] = os.getpid
     started_at: float = field(default_factory=time.time)
     max_body: int = MAX_BODY_BYTES
+    api_keys: tuple[str, ...] = ()
 
 
 def _job_id(raw: str) -> str:
@@ -69,6 +71,8 @@ class HealthResource:
 
 
 class JobsResource:
+    protected = True
+
     def __init__(self, deps: AppDeps):
         self.deps = deps
 
@@ -82,6 +86,8 @@ class JobsResource:
 
 
 class JobResource:
+    protected = True
+
     def __init__(self, deps: AppDeps):
         self.deps = deps
 
@@ -98,6 +104,8 @@ class QueueStatsResource:
 
 
 class DeadLettersResource:
+    protected = True
+
     def __init__(self, deps: AppDeps):
         self.deps = deps
 
@@ -107,6 +115,8 @@ class DeadLettersResource:
 
 
 class ReplayResource:
+    protected = True
+
     def __init__(self, deps: AppDeps):
         self.deps = deps
 
@@ -119,7 +129,7 @@ class ReplayResource:
 
 
 def create_app(deps: AppDeps) -> falcon.App:
-    app = falcon.App(middleware=[BodyLimit(deps.max_body)])
+    app = falcon.App(middleware=[BodyLimit(deps.max_body), ApiKeyAuth(deps.api_keys)])
     app.req_options.strip_url_path_trailing_slash = True
     # JSON in, JSON out: a form-encoded body is refused with 415, not parsed.
     app.req_options.media_handlers = falcon.media.Handlers({falcon.MEDIA_JSON: falcon.media.JSONHandler()})

@@ -16,6 +16,7 @@ from typing import Any
 from apig_wsgi import make_lambda_handler
 
 from adapters.app import AppDeps, create_app
+from adapters.auth import parse_keys
 from adapters.logs import setup_logging
 from adapters.settings import load_settings
 from adapters.sqs_client import SQS_ERRORS, SQSHandle
@@ -31,7 +32,8 @@ def _http():
     settings = load_settings()
     setup_logging("lambda-http", settings.log_level, settings.log_dir or None)
     ports = build_ports(settings)
-    app = create_app(AppDeps(jobs=ports.jobs, dlq=ports.dlq, probe=ports.probe, max_attempts=settings.max_attempts))
+    app = create_app(AppDeps(jobs=ports.jobs, dlq=ports.dlq, probe=ports.probe, max_attempts=settings.max_attempts,
+                             api_keys=parse_keys(settings.api_keys)))
     return make_lambda_handler(app, binary_support=False)
 
 

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     dlq_sqs_queue_url: str | None = None
     queue_backend: Literal["redis", "sqs"] = "redis"
     jobs_sqs_queue_url: str | None = None
+    api_keys: str = Field("", description="comma-separated API keys; empty = no authentication")
     app_factory: str = Field("local.web_worker:build_wsgi_app",
                              description="module:function returning the WSGI app from settings")
 

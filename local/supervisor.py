@@ -73,6 +73,9 @@ class Arbiter:
                 self.halt("the embedded Redis did not start (see its log under DATA_DIR)", 1)
             log.info("embedded Redis ready at %s", self.settings.redis_url,
                      extra={"event": "redis_ready", "url": self.settings.redis_url})
+        if self.targets["web"] and not self.settings.api_keys.strip():
+            log.warning("API_KEYS is empty: /jobs and /dlq are open to anyone who can reach the port",
+                        extra={"event": "auth_disabled"})
         if self.targets["web"]:
             self.sock = self.bind()
             log.info("listening on http://%s:%d with %d workers", self.settings.host, self.settings.port,

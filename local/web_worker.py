@@ -12,6 +12,7 @@ from typing import Callable, Iterable
 import bjoern
 
 from adapters.app import AppDeps, create_app
+from adapters.auth import parse_keys
 from adapters.logs import setup_logging
 from adapters.settings import Settings
 from adapters.wiring import build_ports
@@ -39,7 +40,8 @@ class BusyClock:
 
 def build_wsgi_app(settings: Settings) -> Callable:
     ports = build_ports(settings)
-    deps = AppDeps(jobs=ports.jobs, dlq=ports.dlq, probe=ports.probe, max_attempts=settings.max_attempts)
+    deps = AppDeps(jobs=ports.jobs, dlq=ports.dlq, probe=ports.probe, max_attempts=settings.max_attempts,
+                   api_keys=parse_keys(settings.api_keys))
     return create_app(deps)
 
 

@@ -99,3 +99,22 @@ def test_worker_sigterm_finishes_the_running_job(tmp_path, redis_url):
     finally:
         worker.stop(signal.SIGTERM, timeout=30)
         api.stop(signal.SIGTERM, timeout=30)
+
+
+def test_api_keys_are_enforced_and_never_logged(tmp_path, redis_url):
+    key = "sekrit-key-4b1d9e77"
+    fl = Forkline("serve", tmp_path, {"REDIS_URL": redis_url, "WEB_CONCURRENCY": "1", "API_KEYS": key,
+                                      "LOG_LEVEL": "debug"}).start()
+    try:
+        body = {"message": "body-marker-71c3", "shouldFail": False}
+        assert fl.request("POST", "/jobs", body)[0] == 401
+        assert fl.request("POST", "/jobs", body, {"X-API-Key": "wrong-key-0000"})[0] == 403
+        status, _, accepted = fl.request("POST", "/jobs", body, {"Authorization": f"Bearer {key}"})
+        assert status == 202
+        assert fl.request("GET", f"/jobs/{accepted['jobId']}", headers={"X-API-Key": key})[0] == 200
+    finally:
+        assert fl.stop(signal.SIGTERM, timeout=30) == 0
+    logs = "".join(p.read_text() for p in (tmp_path / "logs").glob("*.log")) + fl.output()
+    assert '"event": "worker_born"' in logs  # the logs were written
+    for secret in (key, "wrong-key-0000", "body-marker-71c3"):
+        assert secret not in logs
