@@ -26,7 +26,6 @@ class Settings(BaseSettings):
     log_dir: str = "logs"
     log_retention_days: int = Field(14, ge=1)
     data_dir: str = ".forkline"
-    queue_name: str = "forkline"
     dlq_backend: Literal["redis", "sqs"] = "redis"
     dlq_sqs_queue_url: str | None = None
     queue_backend: Literal["redis", "sqs"] = "redis"

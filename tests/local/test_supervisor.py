@@ -141,3 +141,18 @@ def test_a_worker_that_crashes_at_start_backs_off(serve, tmp_path, redis_url):
         assert "failed at start; next try in" in fl.output()
     finally:
         assert fl.stop(signal.SIGTERM, timeout=20) == 0
+
+
+def test_a_worker_stuck_past_web_timeout_is_replaced(serve):
+    import os
+
+    fl = serve(workers=1, WEB_TIMEOUT="2")
+    [stuck] = worker_pids(fl, 1)
+    t = threading.Thread(target=lambda: _swallow(lambda: fl.request("GET", "/slow?s=60", timeout=30)))
+    t.start()
+    new = wait_until(lambda: (lambda p: p if len(p) == 1 and stuck not in p else None)(children_of(fl.proc.pid)),
+                     10, 0.1, "the stuck worker replaced")
+    assert new and "stuck in a request" in fl.output()
+    wait_until(lambda: fl.request("GET", "/health")[0] == 200, 10, 0.1, "a healthy worker")
+    t.join(30)
+    assert not os.path.exists(f"/proc/{stuck}/status") or "zombie" in open(f"/proc/{stuck}/status").read()
