@@ -1,4 +1,6 @@
+import boto3
 import pytest
+from moto import mock_aws
 
 from adapters.settings import Settings
 from adapters.wiring import build_ports
@@ -33,3 +35,14 @@ def settings(redis_url, tmp_path) -> Settings:
 @pytest.fixture
 def ports(settings):
     return build_ports(settings)
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    """moto's mocked SQS with fake credentials; no real AWS is reachable."""
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield boto3.client("sqs", region_name="us-east-1")

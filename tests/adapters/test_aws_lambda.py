@@ -4,9 +4,7 @@ import copy
 import json
 from pathlib import Path
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from adapters import aws_lambda
 from functions.models import DeadJob
@@ -19,23 +17,18 @@ def load(name):
 
 
 @pytest.fixture
-def cloud(monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1", "LOG_DIR": ""}.items():
+def cloud(aws, monkeypatch):
+    monkeypatch.setenv("LOG_DIR", "")
+    jobs = aws.create_queue(QueueName="jobs")["QueueUrl"]
+    dlq = aws.create_queue(QueueName="jobs-dlq")["QueueUrl"]
+    for name, value in {"QUEUE_BACKEND": "sqs", "JOBS_SQS_QUEUE_URL": jobs,
+                        "DLQ_BACKEND": "sqs", "DLQ_SQS_QUEUE_URL": dlq}.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        sqs = boto3.client("sqs", region_name="us-east-1")
-        jobs = sqs.create_queue(QueueName="jobs")["QueueUrl"]
-        dlq = sqs.create_queue(QueueName="jobs-dlq")["QueueUrl"]
-        for name, value in {"QUEUE_BACKEND": "sqs", "JOBS_SQS_QUEUE_URL": jobs,
-                            "DLQ_BACKEND": "sqs", "DLQ_SQS_QUEUE_URL": dlq}.items():
-            monkeypatch.setenv(name, value)
-        aws_lambda._http.cache_clear()
-        aws_lambda._jobs_context.cache_clear()
-        yield sqs, jobs, dlq
-        aws_lambda._http.cache_clear()
-        aws_lambda._jobs_context.cache_clear()
+    aws_lambda._http.cache_clear()
+    aws_lambda._jobs_context.cache_clear()
+    yield aws, jobs, dlq
+    aws_lambda._http.cache_clear()
+    aws_lambda._jobs_context.cache_clear()
 
 
 def v2(method, path, body=None, query="", content_type="application/json"):

@@ -3,9 +3,7 @@
 import json
 import time
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from adapters.aws_lambda import jobs_handler, queue_url_from_arn, _jobs_context
 from adapters.dlq.sqs import SQSDLQ
@@ -13,16 +11,6 @@ from adapters.sqs_queue import SQSJobQueue
 from functions import routes
 from functions.errors import Unavailable
 from functions.models import DeadJob
-
-
-@pytest.fixture
-def aws(monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield boto3.client("sqs", region_name="us-east-1")
 
 
 @pytest.fixture
