@@ -79,8 +79,9 @@ class JobsResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         d = self.deps
         body = req.get_media()
-        accepted = routes.submit_job(body, d.jobs, d.new_id, d.clock(), d.max_attempts)
-        resp.status = 202
+        accepted, created = routes.submit_job(body, d.jobs, d.new_id, d.clock(), d.max_attempts,
+                                              req.get_header("Idempotency-Key"))
+        resp.status = 202 if created else 200
         resp.location = f"/jobs/{accepted.jobId}"
         resp.media = accepted.model_dump()
 

@@ -28,9 +28,16 @@ return 1
 """)
 
 # Store a job record and enqueue its message in one atomic step (one round trip).
+# With an idempotency key (KEYS[3]) only the first request writes; a repeat
+# gets the holder's "<jobId> <fingerprint>" back.
 _SUBMIT = lua_script("""
+if KEYS[3] then
+  local held = redis.call('GET', KEYS[3])
+  if held then return held end
+  redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4])
+end
 if ARGV[2] == '1' then redis.call('DEL', KEYS[1]) end
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 redis.call('LPUSH', KEYS[2], ARGV[1])
 return 1
 """)
@@ -81,16 +88,27 @@ class RedisJobQueue:
         self.encode = encode
         self.retention = retention
 
-    def _store(self, job: JobRecord, replace: bool) -> None:
+    def _store(self, job: JobRecord, replace: bool, once: tuple[str, str] | None = None) -> tuple[str, str] | None:
         fields = [item for pair in encode_record(job).items() for item in pair]
+        script_keys = [keys.job_key(job.id), keys.QUEUE]
+        held_value = ""
+        if once is not None:
+            script_keys.append(keys.idempotency_key(once[0]))
+            held_value = f"{job.id} {once[1]}"
         try:
-            _SUBMIT(keys=[keys.job_key(job.id), keys.QUEUE], args=[self.encode(job), "1" if replace else "0", *fields],
-                    client=self.redis.client)
+            held = _SUBMIT(keys=script_keys,
+                           args=[self.encode(job), "1" if replace else "0", held_value, self.retention, *fields],
+                           client=self.redis.client)
         except RedisError as exc:
             raise unavailable(exc) from None
+        if isinstance(held, bytes):
+            job_id, _, fingerprint = held.decode().partition(" ")
+            return job_id, fingerprint
+        return None
 
-    def submit(self, job: JobRecord) -> None:
-        self._store(job, replace=False)
+    def submit(self, job: JobRecord, once: tuple[str, str] | None = None) -> tuple[str, str] | None:
+        """Idempotency keys are kept for JOB_RETENTION seconds."""
+        return self._store(job, replace=False, once=once)
 
     def requeue(self, job: JobRecord) -> None:
         """Replace the job's record (attempts reset) and enqueue it again."""

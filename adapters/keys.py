@@ -7,7 +7,12 @@ STATS = "forkline:stats"
 JOB_PREFIX = "forkline:job:"
 DLQ_ENTRIES = "forkline:dlq"
 DLQ_ORDER = "forkline:dlq:order"
+IDEMPOTENCY_PREFIX = "forkline:idem:"
 
 
 def job_key(job_id: str) -> str:
     return JOB_PREFIX + job_id
+
+
+def idempotency_key(key: str) -> str:
+    return IDEMPOTENCY_PREFIX + key

@@ -9,6 +9,7 @@ this mode and `completed`/`failed` are not counted (see the README).
 import json
 
 from adapters.sqs_client import SQS_ERRORS, SQSHandle, sqs_unavailable
+from functions.errors import Unsupported
 from functions.models import JobRecord
 
 
@@ -21,13 +22,17 @@ class SQSJobQueue:
         self.queue_url = queue_url
         self.sqs = sqs or SQSHandle()
 
-    def submit(self, job: JobRecord) -> None:
+    def submit(self, job: JobRecord, once: tuple[str, str] | None = None) -> None:
+        if once is not None:
+            # A standard queue has no lasting deduplication (FIFO queues only for 5 minutes).
+            raise Unsupported("Idempotency-Key needs the Redis job queue (QUEUE_BACKEND=redis)")
+        self.requeue(job)
+
+    def requeue(self, job: JobRecord) -> None:
         try:
             self.sqs.client.send_message(QueueUrl=self.queue_url, MessageBody=job_message(job))
         except SQS_ERRORS as exc:
             raise sqs_unavailable(exc, "submit") from None
-
-    requeue = submit
 
     def get(self, job_id: str) -> JobRecord | None:
         return None

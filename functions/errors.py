@@ -19,6 +19,18 @@ class InvalidInput(DomainError):
     code = "validation_error"
 
 
+class KeyReused(DomainError):
+    """An Idempotency-Key sent again with a different request."""
+
+    status = 422
+    code = "idempotency_key_reused"
+
+
+class Unsupported(DomainError):
+    status = 501
+    code = "not_implemented"
+
+
 class NotFound(DomainError):
     status = 404
     code = "not_found"

@@ -6,8 +6,13 @@ from functions.models import DeadJob, JobRecord
 
 
 class JobQueue(Protocol):
-    def submit(self, job: JobRecord) -> None:
-        """Store the job and enqueue it; durable when this returns."""
+    def submit(self, job: JobRecord, once: tuple[str, str] | None = None) -> tuple[str, str] | None:
+        """Store the job and enqueue it; durable when this returns.
+
+        With `once` = (idempotency key, request fingerprint), do so only if no
+        job holds the key yet, atomically; else return the holder's
+        (jobId, fingerprint) and write nothing.
+        """
 
     def get(self, job_id: str) -> JobRecord | None: ...
 

@@ -1,10 +1,13 @@
 """One plain function per HTTP route; ports and clock come in as arguments."""
 
+import hashlib
+import json
+import re
 from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from functions.errors import InvalidInput, NotFound
+from functions.errors import InvalidInput, KeyReused, NotFound
 from functions.jobs import JOB_TYPES
 from functions.models import (
     DeadJobPage,
@@ -20,6 +23,8 @@ from functions.models import (
 from functions.ports import DeadLetterQueue, HealthProbe, JobQueue
 
 MAX_PAGE = 100
+# Printable ASCII without spaces, as header values and Redis keys both allow.
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 def welcome(pid: int) -> Welcome:
@@ -67,12 +72,35 @@ def build_job(body: Any, job_id: str, now: float, max_attempts: int) -> JobRecor
     )
 
 
+def request_fingerprint(job: JobRecord) -> str:
+    """What makes two requests the same: the job type and its validated payload."""
+    canonical = json.dumps([job.type, job.payload], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def submit_job(
-    body: Any, queue: JobQueue, new_id: Callable[[], str], now: float, max_attempts: int
-) -> JobAccepted:
+    body: Any,
+    queue: JobQueue,
+    new_id: Callable[[], str],
+    now: float,
+    max_attempts: int,
+    idempotency_key: str | None = None,
+) -> tuple[JobAccepted, bool]:
+    """Accept a job; returns it and whether it is new (False: a repeat of an idempotent request)."""
     job = build_job(body, new_id(), now, max_attempts)
-    queue.submit(job)
-    return JobAccepted(jobId=job.id)
+    if idempotency_key is None:
+        queue.submit(job)
+        return JobAccepted(jobId=job.id), True
+    if not _IDEMPOTENCY_KEY.match(idempotency_key):
+        raise InvalidInput("Idempotency-Key must be 1 to 255 printable ASCII characters without spaces")
+    fingerprint = request_fingerprint(job)
+    holder = queue.submit(job, once=(idempotency_key, fingerprint))
+    if holder is None:
+        return JobAccepted(jobId=job.id), True
+    held_id, held_fingerprint = holder
+    if held_fingerprint != fingerprint:
+        raise KeyReused("This Idempotency-Key was used with a different request", {"jobId": held_id})
+    return JobAccepted(jobId=held_id), False
 
 
 def get_job(job_id: str, queue: JobQueue) -> JobRecord:

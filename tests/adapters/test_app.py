@@ -3,6 +3,7 @@
 import falcon.testing
 import pytest
 
+from adapters import keys
 from adapters.app import AppDeps, create_app
 from adapters.settings import Settings
 from adapters.wiring import build_ports
@@ -41,6 +42,21 @@ def test_post_job_then_read_it_back(client, ports):
     assert got.json["state"] == "queued" and got.json["payload"] == BODY and got.json["attempts"] == 0
     assert client.simulate_get("/queue/stats").json == {
         "waiting": 1, "active": 0, "completed": 0, "failed": 0, "delayed": 0, "dlq": 0}
+
+
+def test_idempotency_key_repeat_is_200_with_the_same_job(client, ports):
+    headers = {"Idempotency-Key": "order-1234"}
+    first = client.simulate_post("/jobs", json=BODY, headers=headers)
+    again = client.simulate_post("/jobs", json=BODY, headers=headers)
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json["jobId"] == first.json["jobId"] and again.headers["location"] == first.headers["location"]
+    assert ports.redis.client.llen(keys.QUEUE) == 1
+    other = client.simulate_post("/jobs", json={"message": "different"}, headers=headers)
+    assert_error(other, 422, "idempotency_key_reused")
+    assert other.json["details"] == {"jobId": first.json["jobId"]}
+    assert ports.redis.client.llen(keys.QUEUE) == 1
+    ttl = ports.redis.client.ttl(keys.idempotency_key("order-1234"))
+    assert 0 < ttl <= ports.jobs.retention
 
 
 @pytest.mark.parametrize("kwargs, status, code", [

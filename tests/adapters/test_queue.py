@@ -8,7 +8,7 @@ from functions import routes
 
 
 def submit(ports, body, max_attempts=4):
-    return routes.submit_job(body, ports.jobs, lambda: f"job-{time.monotonic_ns()}", time.time(), max_attempts).jobId
+    return routes.submit_job(body, ports.jobs, lambda: f"job-{time.monotonic_ns()}", time.time(), max_attempts)[0].jobId
 
 
 def work_one():

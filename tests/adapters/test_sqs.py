@@ -9,7 +9,7 @@ from adapters.aws_lambda import jobs_handler, queue_url_from_arn, _jobs_context
 from adapters.dlq.sqs import SQSDLQ
 from adapters.sqs_queue import SQSJobQueue
 from functions import routes
-from functions.errors import Unavailable
+from functions.errors import Unavailable, Unsupported
 from functions.models import DeadJob
 
 
@@ -50,6 +50,15 @@ def test_dlq_take_removes_exactly_one(queues):
     assert dlq.count() == 1 and [e.jobId for e in dlq.list(0, 10)] == ["b"]
 
 
+def test_idempotency_keys_are_refused_on_the_sqs_queue(queues, aws):
+    jobs_url, _ = queues
+    with pytest.raises(Unsupported) as err:
+        routes.submit_job({"message": "x"}, SQSJobQueue(jobs_url), lambda: "j1", time.time(), 4, idempotency_key="k1")
+    assert err.value.status == 501
+    attrs = aws.get_queue_attributes(QueueUrl=jobs_url, AttributeNames=["ApproximateNumberOfMessages"])
+    assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "0"
+
+
 def test_sqs_errors_become_503(aws):
     dlq = SQSDLQ("https://sqs.us-east-1.amazonaws.com/123456789012/missing")
     with pytest.raises(Unavailable) as err:
@@ -71,7 +80,7 @@ def sqs_event(client, queue_url, max_messages=10):
 
 
 def submit(queue, body):
-    return routes.submit_job(body, queue, lambda: f"id-{time.monotonic_ns()}", time.time(), 4).jobId
+    return routes.submit_job(body, queue, lambda: f"id-{time.monotonic_ns()}", time.time(), 4)[0].jobId
 
 
 def test_jobs_handler_reports_exactly_the_failed_record(queues, aws, monkeypatch):

@@ -8,14 +8,22 @@ class MemoryQueue:
         self.records: dict[str, JobRecord] = {}
         self.queue: list[str] = []
         self.fail_next = False
+        self.held: dict[str, tuple[str, str]] = {}
 
-    def submit(self, job: JobRecord) -> None:
+    def submit(self, job: JobRecord, once=None):
         if self.fail_next:
             raise RuntimeError("queue down")
+        if once is not None:
+            key, fingerprint = once
+            if key in self.held:
+                return self.held[key]
+            self.held[key] = (job.id, fingerprint)
         self.records[job.id] = job
         self.queue.append(job.id)
+        return None
 
-    requeue = submit
+    def requeue(self, job: JobRecord) -> None:
+        self.submit(job)
 
     def get(self, job_id):
         return self.records.get(job_id)

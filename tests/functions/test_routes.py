@@ -1,9 +1,8 @@
 import pytest
 
 from functions import routes
-from functions.errors import InvalidInput, NotFound
+from functions.errors import InvalidInput, JobFailed, KeyReused, NotFound
 from functions.jobs import JOB_TYPES, backoff_delay, run_job
-from functions.errors import JobFailed
 from functions.models import DeadJob, JobState
 from tests.functions.memory_ports import FixedProbe, MemoryDLQ, MemoryQueue
 
@@ -33,12 +32,38 @@ def test_health_ok_and_degraded():
 
 def test_submit_job_accepts_the_template_body_as_is():
     queue = MemoryQueue()
-    accepted = routes.submit_job(dict(TEMPLATE_BODY), queue, ids("j1"), now=5.0, max_attempts=4)
-    assert accepted.jobId == "j1" and accepted.status == "queued"
+    accepted, created = routes.submit_job(dict(TEMPLATE_BODY), queue, ids("j1"), now=5.0, max_attempts=4)
+    assert accepted.jobId == "j1" and accepted.status == "queued" and created
     record = queue.get("j1")
     assert record.type == "message" and record.payload == TEMPLATE_BODY
     assert record.state == JobState.queued and record.maxAttempts == 4 and record.createdAt == 5.0
     assert queue.queue == ["j1"]
+
+
+def test_a_repeated_idempotency_key_returns_the_first_job_and_writes_nothing():
+    queue = MemoryQueue()
+    first, created = routes.submit_job(dict(TEMPLATE_BODY), queue, ids("j1"), 0.0, 4, idempotency_key="k-1")
+    again, created_again = routes.submit_job(dict(TEMPLATE_BODY), queue, ids("j2"), 1.0, 4, idempotency_key="k-1")
+    assert (first.jobId, created) == ("j1", True)
+    assert (again.jobId, created_again) == ("j1", False)
+    assert queue.queue == ["j1"] and queue.get("j2") is None
+
+
+def test_an_idempotency_key_reused_with_another_body_is_refused():
+    queue = MemoryQueue()
+    routes.submit_job(dict(TEMPLATE_BODY), queue, ids("j1"), 0.0, 4, idempotency_key="k-1")
+    with pytest.raises(KeyReused) as err:
+        routes.submit_job({"message": "other"}, queue, ids("j2"), 1.0, 4, idempotency_key="k-1")
+    assert err.value.status == 422 and err.value.details == {"jobId": "j1"}
+    assert queue.queue == ["j1"]
+
+
+@pytest.mark.parametrize("key", ["", "has space", "x" * 256, "caf\u00e9"])
+def test_malformed_idempotency_keys_are_refused(key):
+    queue = MemoryQueue()
+    with pytest.raises(InvalidInput):
+        routes.submit_job(dict(TEMPLATE_BODY), queue, ids("j1"), 0.0, 4, idempotency_key=key)
+    assert queue.queue == []
 
 
 @pytest.mark.parametrize("body, fragment", [
