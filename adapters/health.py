@@ -4,7 +4,7 @@ import time
 
 from redis.exceptions import RedisError
 
-from adapters.redis_client import RedisHandle
+from adapters.redis_client import RedisHandle, redis_outages
 
 
 class RedisProbe:
@@ -25,8 +25,11 @@ class RedisProbe:
         if now - self._checked_at >= self.ttl:
             try:
                 self._up = bool(self.redis.client.ping())
-            except (RedisError, OSError):
+            except (RedisError, OSError) as exc:
                 self._up = False
+                redis_outages.failed(exc)
+            else:
+                redis_outages.succeeded()
             self._checked_at = time.monotonic()
         return self._up
 

@@ -36,9 +36,9 @@ def _render(resp: falcon.Response, status: int, code: str, message: str, details
 def handle_domain_error(req: falcon.Request, resp: falcon.Response, ex: DomainError, params) -> None:
     if ex.retry_after is not None:
         resp.set_header("Retry-After", str(ex.retry_after))
-    if ex.status >= 500:
-        log.warning("%s %s -> %d %s", req.method, req.path, ex.status, ex.message,
-                    extra={"event": "dependency_error", "code": ex.code})
+    if ex.status >= 500:  # per request at debug: the outage itself is logged once, when it starts
+        log.debug("%s %s -> %d %s", req.method, req.path, ex.status, ex.message,
+                  extra={"event": "dependency_error", "code": ex.code})
     _render(resp, ex.status, ex.code, ex.message, ex.details)
 
 

@@ -11,7 +11,7 @@ from typing import Any, Callable
 from redis.exceptions import RedisError
 
 from adapters import keys
-from adapters.redis_client import RedisHandle, lua_script
+from adapters.redis_client import RedisHandle, lua_script, redis_outages
 from functions.errors import Unavailable
 from functions.models import JobRecord
 
@@ -77,6 +77,7 @@ def decode_record(raw: dict[bytes, bytes]) -> JobRecord:
 
 
 def unavailable(exc: RedisError) -> Unavailable:
+    redis_outages.failed(exc)
     return Unavailable(f"The job store is unavailable ({type(exc).__name__})", dependency="redis")
 
 
@@ -101,6 +102,7 @@ class RedisJobQueue:
                            client=self.redis.client)
         except RedisError as exc:
             raise unavailable(exc) from None
+        redis_outages.succeeded()
         if isinstance(held, bytes):
             job_id, _, fingerprint = held.decode().partition(" ")
             return job_id, fingerprint

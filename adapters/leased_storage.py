@@ -17,11 +17,15 @@ import threading
 import time
 
 from huey.storage import RedisStorage
+from redis.exceptions import ConnectionError, TimeoutError
 
 from adapters import keys
-from adapters.redis_client import RedisHandle, lua_script
+from adapters.redis_client import RedisHandle, lua_script, redis_outages
 
 log = logging.getLogger("forkline.queue")
+
+OUTAGE_ERRORS = (ConnectionError, TimeoutError, OSError)
+RECONNECT_FIRST, RECONNECT_CAP = 0.1, 2.0
 
 # KEYS: queue, leases. ARGV: now, lease seconds, job key prefix.
 # Returns {message, attempts, max attempts} or nil when the queue is empty;
@@ -87,6 +91,7 @@ class LeasedRedisStorage(RedisStorage):
         self.redis = RedisHandle(url, socket_timeout=read_timeout + 5)
         self._held: set[bytes] = set()
         self._held_lock = threading.Lock()
+        self._reconnect_delay = RECONNECT_FIRST
 
     def configure(self, url: str, lease: float) -> None:
         self.redis = RedisHandle(url, socket_timeout=self.read_timeout + 5)
@@ -120,19 +125,42 @@ class LeasedRedisStorage(RedisStorage):
                 self._held.add(data)
             return data, int(attempts), int(max_attempts)
 
+    def claim_or_wait(self) -> tuple[bytes, int, int] | None:
+        """claim(), but while Redis is unreachable: None after a capped, growing pause.
+
+        Huey's worker would log every failed poll; the outage is logged once instead.
+        """
+        try:
+            claimed = self.claim()
+        except OUTAGE_ERRORS as exc:
+            redis_outages.failed(exc)
+            delay = self._reconnect_delay
+            self._reconnect_delay = min(delay * 2, RECONNECT_CAP)
+            time.sleep(delay)
+            return None
+        redis_outages.succeeded()
+        self._reconnect_delay = RECONNECT_FIRST
+        return claimed
+
     def dequeue(self) -> bytes | None:
-        claimed = self.claim()
+        claimed = self.claim_or_wait()
         return claimed[0] if claimed else None
+
+    def forget(self, data: bytes) -> None:
+        """Stop renewing a message's lease (its outcome was not recorded): the reaper re-queues it."""
+        with self._held_lock:
+            self._held.discard(data)
 
     def ack(self, data: bytes, remote: bool = True) -> None:
         """Huey is done with this message (finished or rescheduled): drop the lease.
 
         remote=False when the lease was already removed in Redis with the outcome.
+        If the remote removal fails, the lease expires and the copy is re-queued:
+        a finished job's copy is then dropped at its claim.
         """
+        self.forget(data)
         if remote:
             self.conn.zrem(keys.LEASES, data)
-        with self._held_lock:
-            self._held.discard(data)
 
     def renew_leases(self) -> int:
         """Push the deadline of every message this process holds; call more often than the lease."""
@@ -154,8 +182,12 @@ class LeasedRedisStorage(RedisStorage):
         return released
 
     def read_schedule(self, ts) -> list:
-        expired, due = _REAP(keys=[self.queue_key, keys.LEASES, self.schedule_key],
-                             args=[time.time(), self.convert_ts(ts)], client=self.conn)
+        try:
+            expired, due = _REAP(keys=[self.queue_key, keys.LEASES, self.schedule_key],
+                                 args=[time.time(), self.convert_ts(ts)], client=self.conn)
+        except OUTAGE_ERRORS as exc:
+            redis_outages.failed(exc)  # the scheduler tries again next second
+            return []
         if expired:
             log.warning("re-queued %d job(s) whose consumer stopped renewing its lease", expired,
                         extra={"event": "lease_expired", "count": expired})

@@ -35,7 +35,7 @@ class ForklineHuey(RedisHuey):
 
     def dequeue(self):
         while True:
-            claimed = self.storage.claim()
+            claimed = self.storage.claim_or_wait()
             if claimed is None:
                 return None
             data, attempt, max_attempts = claimed
@@ -53,13 +53,17 @@ class ForklineHuey(RedisHuey):
                 self.storage.ack(data)
 
     def execute(self, task, timestamp=None):
-        value = super().execute(task, timestamp)
-        lease = getattr(task, "lease", None)
-        # Not started: rescheduled for later. Started but not settled: interrupted,
-        # or its outcome could not be recorded; the lease expiring runs it again.
-        if lease is not None and (not task.started or task.settled):
-            self.storage.ack(lease, remote=not getattr(task, "acked", False))
-        return value
+        try:
+            return super().execute(task, timestamp)
+        finally:
+            lease = getattr(task, "lease", None)
+            # Not started: rescheduled for later. Started but not settled: interrupted,
+            # or its outcome could not be recorded (Redis down); the lease expiring runs it again.
+            if lease is not None:
+                if not task.started or task.settled:
+                    self.storage.ack(lease, remote=not getattr(task, "acked", False))
+                else:
+                    self.storage.forget(lease)
 
     # forkline does not revoke tasks: skip Huey's per-task revoke lookups (two round trips a job).
     def is_revoked(self, task, timestamp=None, peek=True) -> bool:

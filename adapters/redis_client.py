@@ -1,7 +1,9 @@
 """Redis clients created lazily, per process: never shared across a fork."""
 
+import logging
 import os
 import threading
+import time
 
 from redis import Redis
 from redis.commands.core import Script
@@ -44,6 +46,38 @@ class RedisHandle:
         if self._client is not None and self._pid == os.getpid():
             self._client.close()
         self._client = None
+
+
+class OutageLog:
+    """Logs a dependency going away and coming back: one line per change, not per failed call."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.down_since: float | None = None
+        self._lock = threading.Lock()
+        self._log = logging.getLogger("forkline.dependency")
+
+    def failed(self, exc: BaseException) -> None:
+        with self._lock:
+            if self.down_since is not None:
+                return
+            self.down_since = time.monotonic()
+        self._log.warning("%s unreachable (%s); retrying with backoff", self.name, type(exc).__name__,
+                          extra={"event": "dependency_down", "dependency": self.name})
+
+    def succeeded(self) -> None:
+        if self.down_since is None:  # the hot path: one attribute read
+            return
+        with self._lock:
+            if self.down_since is None:
+                return
+            outage, self.down_since = time.monotonic() - self.down_since, None
+        self._log.warning("%s reachable again after %.1fs", self.name, outage,
+                          extra={"event": "dependency_up", "dependency": self.name, "outage": round(outage, 3)})
+
+
+# One per process (a forked child inherits its parent's view until its first call).
+redis_outages = OutageLog("redis")
 
 
 def lua_script(text: str) -> Script:

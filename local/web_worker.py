@@ -61,6 +61,8 @@ def watch_parent(parent: int) -> None:
 def serve(sock: socket.socket, settings: Settings, slots, index: int, ready_fd: int | None = None) -> None:
     """Run until SIGINT or SIGTERM (finish the request in hand, then return)."""
     setup_logging("web", settings.log_level, settings.log_dir)
+    # bjoern turns SIGINT into KeyboardInterrupt; with SIGINT at SIG_DFL it segfaults on stop instead.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, stop_gracefully)
     threading.Thread(target=watch_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
     module, _, name = settings.app_factory.partition(":")

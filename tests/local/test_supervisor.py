@@ -65,6 +65,8 @@ def test_sigterm_lets_in_flight_requests_finish_then_exits_0(serve):
     t.join(10)
     assert result["r"][0] == 200 and result["r"][2] == {"slept": True}
     assert code == 0
+    deaths = [json.loads(line) for line in fl.output().splitlines() if '"worker_died"' in line]
+    assert deaths and all(d["cause"] == "exited with status 0" for d in deaths), deaths
 
 
 def test_grace_period_is_bounded(serve):
