@@ -8,12 +8,13 @@ the job record, the counters and the DLQ step live there.
 import logging
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from huey import RedisHuey
 
 from adapters.job_store import RedisJobQueue
+from adapters.job_timeout import JobWatchdog
 from adapters.leased_storage import LeasedRedisStorage
 from functions.jobs import backoff_delay, run_job
 from functions.models import DeadJob, JobRecord
@@ -81,6 +82,7 @@ class Runtime:
     dlq: DeadLetterQueue | None = None
     max_attempts: int = 4
     backoff_base: float = 2.0
+    watchdog: JobWatchdog = field(default_factory=lambda: JobWatchdog(300.0))
 
 
 huey = ForklineHuey("forkline", results=False, utc=True)
@@ -88,16 +90,18 @@ runtime = Runtime()
 
 
 def configure(redis_url: str, lease: float, jobs: RedisJobQueue, dlq: DeadLetterQueue,
-              max_attempts: int, backoff_base: float) -> None:
+              max_attempts: int, backoff_base: float, job_timeout: float) -> None:
     """Point the Huey instance at Redis and give the hooks their ports (no connection yet)."""
     huey.storage.configure(redis_url, lease)
     runtime.jobs, runtime.dlq = jobs, dlq
     runtime.max_attempts, runtime.backoff_base = max_attempts, backoff_base
+    runtime.watchdog = JobWatchdog(job_timeout)
 
 
 @huey.task(name="forkline.run_job")
 def run_job_task(type_name: str, payload: dict[str, Any]) -> Any:
-    return run_job(type_name, payload)
+    with runtime.watchdog.limit():
+        return run_job(type_name, payload)
 
 
 def encode_job(job: JobRecord) -> bytes:

@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     job_max_retries: int = Field(3, ge=0, le=100)
     job_backoff_base: float = Field(2.0, ge=0)
     job_lease: float = Field(30.0, gt=0, description="seconds a claimed job stays invisible before it is re-queued")
+    job_timeout: float = Field(300.0, gt=0, description="seconds one attempt may run before it is stopped")
     job_retention: int = Field(86400, ge=1, description="seconds completed job records are kept")
     graceful_timeout: float = Field(30.0, ge=0)
     web_timeout: float = Field(30.0, gt=0, description="seconds one request may run before its worker is replaced")

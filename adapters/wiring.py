@@ -53,5 +53,6 @@ def build_ports(settings: Settings) -> Ports:
         sqs_jobs = SQSJobQueue(settings.jobs_sqs_queue_url)
         return Ports(redis=redis, jobs=sqs_jobs, dlq=dlq, probe=SQSProbe(sqs_jobs))
     jobs = RedisJobQueue(redis, queue.encode_job, settings.job_retention)
-    queue.configure(url, settings.job_lease, jobs, dlq, settings.max_attempts, settings.job_backoff_base)
+    queue.configure(url, settings.job_lease, jobs, dlq, settings.max_attempts, settings.job_backoff_base,
+                    settings.job_timeout)
     return Ports(redis=redis, jobs=jobs, dlq=dlq, probe=RedisProbe(url))

@@ -38,8 +38,14 @@ def run_noop(payload: NoopPayload) -> None:
 
 
 def run_sleep(payload: SleepPayload) -> dict[str, float]:
-    """A job that takes time: for demos, shutdown and timeout checks."""
-    time.sleep(payload.seconds)
+    """A job that takes time: for demos, shutdown and timeout checks.
+
+    Sleeps in short slices, as a long job should run: Python code between
+    slices is where a JOB_TIMEOUT can stop it.
+    """
+    deadline = time.monotonic() + payload.seconds
+    while (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(left, 0.05))
     return {"slept": payload.seconds}
 
 

@@ -1,6 +1,7 @@
 """Body of the job consumer process: Huey's consumer on the leased storage."""
 
 import logging
+import os
 import signal
 import threading
 
@@ -18,6 +19,18 @@ def renew_leases_forever(stop: threading.Event, interval: float) -> None:
             queue.huey.storage.renew_leases()
         except Exception as exc:  # Redis down: the next round tries again
             log.debug("lease renewal failed: %s", exc)
+
+
+def watch_jobs(stop: threading.Event, interval: float = 0.5) -> None:
+    while not stop.wait(interval):
+        queue.runtime.watchdog.check()
+
+
+def stop_for_stuck_jobs(count: int) -> None:
+    """A job ignored its JobTimeout (blocked in C code): stop this consumer; the supervisor starts another."""
+    log.error("%d job(s) still running past JOB_TIMEOUT and out of reach: stopping this consumer", count,
+              extra={"event": "jobs_stuck", "count": count})
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def run_consumer(settings: Settings) -> None:
@@ -42,9 +55,10 @@ def run_consumer(settings: Settings) -> None:
     consumer._signal_actions.pop(signal.SIGHUP, None)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     stop = threading.Event()
-    renewer = threading.Thread(target=renew_leases_forever, args=(stop, settings.job_lease / 3),
-                               name="lease-renewer", daemon=True)
-    renewer.start()
+    queue.runtime.watchdog.on_stuck = stop_for_stuck_jobs
+    threading.Thread(target=renew_leases_forever, args=(stop, settings.job_lease / 3),
+                     name="lease-renewer", daemon=True).start()
+    threading.Thread(target=watch_jobs, args=(stop,), name="job-watchdog", daemon=True).start()
     log.info("consumer started with %d threads", settings.worker_concurrency,
              extra={"event": "consumer_started", "concurrency": settings.worker_concurrency})
     try:
