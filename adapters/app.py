@@ -1,5 +1,6 @@
 """The Falcon WSGI app: every route in view, resources thin, I/O injected."""
 
+import json
 import os
 import re
 import time
@@ -11,6 +12,7 @@ import falcon
 
 from adapters.auth import ApiKeyAuth
 from adapters.http_errors import register_error_handlers
+from adapters.openapi import openapi_document
 from functions import routes
 from functions.errors import NotFound
 from functions.ports import DeadLetterQueue, HealthProbe, JobQueue
@@ -31,6 +33,14 @@ class AppDeps:
     started_at: float = field(default_factory=time.time)
     max_body: int = MAX_BODY_BYTES
     api_keys: tuple[str, ...] = ()
+
+
+def load_json(text: str):
+    """json.loads, with a body nested too deeply for it refused as malformed, not a 500."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def _job_id(raw: str) -> str:
@@ -129,11 +139,20 @@ class ReplayResource:
         resp.media = replayed.model_dump()
 
 
+class OpenAPIResource:
+    def __init__(self):
+        self.document = openapi_document()
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = self.document
+
+
 def create_app(deps: AppDeps) -> falcon.App:
     app = falcon.App(middleware=[BodyLimit(deps.max_body), ApiKeyAuth(deps.api_keys)])
     app.req_options.strip_url_path_trailing_slash = True
     # JSON in, JSON out: a form-encoded body is refused with 415, not parsed.
-    app.req_options.media_handlers = falcon.media.Handlers({falcon.MEDIA_JSON: falcon.media.JSONHandler()})
+    app.req_options.media_handlers = falcon.media.Handlers(
+        {falcon.MEDIA_JSON: falcon.media.JSONHandler(loads=load_json)})
     app.add_route("/", RootResource(deps))
     app.add_route("/health", HealthResource(deps))
     app.add_route("/jobs", JobsResource(deps))
@@ -141,5 +160,6 @@ def create_app(deps: AppDeps) -> falcon.App:
     app.add_route("/queue/stats", QueueStatsResource(deps))
     app.add_route("/dlq", DeadLettersResource(deps))
     app.add_route("/dlq/{job_id}/replay", ReplayResource(deps))
+    app.add_route("/openapi.json", OpenAPIResource())
     register_error_handlers(app)
     return app

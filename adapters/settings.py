@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     job_retention: int = Field(86400, ge=1, description="seconds completed job records are kept")
     graceful_timeout: float = Field(30.0, ge=0)
     web_timeout: float = Field(30.0, gt=0, description="seconds one request may run before its worker is replaced")
+    web_max_requests: int = Field(0, ge=0, description="requests after which an HTTP worker is replaced; 0 = never")
+    web_max_requests_jitter: int | None = Field(None, ge=0, description="random extra requests; default 10%")
+    web_max_rss_mb: int = Field(512, description="resident MB past which an HTTP worker is replaced; 0 = off")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_dir: str = "logs"
     log_retention_days: int = Field(14, ge=1)
@@ -39,6 +42,14 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("web_max_rss_mb")
+    @classmethod
+    def _rss_floor(cls, value: int) -> int:
+        # Below a fresh worker's own size (~50 MB) every worker would retire at once, in a loop.
+        if value != 0 and value < 128:
+            raise ValueError("must be 0 (off) or at least 128")
+        return value
 
     @model_validator(mode="after")
     def _queue_urls(self) -> "Settings":

@@ -23,6 +23,7 @@ log = logging.getLogger("forkline.supervisor")
 
 BOOT_WINDOW = 2.0  # a child dying sooner than this counts as a boot failure
 BOOT_ERROR = 3  # exit status of a child that could not start
+RECYCLED = 4  # exit status of an HTTP worker that retired itself (WEB_MAX_REQUESTS, WEB_MAX_RSS_MB)
 MAX_BACKOFF = 30.0
 MAX_SLOTS = 256
 HANDLED = ("SIGHUP", "SIGQUIT", "SIGINT", "SIGTERM", "SIGTTIN", "SIGTTOU", "SIGCHLD")
@@ -240,11 +241,13 @@ class Arbiter:
                 code = os.WEXITSTATUS(status)
                 cause = f"exited with status {code}"
             lived = time.monotonic() - child.born
-            level = logging.INFO if child.stopping or self.stopping else logging.WARNING
+            level = logging.INFO if child.stopping or self.stopping or code == RECYCLED else logging.WARNING
             log.log(level, "%s worker died (pid %d): %s after %.1fs", child.role, pid, cause, lived,
                     extra={"event": "worker_died", "worker_role": child.role, "child": pid, "cause": cause})
             if child.stopping or self.stopping:
                 continue
+            if code == RECYCLED:
+                continue  # planned: replaced at once, however short its life
             if code == BOOT_ERROR or lived < BOOT_WINDOW:
                 self.failures[child.role] += 1
                 delay = min(0.5 * 2 ** (self.failures[child.role] - 1), MAX_BACKOFF)

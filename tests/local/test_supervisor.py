@@ -1,5 +1,6 @@
 """`forkline serve` as a real process tree: forks, deaths, signals, reloads."""
 
+import itertools
 import json
 import signal
 import threading
@@ -158,3 +159,23 @@ def test_a_worker_stuck_past_web_timeout_is_replaced(serve):
     wait_until(lambda: fl.request("GET", "/health")[0] == 200, 10, 0.1, "a healthy worker")
     t.join(30)
     assert not os.path.exists(f"/proc/{stuck}/status") or "zombie" in open(f"/proc/{stuck}/status").read()
+
+
+def test_workers_are_recycled_after_max_requests(serve):
+    fl = serve(workers=1, WEB_MAX_REQUESTS="40", WEB_MAX_REQUESTS_JITTER="0")
+    answers = [fl.request("GET", "/") for _ in range(125)]
+    assert all(status == 200 for status, _, _ in answers)  # no request lost to a recycle
+    runs = [len(list(group)) for _, group in itertools.groupby(body["workerPID"] for _, _, body in answers)]
+    # The first worker also answered the start-up health checks.
+    assert runs[0] <= 40 and runs[1:3] == [40, 40], runs
+    output = fl.output()
+    assert output.count('"worker_recycled"') >= 3 and '"boot_backoff"' not in output
+
+
+def test_a_worker_past_the_memory_ceiling_is_replaced(serve):
+    fl = serve(workers=1, WEB_MAX_RSS_MB="128")
+    leaky = fl.request("GET", "/")[2]["workerPID"]
+    assert fl.request("GET", "/leak?mb=100")[0] == 200
+    wait_until(lambda: (lambda pids: pids and leaky not in pids)(children_of(fl.proc.pid)), 10, 0.1, "a new worker")
+    assert fl.request("GET", "/")[2]["workerPID"] != leaky
+    assert "over WEB_MAX_RSS_MB=128" in fl.output()
