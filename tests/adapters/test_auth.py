@@ -31,8 +31,22 @@ def test_protected_routes(client, method, path):
         assert call(client, method, path, headers).status_code not in (401, 403)
 
 
+def test_the_protected_list_is_every_protected_route_and_the_document_agrees(client):
+    from adapters.openapi import OPERATIONS
+
+    def walk(nodes):
+        for node in nodes:
+            if node.method_map and getattr(node.resource, "protected", False):
+                yield from ((m, node.uri_template) for m in node.method_map if hasattr(node.resource, f"on_{m.lower()}"))
+            yield from walk(node.children)
+
+    tested = {(method, path.replace("abc", "{job_id}")) for method, path in PROTECTED}
+    assert tested == set(walk(client.app._router._roots))
+    assert tested == {(op.method.upper(), op.path) for op in OPERATIONS if op.protected}
+
+
 def test_open_routes_need_no_key(client):
-    for path in ("/", "/health", "/queue/stats"):
+    for path in ("/", "/health", "/queue/stats", "/openapi.json"):
         assert client.simulate_get(path).status_code == 200
 
 

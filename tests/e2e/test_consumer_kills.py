@@ -1,0 +1,64 @@
+"""2,000 jobs while the consumer is SIGKILLed 5 times at random moments: nothing lost, counted once."""
+
+import os
+import random
+import signal
+import time
+
+import pytest
+
+from adapters import keys
+from adapters.wiring import build_ports
+from functions import routes
+from tests.processes import Forkline, children_of, wait_until
+
+JOBS, FAILING, KILLS = 2000, 200, 5
+
+
+def consumer_pid(worker: Forkline) -> int | None:
+    pids = children_of(worker.proc.pid)
+    return pids[0] if len(pids) == 1 else None
+
+
+@pytest.mark.slow
+def test_2000_jobs_survive_5_consumer_sigkills(tmp_path, settings):
+    rng = random.Random(20261129)
+    ports = build_ports(settings)
+    failing = set(rng.sample(range(JOBS), FAILING))
+    ids = {}
+    for n in range(JOBS):
+        body = {"message": f"fail {n}", "shouldFail": True} if n in failing else {"type": "sleep", "seconds": 0.02}
+        ids[n] = routes.submit_job(body, ports.jobs, lambda n=n: f"job-{n:04d}", time.time(), 4)[0].jobId
+    worker = Forkline("worker", tmp_path, {
+        "REDIS_URL": settings.redis_url, "JOB_LEASE": "1", "JOB_BACKOFF_BASE": "0.1", "JOB_MAX_RETRIES": "3",
+        "WORKER_CONCURRENCY": "5", "GRACEFUL_TIMEOUT": "5"}).start(wait_http=False)
+    killed = []
+    try:
+        for _ in range(KILLS):
+            pid = wait_until(lambda: consumer_pid(worker), 15, 0.05, "a consumer")
+            time.sleep(rng.uniform(0.3, 1.5))
+            wait_until(lambda: ports.jobs.counts()["active"] > 0, 10, 0.01, "jobs in flight")
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+            wait_until(lambda: consumer_pid(worker) not in (None, pid), 15, 0.05, "a new consumer")
+
+        def settled() -> bool:
+            counts = ports.jobs.counts()
+            return counts["completed"] + counts["failed"] >= JOBS and not counts["waiting"] + counts["active"]
+
+        wait_until(settled, 120, 0.2, "every job completed or dead")
+    finally:
+        assert worker.stop(signal.SIGTERM, timeout=30) == 0
+    assert len(set(killed)) == KILLS
+    records = {n: ports.jobs.get(job_id) for n, job_id in ids.items()}
+    states = {n: record.state.value for n, record in records.items()}
+    assert {n for n, state in states.items() if state == "dead"} == failing
+    assert all(state == "completed" for n, state in states.items() if n not in failing)
+    counts = ports.jobs.counts()
+    assert counts == {"waiting": 0, "active": 0, "delayed": 0, "completed": JOBS - FAILING, "failed": FAILING}
+    assert ports.dlq.count() == FAILING
+    assert all(ports.dlq.get(ids[n]) is not None for n in failing)
+    assert ports.redis.client.zcard(keys.LEASES) == 0
+    ran_twice = sum(1 for n, record in records.items() if n not in failing and record.attempts > 1)
+    print(f"\n{KILLS} SIGKILLs: {JOBS - FAILING} completed, {FAILING} dead-lettered, "
+          f"{ran_twice} job(s) ran more than once")
