@@ -6,6 +6,7 @@ themselves (queue list, lease set, schedule set), so they cannot drift.
 """
 
 import json
+from enum import Enum
 from typing import Any, Callable
 
 from redis.exceptions import RedisError
@@ -16,16 +17,19 @@ from functions.errors import Unavailable
 from functions.models import JobRecord
 
 # Mark a job finished once (a job that ran twice is counted once) and drop its lease.
-_FINISH = lua_script("""
-if ARGV[7] ~= '' then redis.call('ZREM', KEYS[3], ARGV[7]) end
-local state = redis.call('HGET', KEYS[1], 'state')
-if state == 'completed' or state == 'dead' then return 0 end
-redis.call('HSET', KEYS[1], 'state', ARGV[1], ARGV[2], ARGV[3],
-           'updatedAt', ARGV[4], 'finishedAt', ARGV[4], 'nextAttemptAt', '')
-redis.call('HINCRBY', KEYS[2], ARGV[5], 1)
-if tonumber(ARGV[6]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[6]) end
-return 1
-""")
+# A Lua function, shared with the consumer's claim script (which settles jobs in bulk).
+FINISH_FUNCTION = """
+local function finish(job, stats, leases, state, field, value, now, counter, ttl, lease)
+  if lease ~= '' then redis.call('ZREM', leases, lease) end
+  local current = redis.call('HGET', job, 'state')
+  if current == 'completed' or current == 'dead' then return 0 end
+  redis.call('HSET', job, 'state', state, field, value, 'updatedAt', now, 'finishedAt', now, 'nextAttemptAt', '')
+  redis.call('HINCRBY', stats, counter, 1)
+  if tonumber(ttl) > 0 then redis.call('EXPIRE', job, ttl) end
+  return 1
+end
+"""
+_FINISH = lua_script(FINISH_FUNCTION + "return finish(KEYS[1], KEYS[2], KEYS[3], unpack(ARGV))")
 
 # Store a job record and enqueue its message in one atomic step (one round trip).
 # With an idempotency key (KEYS[3]) only the first request writes; a repeat
@@ -47,15 +51,18 @@ _FLOAT_FIELDS = {"createdAt", "updatedAt", "nextAttemptAt", "finishedAt"}
 _JSON_FIELDS = {"payload", "result"}
 
 
-def encode_record(job: JobRecord) -> dict[str, str]:
-    fields = {}
-    for name, value in job.model_dump(mode="json").items():
+def encode_record(job: JobRecord) -> list[str]:
+    """The record as HSET arguments [name, value, ...]; unset fields are left out (read back as None)."""
+    fields = []
+    for name in JobRecord.model_fields:
+        value = getattr(job, name)
+        if value is None:
+            continue
         if name in _JSON_FIELDS:
-            fields[name] = json.dumps(value)
-        elif value is None:
-            fields[name] = ""
-        else:
-            fields[name] = str(value)
+            value = json.dumps(value)
+        elif isinstance(value, Enum):
+            value = value.value
+        fields += (name, value if isinstance(value, str) else str(value))
     return fields
 
 
@@ -90,16 +97,15 @@ class RedisJobQueue:
         self.retention = retention
 
     def _store(self, job: JobRecord, replace: bool, once: tuple[str, str] | None = None) -> tuple[str, str] | None:
-        fields = [item for pair in encode_record(job).items() for item in pair]
+        fields = encode_record(job)
         script_keys = [keys.job_key(job.id), keys.QUEUE]
         held_value = ""
         if once is not None:
             script_keys.append(keys.idempotency_key(once[0]))
             held_value = f"{job.id} {once[1]}"
         try:
-            held = _SUBMIT(keys=script_keys,
-                           args=[self.encode(job), "1" if replace else "0", held_value, self.retention, *fields],
-                           client=self.redis.client)
+            held = self.redis.run(_SUBMIT, script_keys,
+                                  [self.encode(job), "1" if replace else "0", held_value, self.retention, *fields])
         except RedisError as exc:
             raise unavailable(exc) from None
         redis_outages.succeeded()
@@ -145,11 +151,9 @@ class RedisJobQueue:
 
     def mark_completed(self, job_id: str, result: Any, now: float, lease: bytes = b"") -> bool:
         """Record the result; with `lease`, release the message in the same step."""
-        done = _FINISH(
-            keys=[keys.job_key(job_id), keys.STATS, keys.LEASES],
-            args=["completed", "result", json.dumps(result, default=str), now, "completed", self.retention, lease],
-            client=self.redis.client,
-        )
+        done = self.redis.run(
+            _FINISH, [keys.job_key(job_id), keys.STATS, keys.LEASES],
+            ["completed", "result", json.dumps(result, default=str), now, "completed", self.retention, lease])
         return bool(done)
 
     def mark_dead(self, job_id: str, error: str, now: float) -> bool:

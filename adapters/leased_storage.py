@@ -12,6 +12,7 @@ Messages are framed as `<job id>\\n<huey message>` so that Lua can find the
 job record of a message it claims.
 """
 
+import collections
 import logging
 import threading
 import time
@@ -20,6 +21,7 @@ from huey.storage import RedisStorage
 from redis.exceptions import ConnectionError, TimeoutError
 
 from adapters import keys
+from adapters.job_store import FINISH_FUNCTION
 from adapters.redis_client import RedisHandle, lua_script, redis_outages
 
 log = logging.getLogger("forkline.queue")
@@ -27,22 +29,39 @@ log = logging.getLogger("forkline.queue")
 OUTAGE_ERRORS = (ConnectionError, TimeoutError, OSError)
 RECONNECT_FIRST, RECONNECT_CAP = 0.1, 2.0
 
-# KEYS: queue, leases. ARGV: now, lease seconds, job key prefix.
-# Returns {message, attempts, max attempts} or nil when the queue is empty;
-# attempts is -1 for a copy of a job that already finished (it is dropped).
-_CLAIM = lua_script("""
-local data = redis.call('RPOP', KEYS[1])
-if not data then return nil end
+# KEYS: queue, leases, stats. ARGV: now, lease seconds, job key prefix, how many
+# to claim, retention, then (job id, result, message) for each job completed since
+# the last call: their outcomes are recorded in the same round trip (as BullMQ's
+# moveToFinished fetches the next job). Returns {message, attempts, max attempts}
+# per claimed message; copies of jobs that already finished are dropped.
+_CLAIM = lua_script(FINISH_FUNCTION + """
 local now = tonumber(ARGV[1])
-local nl = string.find(data, '\\n', 1, true)
-local job = ARGV[3] .. string.sub(data, 1, (nl or 1) - 1)
-local state = redis.call('HGET', job, 'state')
-if state == 'completed' or state == 'dead' then return {data, -1, 0} end
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), data)
-if not state then return {data, 1, 0} end
-local attempts = redis.call('HINCRBY', job, 'attempts', 1)
-redis.call('HSET', job, 'state', 'active', 'updatedAt', ARGV[1], 'nextAttemptAt', '')
-return {data, attempts, tonumber(redis.call('HGET', job, 'maxAttempts') or 0)}
+for i = 6, #ARGV, 3 do
+  finish(ARGV[3] .. ARGV[i], KEYS[3], KEYS[2], 'completed', 'result', ARGV[i + 1], ARGV[1], 'completed',
+         ARGV[5], ARGV[i + 2])
+end
+local claimed, wanted, popped = {}, tonumber(ARGV[4]), 0
+while #claimed < wanted * 3 and popped < wanted * 4 do
+  local data = redis.call('RPOP', KEYS[1])
+  if not data then break end
+  popped = popped + 1
+  local nl = string.find(data, '\\n', 1, true)
+  local job = ARGV[3] .. string.sub(data, 1, (nl or 1) - 1)
+  local state = redis.call('HGET', job, 'state')
+  if state ~= 'completed' and state ~= 'dead' then
+    redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), data)
+    local attempts, max_attempts = 1, 0
+    if state then
+      attempts = redis.call('HINCRBY', job, 'attempts', 1)
+      redis.call('HSET', job, 'state', 'active', 'updatedAt', ARGV[1], 'nextAttemptAt', '')
+      max_attempts = tonumber(redis.call('HGET', job, 'maxAttempts') or 0)
+    end
+    table.insert(claimed, data)
+    table.insert(claimed, attempts)
+    table.insert(claimed, max_attempts)
+  end
+end
+return claimed
 """)
 
 # KEYS: queue, leases, schedule. ARGV: now, schedule timestamp.
@@ -89,13 +108,24 @@ class LeasedRedisStorage(RedisStorage):
         self.read_timeout = read_timeout
         self.lease = lease
         self.redis = RedisHandle(url, socket_timeout=read_timeout + 5)
+        self.batch = 1
+        self.retention = 86400
         self._held: set[bytes] = set()
         self._held_lock = threading.Lock()
         self._reconnect_delay = RECONNECT_FIRST
+        self._claimed: collections.deque = collections.deque()
+        self._completed: list[tuple[str, str, bytes]] = []
+        self._claim_lock = threading.Lock()
 
-    def configure(self, url: str, lease: float) -> None:
+    def configure(self, url: str, lease: float, batch: int = 1, retention: int = 86400) -> None:
+        """`batch`: messages claimed per round trip (one per worker thread is enough)."""
         self.redis = RedisHandle(url, socket_timeout=self.read_timeout + 5)
         self.lease = lease
+        self.batch = batch
+        self.retention = retention
+        self._claimed.clear()
+        self._completed.clear()
+        self._held.clear()
 
     @property
     def conn(self):  # Huey's own methods use self.conn
@@ -107,23 +137,54 @@ class LeasedRedisStorage(RedisStorage):
     # Reliable dequeue.
 
     def claim(self) -> tuple[bytes, int, int] | None:
-        """Lease the next message; return it, the attempt it starts and its job's max attempts (0: unknown)."""
-        while True:
-            found = _CLAIM(keys=[self.queue_key, keys.LEASES], args=[time.time(), self.lease, keys.JOB_PREFIX],
-                           client=self.conn)
-            if found is None:
-                # Wait for a message without taking it: a no-op move of the tail onto itself.
-                self.conn.blmove(self.queue_key, self.queue_key, self.read_timeout, "RIGHT", "RIGHT")
-                found = _CLAIM(keys=[self.queue_key, keys.LEASES], args=[time.time(), self.lease, keys.JOB_PREFIX],
-                               client=self.conn)
-                if found is None:
-                    return None
-            data, attempts, max_attempts = found
-            if attempts == -1:
-                continue  # a duplicate of a job already finished: dropped
-            with self._held_lock:
-                self._held.add(data)
-            return data, int(attempts), int(max_attempts)
+        """Lease the next message; return it, the attempt it starts and its job's max attempts (0: unknown).
+
+        Messages are claimed `batch` at a time into a local buffer (they are
+        leased and renewed while they wait there), and completions recorded by
+        `complete()` ride along on the same round trip.
+        """
+        claimed = self._next_claimed()
+        if claimed is None:
+            # Wait for a message without taking it: a no-op move of the tail onto itself.
+            self.conn.blmove(self.queue_key, self.queue_key, self.read_timeout, "RIGHT", "RIGHT")
+            claimed = self._next_claimed()
+        return claimed
+
+    def _next_claimed(self) -> tuple[bytes, int, int] | None:
+        with self._claim_lock:
+            # Completions are recorded at once (with a top-up of the buffer): at most one round trip per job.
+            if self._completed or not self._claimed:
+                self._round_trip(max(self.batch - len(self._claimed), 0))
+            return self._claimed.popleft() if self._claimed else None
+
+    def _round_trip(self, wanted: int) -> None:
+        completed, self._completed = self._completed, []
+        args: list = [time.time(), self.lease, keys.JOB_PREFIX, wanted, self.retention]
+        for job_id, result, lease in completed:
+            args += (job_id, result, lease)
+        try:
+            found = self.redis.run(_CLAIM, [self.queue_key, keys.LEASES, keys.STATS], args)
+        except BaseException:
+            self._completed[:0] = completed  # recorded on the next round trip; the leases are still renewed
+            raise
+        with self._held_lock:
+            for _, _, lease in completed:
+                self._held.discard(lease)
+            for i in range(0, len(found), 3):
+                self._held.add(found[i])
+        for i in range(0, len(found), 3):
+            self._claimed.append((found[i], int(found[i + 1]), int(found[i + 2])))
+
+    def complete(self, job_id: str, result: str, lease: bytes) -> None:
+        """Record a completed job with the next claim (this thread's next one, right after this)."""
+        with self._claim_lock:
+            self._completed.append((job_id, result, lease))
+
+    def flush(self) -> None:
+        """Record pending completions now (at shutdown)."""
+        with self._claim_lock:
+            if self._completed:
+                self._round_trip(0)
 
     def claim_or_wait(self) -> tuple[bytes, int, int] | None:
         """claim(), but while Redis is unreachable: None after a capped, growing pause.
@@ -151,16 +212,14 @@ class LeasedRedisStorage(RedisStorage):
         with self._held_lock:
             self._held.discard(data)
 
-    def ack(self, data: bytes, remote: bool = True) -> None:
-        """Huey is done with this message (finished or rescheduled): drop the lease.
+    def ack(self, data: bytes) -> None:
+        """Huey is done with this message (rescheduled or dead): drop the lease.
 
-        remote=False when the lease was already removed in Redis with the outcome.
-        If the remote removal fails, the lease expires and the copy is re-queued:
-        a finished job's copy is then dropped at its claim.
+        If the removal fails, the lease expires and the copy is re-queued: a
+        finished job's copy is then dropped at its claim.
         """
         self.forget(data)
-        if remote:
-            self.conn.zrem(keys.LEASES, data)
+        self.conn.zrem(keys.LEASES, data)
 
     def renew_leases(self) -> int:
         """Push the deadline of every message this process holds; call more often than the lease."""
@@ -173,7 +232,9 @@ class LeasedRedisStorage(RedisStorage):
         return len(held)
 
     def release_held(self) -> int:
-        """Give back every message still held (on shutdown): they are run again, not lost."""
+        """Give back every message still held (on shutdown), claimed but not started ones too."""
+        with self._claim_lock:
+            self._claimed.clear()
         with self._held_lock:
             held, self._held = list(self._held), set()
         released = 0

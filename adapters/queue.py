@@ -5,6 +5,7 @@ hook is the one place that sees every outcome (success, error, timeout), so
 the job record, the counters and the DLQ step live there.
 """
 
+import json
 import logging
 import time
 import traceback
@@ -60,9 +61,9 @@ class ForklineHuey(RedisHuey):
             lease = getattr(task, "lease", None)
             # Not started: rescheduled for later. Started but not settled: interrupted,
             # or its outcome could not be recorded (Redis down); the lease expiring runs it again.
-            if lease is not None:
+            if lease is not None and not getattr(task, "deferred", False):
                 if not task.started or task.settled:
-                    self.storage.ack(lease, remote=not getattr(task, "acked", False))
+                    self.storage.ack(lease)
                 else:
                     self.storage.forget(lease)
 
@@ -90,9 +91,9 @@ runtime = Runtime()
 
 
 def configure(redis_url: str, lease: float, jobs: RedisJobQueue, dlq: DeadLetterQueue,
-              max_attempts: int, backoff_base: float, job_timeout: float) -> None:
+              max_attempts: int, backoff_base: float, job_timeout: float, batch: int = 1) -> None:
     """Point the Huey instance at Redis and give the hooks their ports (no connection yet)."""
-    huey.storage.configure(redis_url, lease)
+    huey.storage.configure(redis_url, lease, batch=batch, retention=jobs.retention)
     runtime.jobs, runtime.dlq = jobs, dlq
     runtime.max_attempts, runtime.backoff_base = max_attempts, backoff_base
     runtime.watchdog = JobWatchdog(job_timeout)
@@ -135,8 +136,9 @@ def mark_started(task) -> None:
 def record_outcome(task, value: Any, exc: BaseException | None) -> None:
     now = time.time()
     if exc is None:
-        runtime.jobs.mark_completed(task.id, value, now, lease=task.lease)
-        task.settled = task.acked = True
+        # Recorded (with the lease dropped) on this thread's next claim, in the same round trip.
+        huey.storage.complete(task.id, json.dumps(value, default=str), task.lease)
+        task.settled = task.deferred = True
         return
     error = f"{type(exc).__name__}: {exc}"
     if task.retries:

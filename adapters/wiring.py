@@ -54,5 +54,5 @@ def build_ports(settings: Settings) -> Ports:
         return Ports(redis=redis, jobs=sqs_jobs, dlq=dlq, probe=SQSProbe(sqs_jobs))
     jobs = RedisJobQueue(redis, queue.encode_job, settings.job_retention)
     queue.configure(url, settings.job_lease, jobs, dlq, settings.max_attempts, settings.job_backoff_base,
-                    settings.job_timeout)
+                    settings.job_timeout, batch=settings.worker_concurrency)
     return Ports(redis=redis, jobs=jobs, dlq=dlq, probe=RedisProbe(url))

@@ -66,6 +66,10 @@ def run_consumer(settings: Settings) -> None:
     finally:
         stop.set()
         try:
+            queue.huey.storage.flush()
+        except Exception:
+            log.exception("could not record the last completions; their jobs will run again after their lease")
+        try:
             released = queue.huey.storage.release_held()
         except Exception:
             log.exception("could not give back held jobs; their leases will expire and re-queue them")
