@@ -61,7 +61,8 @@ class Settings(BaseSettings):
 
     @property
     def web_workers(self) -> int:
-        return self.web_concurrency or os.cpu_count() or 1
+        # One more than the cores: a worker waiting on its Redis round trip leaves its core to the extra one.
+        return self.web_concurrency or (os.cpu_count() or 1) + 1
 
     @property
     def max_attempts(self) -> int:

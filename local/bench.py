@@ -66,8 +66,19 @@ def memory(pid: int) -> dict[str, dict]:
         except OSError:
             continue
         out[str(p)] = {"cmd": cmd, "rss_mb": int(status["VmRSS"].split()[0]) / 1024,
-                       "peak_mb": int(status["VmHWM"].split()[0]) / 1024}
+                       "peak_mb": int(status["VmHWM"].split()[0]) / 1024, "pss_mb": pss_mb(p)}
     return out
+
+
+def pss_mb(pid: int) -> float:
+    """Proportional set size: shared pages (forked workers share the preloaded code) counted once overall."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def wrk(url: str, script: Path, duration: int, connections: int, warmup: int) -> dict:
@@ -139,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     stack = subprocess.Popen([sys.executable, "-m", "local.cli", "run"], env=env, cwd=tmp,
                              stdout=subprocess.DEVNULL, stderr=open(tmp / "stack.err", "wb"))
     results: dict = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(),
-                     "web_concurrency": env.get("WEB_CONCURRENCY", str(os.cpu_count())),
+                     "web_concurrency": env.get("WEB_CONCURRENCY", str((os.cpu_count() or 1) + 1)),
                      "consumer_processes": env.get("CONSUMER_PROCESSES", "1"),
                      "duration_s": args.duration, "connections": args.connections}
     try:
@@ -179,8 +190,12 @@ def main(argv: list[str] | None = None) -> int:
           f"({results['backlog_drain']['jobs']} jobs); end to end: {results['end_to_end']['jobs_per_s']} jobs/s")
     total_idle = sum(p["rss_mb"] for p in results["idle_memory"].values())
     total_peak = sum(p["peak_mb"] for p in results["load_memory"].values())
-    print(f"memory: {total_idle:.0f} MB resident at idle, {total_peak:.0f} MB sum of per-process peaks")
+    pss_idle = sum(p["pss_mb"] for p in results["idle_memory"].values())
+    pss_load = sum(p["pss_mb"] for p in results["load_memory"].values())
+    print(f"memory: {total_idle:.0f} MB resident at idle, {total_peak:.0f} MB sum of per-process peaks; "
+          f"PSS {pss_idle:.0f} MB at idle, {pss_load:.0f} MB after load")
     results["memory_idle_total_mb"], results["memory_peak_total_mb"] = round(total_idle, 1), round(total_peak, 1)
+    results["pss_idle_total_mb"], results["pss_load_total_mb"] = round(pss_idle, 1), round(pss_load, 1)
     print(json.dumps(results))
     return 0
 

@@ -1,6 +1,7 @@
 import datetime as dt
 import json
 import logging
+import os
 import subprocess
 import sys
 
@@ -18,6 +19,8 @@ def test_defaults_and_environment(monkeypatch):
     settings = load_settings()
     assert (settings.port, settings.log_level, settings.web_workers) == (8123, "debug", 3)
     assert settings.max_attempts == settings.job_max_retries + 1
+    monkeypatch.delenv("WEB_CONCURRENCY")
+    assert load_settings().web_workers == (os.cpu_count() or 1) + 1
 
 
 @pytest.mark.parametrize("name, value", [("PORT", "70000"), ("WORKER_CONCURRENCY", "zero"), ("LOG_LEVEL", "loud")])
