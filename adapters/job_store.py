@@ -147,14 +147,7 @@ class RedisJobQueue:
             "delayed": delayed,
         }
 
-    # Consumer-side transitions.
-
-    def mark_completed(self, job_id: str, result: Any, now: float, lease: bytes = b"") -> bool:
-        """Record the result; with `lease`, release the message in the same step."""
-        done = self.redis.run(
-            _FINISH, [keys.job_key(job_id), keys.STATS, keys.LEASES],
-            ["completed", "result", json.dumps(result, default=str), now, "completed", self.retention, lease])
-        return bool(done)
+    # Consumer-side transitions (completions are recorded by the consumer's claim script).
 
     def mark_dead(self, job_id: str, error: str, now: float) -> bool:
         # Dead records stay while their DLQ entry exists; a replay rewrites them.
