@@ -25,9 +25,10 @@ def test_2000_jobs_survive_5_consumer_sigkills(tmp_path, settings):
     rng = random.Random(20261129)
     ports = build_ports(settings)
     failing = set(rng.sample(range(JOBS), FAILING))
+    # 1,800 jobs of 50 ms on 5 threads: ~18 s of work, so jobs are in flight at every kill.
     ids = {}
     for n in range(JOBS):
-        body = {"message": f"fail {n}", "shouldFail": True} if n in failing else {"type": "sleep", "seconds": 0.02}
+        body = {"message": f"fail {n}", "shouldFail": True} if n in failing else {"type": "sleep", "seconds": 0.05}
         ids[n] = routes.submit_job(body, ports.jobs, lambda n=n: f"job-{n:04d}", time.time(), 4)[0].jobId
     worker = Forkline("worker", tmp_path, {
         "REDIS_URL": settings.redis_url, "JOB_LEASE": "1", "JOB_BACKOFF_BASE": "0.1", "JOB_MAX_RETRIES": "3",
