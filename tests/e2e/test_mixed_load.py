@@ -67,5 +67,7 @@ def test_mixed_load_with_a_worker_sigkill_and_a_reload(tmp_path):
     assert all(killed_at - 0.5 <= at <= killed_at + 1.0 for at, _, _ in failures), failures
     assert len(failures) <= 4  # at most one per client thread
     assert not server_errors, server_errors[:10]
-    assert stats["completed"] == len(accepted) and stats["failed"] == 0
+    # A POST cut by the kill may have been stored before its answer was lost: it counts as well.
+    lost_posts = sum(1 for _, path, _ in failures if path == "/jobs")
+    assert len(accepted) <= stats["completed"] <= len(accepted) + lost_posts and stats["failed"] == 0
     assert '"reload"' in fl.output() and "killed by SIGKILL" in fl.output()
