@@ -151,11 +151,8 @@ class RedisJobQueue:
 
     def mark_dead(self, job_id: str, error: str, now: float) -> bool:
         # Dead records stay while their DLQ entry exists; a replay rewrites them.
-        done = _FINISH(
-            keys=[keys.job_key(job_id), keys.STATS, keys.LEASES],
-            args=["dead", "lastError", error, now, "failed", 0, ""],
-            client=self.redis.client,
-        )
+        done = self.redis.run(_FINISH, [keys.job_key(job_id), keys.STATS, keys.LEASES],
+                              ["dead", "lastError", error, now, "failed", 0, ""])
         return bool(done)
 
     def mark_retrying(self, job_id: str, error: str, next_attempt_at: float, now: float) -> None:

@@ -239,13 +239,13 @@ class LeasedRedisStorage(RedisStorage):
             held, self._held = list(self._held), set()
         released = 0
         for data in held:
-            released += _RELEASE(keys=[keys.LEASES, self.queue_key], args=[data], client=self.conn)
+            released += self.redis.run(_RELEASE, [keys.LEASES, self.queue_key], [data])
         return released
 
     def read_schedule(self, ts) -> list:
         try:
-            expired, due = _REAP(keys=[self.queue_key, keys.LEASES, self.schedule_key],
-                                 args=[time.time(), self.convert_ts(ts)], client=self.conn)
+            expired, due = self.redis.run(_REAP, [self.queue_key, keys.LEASES, self.schedule_key],
+                                          [time.time(), self.convert_ts(ts)])
         except OUTAGE_ERRORS as exc:
             redis_outages.failed(exc)  # the scheduler tries again next second
             return []

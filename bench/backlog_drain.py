@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -24,25 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(os.environ.get("BENCH_DIR", ROOT.parent / "shared" / "bench"))
 SEED = BENCH / "seed-node"
 sys.path.insert(0, str(ROOT))
+from local.bench import post_jobs  # noqa: E402
 from local.redis_server import free_port  # noqa: E402
 from tests.processes import stop_pid  # noqa: E402
-
-
-def post_jobs(port: int, count: int, body: dict, threads: int = 8) -> None:
-    def post(n: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        for _ in range(n):
-            conn.request("POST", "/jobs", json.dumps(body), {"Content-Type": "application/json"})
-            response = conn.getresponse()
-            response.read()
-            assert response.status < 300, response.status
-        conn.close()
-
-    workers = [threading.Thread(target=post, args=(count // threads,)) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=600)
 
 
 def completed(port: int) -> int:
@@ -91,8 +74,7 @@ def main(system: str, count: int) -> None:
         procs.append(subprocess.Popen(server[0], cwd=server[1], env=app_env, stdout=out, stderr=out))
         wait_http(port, procs[0])
         start = time.monotonic()
-        post_jobs(port, count, body)
-        posted = count // 8 * 8
+        posted = post_jobs(port, count, body)
         enqueue_s = time.monotonic() - start
         before = completed(port)
         procs.append(subprocess.Popen(worker[0], cwd=worker[1], env=app_env, stdout=out, stderr=out))

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from local.bench import smaps_mb  # noqa: E402
 from tests.processes import Forkline, RedisProcess, children_of, request  # noqa: E402
 
 OPENERS = {
@@ -25,10 +26,6 @@ OPENERS = {
     "slow-body": (b"POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                   b"Content-Length: 1000000\r\n\r\n" + b" " * 60000),
 }
-
-
-def resident_mb(pid: int) -> float:
-    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def wrk(port: int) -> str:
@@ -46,7 +43,7 @@ def main(kind: str, count: int) -> None:
     fl = Forkline("serve", tmp, {"REDIS_URL": redis.url, "WEB_CONCURRENCY": "1"}).start()
     try:
         worker = children_of(fl.proc.pid)[0]
-        print(f"before: {wrk(fl.port)}, {resident_mb(worker):.1f} MB")
+        print(f"before: {wrk(fl.port)}, {smaps_mb(worker)[0]:.1f} MB")
         held = []
         for _ in range(count):
             sock = socket.create_connection(("127.0.0.1", fl.port))
@@ -58,7 +55,7 @@ def main(kind: str, count: int) -> None:
         status = request(fl.port, "GET", "/health", timeout=10)[0]
         took = (time.monotonic() - started) * 1000
         print(f"{count} {kind} connections: GET /health {status} in {took:.1f} ms, "
-              f"{resident_mb(worker):.1f} MB, {len(os.listdir(f'/proc/{worker}/fd'))} fds")
+              f"{smaps_mb(worker)[0]:.1f} MB, {len(os.listdir(f'/proc/{worker}/fd'))} fds")
         print(f"under them: {wrk(fl.port)}")
         for sock in held:
             sock.close()

@@ -13,6 +13,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from local.bench import smaps_mb  # noqa: E402
+
 
 def sample(patterns: list[str]) -> dict[int, tuple[float, float, str]]:
     found = {}
@@ -23,12 +26,7 @@ def sample(patterns: list[str]) -> dict[int, tuple[float, float, str]]:
             cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             if "stack_memory" in cmd or not any(p in cmd for p in patterns):
                 continue
-            rss = pss = 0.0
-            for line in (entry / "smaps_rollup").read_text().splitlines():
-                if line.startswith("Rss:"):
-                    rss = int(line.split()[1]) / 1024
-                elif line.startswith("Pss:"):
-                    pss = int(line.split()[1]) / 1024
+            rss, pss = smaps_mb(int(entry.name))
         except OSError:
             continue
         found[int(entry.name)] = (rss, pss, cmd[:60])

@@ -63,22 +63,23 @@ def memory(pid: int) -> dict[str, dict]:
         try:
             status = dict(line.split(":", 1) for line in Path(f"/proc/{p}/status").read_text().splitlines())
             cmd = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:60]
+            pss = smaps_mb(p)[1]
         except OSError:
             continue
         out[str(p)] = {"cmd": cmd, "rss_mb": int(status["VmRSS"].split()[0]) / 1024,
-                       "peak_mb": int(status["VmHWM"].split()[0]) / 1024, "pss_mb": pss_mb(p)}
+                       "peak_mb": int(status["VmHWM"].split()[0]) / 1024, "pss_mb": pss}
     return out
 
 
-def pss_mb(pid: int) -> float:
-    """Proportional set size: shared pages (forked workers share the preloaded code) counted once overall."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+def smaps_mb(pid: int) -> tuple[float, float]:
+    """(RSS, PSS) in MB. PSS counts the pages forked workers share (the preloaded code) once overall."""
+    rss = pss = 0.0
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Rss:"):
+            rss = int(line.split()[1]) / 1024
+        elif line.startswith("Pss:"):
+            pss = int(line.split()[1]) / 1024
+    return rss, pss
 
 
 def wrk(url: str, script: Path, duration: int, connections: int, warmup: int) -> dict:
@@ -102,32 +103,41 @@ def wait_idle(port: int, timeout: float) -> tuple[int, float]:
     raise RuntimeError("the queue did not drain in time")
 
 
-def end_to_end(port: int, jobs: int, threads: int = 8) -> dict:
-    base = get(port, "/queue/stats")["completed"]
-    body = json.dumps({"message": "Hello", "shouldFail": False}).encode()
-    per = jobs // threads
+def post_jobs(port: int, count: int, body: dict, threads: int = 8) -> int:
+    """POST `count` jobs (rounded down to a multiple of `threads`), each thread on its keep-alive connection."""
+    data = json.dumps(body).encode()
+    per = count // threads
 
-    def post_many():
+    def post_many() -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         for _ in range(per):
-            conn.request("POST", "/jobs", body, {"Content-Type": "application/json"})
-            conn.getresponse().read()
+            conn.request("POST", "/jobs", data, {"Content-Type": "application/json"})
+            response = conn.getresponse()
+            response.read()
+            if response.status >= 300:
+                raise RuntimeError(f"POST /jobs answered {response.status}")
         conn.close()
 
-    start = time.monotonic()
     workers = [threading.Thread(target=post_many) for _ in range(threads)]
     for t in workers:
         t.start()
     for t in workers:
-        t.join(120)
+        t.join(600)
+    return per * threads
+
+
+def end_to_end(port: int, jobs: int) -> dict:
+    base = get(port, "/queue/stats")["completed"]
+    start = time.monotonic()
+    posted = post_jobs(port, jobs, {"message": "Hello", "shouldFail": False})
     enqueued = time.monotonic() - start
-    while get(port, "/queue/stats")["completed"] - base < per * threads:
+    while get(port, "/queue/stats")["completed"] - base < posted:
         if time.monotonic() - start > 300:
             raise RuntimeError("jobs did not complete in time")
         time.sleep(0.02)
     total = time.monotonic() - start
-    return {"jobs": per * threads, "enqueue_rps": round(per * threads / enqueued, 1),
-            "jobs_per_s": round(per * threads / total, 1), "total_s": round(total, 2)}
+    return {"jobs": posted, "enqueue_rps": round(posted / enqueued, 1),
+            "jobs_per_s": round(posted / total, 1), "total_s": round(total, 2)}
 
 
 def main(argv: list[str] | None = None) -> int:

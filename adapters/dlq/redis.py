@@ -46,7 +46,7 @@ class RedisDLQ:
 
     def take(self, job_id: str) -> DeadJob | None:
         try:
-            raw = _TAKE(keys=[keys.DLQ_ENTRIES, keys.DLQ_ORDER], args=[job_id], client=self.redis.client)
+            raw = self.redis.run(_TAKE, [keys.DLQ_ENTRIES, keys.DLQ_ORDER], [job_id])
         except RedisError as exc:
             raise unavailable(exc) from None
         return DeadJob.model_validate_json(raw) if raw else None

@@ -2,9 +2,7 @@
 
 import importlib
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
