@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed-stamp
 
-.PHONY: install run test bench clean
+.PHONY: install run lint test bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,11 @@ install: $(STAMP)
 run: install
 	@$(VENV)/bin/forkline run
 
-test: install $(TOOLS_STAMP)
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: install $(TOOLS_STAMP) lint
 	$(VENV)/bin/pytest -q
 
 bench: install

@@ -1,7 +1,7 @@
 """Lambda entry points: thin translations from an event to the same functions.
 
 http_handler: API Gateway HTTP API (payload 2.0), REST API and ALB events,
-served by the same Falcon app through apig-wsgi.
+served by the same Falcon app (`adapters.wiring.build_app`) through apig-wsgi.
 jobs_handler: an SQS event source; runs each record's job function and returns
 `batchItemFailures` with exactly the records that failed. A failed record is
 made invisible for the backoff delay (2 s, 4 s, 8 s); after
@@ -10,17 +10,16 @@ maxReceiveCount receives the queue's redrive policy moves it to the DLQ.
 
 import json
 import logging
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
 from apig_wsgi import make_lambda_handler
 
-from adapters.app import AppDeps, create_app
-from adapters.auth import parse_keys
+from adapters.aws.client import SQS_ERRORS, SQSHandle
 from adapters.logs import setup_logging
-from adapters.settings import load_settings
-from adapters.sqs_client import SQS_ERRORS, SQSHandle
-from adapters.wiring import build_ports
+from adapters.settings import Settings, load_settings
+from adapters.wiring import build_app
 from functions.jobs import backoff_delay, run_job
 
 log = logging.getLogger("forkline.lambda")
@@ -28,17 +27,14 @@ MAX_VISIBILITY = 43200  # SQS's upper bound, 12 h
 
 
 @lru_cache(maxsize=1)
-def _http():
+def _http() -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     settings = load_settings()
     setup_logging("lambda-http", settings.log_level, settings.log_dir or None)
-    ports = build_ports(settings)
-    app = create_app(AppDeps(jobs=ports.jobs, dlq=ports.dlq, probe=ports.probe, max_attempts=settings.max_attempts,
-                             api_keys=parse_keys(settings.api_keys)))
-    return make_lambda_handler(app, binary_support=False)
+    return make_lambda_handler(build_app(settings), binary_support=False)
 
 
 @lru_cache(maxsize=1)
-def _jobs_context():
+def _jobs_context() -> tuple[Settings, SQSHandle]:
     settings = load_settings()
     setup_logging("lambda-jobs", settings.log_level, settings.log_dir or None)
     return settings, SQSHandle()

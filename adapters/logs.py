@@ -24,7 +24,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "role": self.role,
             "pid": record.process,
@@ -91,7 +91,7 @@ def setup_logging(role: str, level: str = "info", log_dir: str | None = None) ->
 
 def prune_logs(log_dir: str, keep_days: int, today: dt.date | None = None) -> list[Path]:
     """Delete dated log files older than keep_days; return what was deleted."""
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+    today = today or dt.datetime.now(dt.UTC).date()
     removed = []
     for path in Path(log_dir).glob("forkline-*.log"):
         try:

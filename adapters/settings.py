@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     queue_backend: Literal["redis", "sqs"] = "redis"
     jobs_sqs_queue_url: str | None = None
     api_keys: str = Field("", description="comma-separated API keys; empty = no authentication")
-    app_factory: str = Field("local.web_worker:build_wsgi_app",
+    app_factory: str = Field("adapters.wiring:build_app",
                              description="module:function returning the WSGI app from settings")
 
     @field_validator("log_level", mode="before")
@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     @property
     def max_attempts(self) -> int:
         return self.job_max_retries + 1
+
+    @property
+    def api_key_list(self) -> tuple[str, ...]:
+        return tuple(key.strip() for key in self.api_keys.split(",") if key.strip())
 
 
 class SettingsError(Exception):

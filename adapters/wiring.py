@@ -1,16 +1,25 @@
-"""Build the ports and the queue configuration from settings (no connection is opened)."""
+"""The composition root: the one place that turns settings into ports, the app and the consumer.
 
-import time
+`build_ports` only constructs (nothing connects until first use, so it is safe
+before a fork). `build_app` is the WSGI app of the web workers and of the Lambda
+HTTP handler. `configure_consumer` points the Huey instance at Redis and gives
+its hooks their ports; only a consumer process calls it.
+"""
+
 from dataclasses import dataclass
 
-from adapters import queue
-from adapters.dlq.redis import RedisDLQ
-from adapters.dlq.sqs import SQSDLQ
-from adapters.health import RedisProbe
-from adapters.job_store import RedisJobQueue
-from adapters.redis_client import RedisHandle
+import falcon
+
+from adapters.aws.dlq import SQSDLQ
+from adapters.aws.jobs import SQSJobQueue, SQSProbe
+from adapters.http.app import create_app
+from adapters.http.resources import AppDeps
+from adapters.huey.tasks import ForklineHuey, encode_job, huey
+from adapters.redis.client import RedisHandle
+from adapters.redis.dlq import RedisDLQ
+from adapters.redis.job_store import RedisJobQueue
+from adapters.redis.probe import RedisProbe
 from adapters.settings import Settings
-from adapters.sqs_queue import SQSJobQueue
 from functions.ports import DeadLetterQueue, HealthProbe, JobQueue
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -24,35 +33,40 @@ class Ports:
     probe: HealthProbe
 
 
-class SQSProbe:
-    """Health of the SQS job queue, checked at most once per `ttl` seconds."""
-
-    def __init__(self, jobs: SQSJobQueue, ttl: float = 5.0):
-        self.jobs, self.ttl = jobs, ttl
-        self._checked_at, self._up = float("-inf"), False
-
-    def dependencies(self) -> dict[str, bool]:
-        if time.monotonic() - self._checked_at >= self.ttl:
-            self._up = self.jobs.reachable()
-            self._checked_at = time.monotonic()
-        return {"sqs": self._up}
+def redis_url(settings: Settings) -> str:
+    return settings.redis_url or DEFAULT_REDIS_URL
 
 
 def build_dlq(settings: Settings, redis: RedisHandle) -> DeadLetterQueue:
     if settings.dlq_backend == "sqs":
+        assert settings.dlq_sqs_queue_url, "checked by Settings"
         return SQSDLQ(settings.dlq_sqs_queue_url)
     return RedisDLQ(redis)
 
 
 def build_ports(settings: Settings) -> Ports:
     """Ports for the configured backends; nothing connects until first use."""
-    url = settings.redis_url or DEFAULT_REDIS_URL
-    redis = RedisHandle(url, socket_timeout=1.0, connect_timeout=0.5)
+    redis = RedisHandle(redis_url(settings), socket_timeout=1.0, connect_timeout=0.5)
     dlq = build_dlq(settings, redis)
     if settings.queue_backend == "sqs":
+        assert settings.jobs_sqs_queue_url, "checked by Settings"
         sqs_jobs = SQSJobQueue(settings.jobs_sqs_queue_url)
         return Ports(redis=redis, jobs=sqs_jobs, dlq=dlq, probe=SQSProbe(sqs_jobs))
-    jobs = RedisJobQueue(redis, queue.encode_job, settings.job_retention)
-    queue.configure(url, settings.job_lease, jobs, dlq, settings.max_attempts, settings.job_backoff_base,
-                    settings.job_timeout, batch=settings.worker_concurrency)
-    return Ports(redis=redis, jobs=jobs, dlq=dlq, probe=RedisProbe(url))
+    jobs = RedisJobQueue(redis, encode_job, settings.job_retention)
+    return Ports(redis=redis, jobs=jobs, dlq=dlq, probe=RedisProbe(redis_url(settings)))
+
+
+def build_app(settings: Settings) -> falcon.App:
+    ports = build_ports(settings)
+    return create_app(AppDeps(jobs=ports.jobs, dlq=ports.dlq, probe=ports.probe, max_attempts=settings.max_attempts,
+                              api_keys=settings.api_key_list))
+
+
+def configure_consumer(settings: Settings) -> ForklineHuey:
+    """The Huey instance, pointed at Redis with the hooks' ports (the Redis job queue only)."""
+    ports = build_ports(settings)
+    if not isinstance(ports.jobs, RedisJobQueue):
+        raise ValueError("the consumer runs Redis jobs; with QUEUE_BACKEND=sqs jobs run in the Lambda")
+    huey.configure(redis_url(settings), settings.job_lease, ports.jobs, ports.dlq, settings.max_attempts,
+                   settings.job_backoff_base, settings.job_timeout, batch=settings.worker_concurrency)
+    return huey

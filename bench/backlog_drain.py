@@ -24,8 +24,8 @@ BENCH = Path(os.environ.get("BENCH_DIR", ROOT.parent / "shared" / "bench"))
 SEED = BENCH / "seed-node"
 sys.path.insert(0, str(ROOT))
 from local.bench import post_jobs  # noqa: E402
+from local.processes import stop_pid  # noqa: E402
 from local.redis_server import free_port  # noqa: E402
-from tests.processes import stop_pid  # noqa: E402
 
 
 def completed(port: int) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from local.bench import smaps_mb  # noqa: E402
-from tests.processes import Forkline, RedisProcess, children_of, request  # noqa: E402
+from local.processes import Forkline, RedisProcess, children_of, request  # noqa: E402
 
 OPENERS = {
     "idle": b"",
@@ -42,7 +42,7 @@ def main(kind: str, count: int) -> None:
     redis.start()
     fl = Forkline("serve", tmp, {"REDIS_URL": redis.url, "WEB_CONCURRENCY": "1"}).start()
     try:
-        worker = children_of(fl.proc.pid)[0]
+        worker = children_of(fl.pid)[0]
         print(f"before: {wrk(fl.port)}, {smaps_mb(worker)[0]:.1f} MB")
         held = []
         for _ in range(count):

@@ -1,18 +1,20 @@
 """Job types: plain functions registered in one place, and the retry policy."""
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.errors import JobFailed
+from functions.limits import MESSAGE_MAX_CHARS
 
 
 class MessagePayload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    message: str = Field(max_length=10_000)
+    message: str = Field(max_length=MESSAGE_MAX_CHARS)
     shouldFail: bool = False
 
 
@@ -74,4 +76,4 @@ def run_job(type_name: str, payload: dict[str, Any]) -> Any:
 
 def backoff_delay(attempt: int, base: float) -> float:
     """Delay before the next attempt after `attempt` failed ones: base, 2*base, 4*base..."""
-    return base * (2 ** (attempt - 1))
+    return float(base * 2 ** (attempt - 1))

@@ -1,6 +1,6 @@
 """Pydantic models of the API's inputs and outputs."""
 
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,7 +26,7 @@ class JobRequest(BaseModel):
     type: str = Field(default="message", max_length=64, description="registered job type")
 
 
-class JobState(str, Enum):
+class JobState(StrEnum):
     queued = "queued"
     active = "active"
     retrying = "retrying"

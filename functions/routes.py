@@ -2,13 +2,14 @@
 
 import hashlib
 import json
-import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pydantic import ValidationError
 
 from functions.errors import InvalidInput, KeyReused, NotFound
 from functions.jobs import JOB_TYPES
+from functions.limits import IDEMPOTENCY_KEY, PAGE_DEFAULT, PAGE_MAX
 from functions.models import (
     DeadJobPage,
     Health,
@@ -21,10 +22,6 @@ from functions.models import (
     Welcome,
 )
 from functions.ports import DeadLetterQueue, HealthProbe, JobQueue
-
-MAX_PAGE = 100
-# Printable ASCII without spaces, as header values and Redis keys both allow.
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 def welcome(pid: int) -> Welcome:
@@ -91,7 +88,7 @@ def submit_job(
     if idempotency_key is None:
         queue.submit(job)
         return JobAccepted(jobId=job.id), True
-    if not _IDEMPOTENCY_KEY.match(idempotency_key):
+    if not IDEMPOTENCY_KEY.match(idempotency_key):
         raise InvalidInput("Idempotency-Key must be 1 to 255 printable ASCII characters without spaces")
     fingerprint = request_fingerprint(job)
     holder = queue.submit(job, once=(idempotency_key, fingerprint))
@@ -128,7 +125,7 @@ def _page_param(value: str | None, default: int, name: str, low: int, high: int)
 
 def list_dlq(dlq: DeadLetterQueue, offset: str | None, limit: str | None) -> DeadJobPage:
     first = _page_param(offset, 0, "offset", 0, 10**9)
-    size = _page_param(limit, 20, "limit", 1, MAX_PAGE)
+    size = _page_param(limit, PAGE_DEFAULT, "limit", 1, PAGE_MAX)
     return DeadJobPage(items=dlq.list(first, size), total=dlq.count(), offset=first, limit=size)
 
 

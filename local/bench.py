@@ -140,13 +140,20 @@ def end_to_end(port: int, jobs: int) -> dict:
             "jobs_per_s": round(posted / total, 1), "total_s": round(total, 2)}
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of wrk warm-up per scenario (default 2)")
+    parser.add_argument("--jobs", type=int, default=5000, help="jobs for the end-to-end run (default 5000)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="forkline bench")
-    parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--jobs", type=int, default=5000)
-    args = parser.parse_args(argv)
+    add_arguments(parser)
+    return run_bench(parser.parse_args(argv))
+
+
+def run_bench(args: argparse.Namespace) -> int:
     if not shutil.which("wrk"):
         print("forkline bench needs wrk: apt-get install wrk", file=sys.stderr)
         return 1

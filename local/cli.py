@@ -1,4 +1,4 @@
-"""The `forkline` command: run (everything), serve (HTTP), worker (jobs)."""
+"""The `forkline` command: run (everything), serve (HTTP), worker (jobs), bench."""
 
 import argparse
 import sys
@@ -13,16 +13,26 @@ COMMANDS = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="forkline", description="Multi-core API server with a job queue")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, help_text in COMMANDS.items():
-        sub.add_parser(name, help=help_text)
-    args, rest = parser.parse_known_args(argv)
-    if args.command == "bench":
-        from local.bench import main as bench
+def parser() -> argparse.ArgumentParser:
+    """Every command and option; anything else is a usage error (exit status 2). Settings come
+    from the environment (see the README), not from options."""
+    from local import bench
 
-        return bench(rest)
+    top = argparse.ArgumentParser(prog="forkline", description="Multi-core API server with a job queue")
+    sub = top.add_subparsers(dest="command", required=True)
+    for name, help_text in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        if name == "bench":
+            bench.add_arguments(command)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "bench":
+        from local.bench import run_bench
+
+        return run_bench(args)
     try:
         settings = load_settings()
     except SettingsError as exc:

@@ -5,25 +5,25 @@ import os
 import signal
 import threading
 
-from adapters import queue
+from adapters.huey.tasks import ForklineHuey
 from adapters.logs import setup_logging
 from adapters.settings import Settings
-from adapters.wiring import build_ports
+from adapters.wiring import configure_consumer
 
 log = logging.getLogger("forkline.consumer")
 
 
-def renew_leases_forever(stop: threading.Event, interval: float) -> None:
+def renew_leases_forever(huey: ForklineHuey, stop: threading.Event, interval: float) -> None:
     while not stop.wait(interval):
         try:
-            queue.huey.storage.renew_leases()
+            huey.storage.renew_leases()
         except Exception as exc:  # Redis down: the next round tries again
             log.debug("lease renewal failed: %s", exc)
 
 
-def watch_jobs(stop: threading.Event, interval: float = 0.5) -> None:
+def watch_jobs(huey: ForklineHuey, stop: threading.Event, interval: float = 0.5) -> None:
     while not stop.wait(interval):
-        queue.runtime.watchdog.check()
+        huey.watchdog.check()
 
 
 def stop_for_stuck_jobs(count: int) -> None:
@@ -33,11 +33,27 @@ def stop_for_stuck_jobs(count: int) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
+def give_back(huey: ForklineHuey) -> None:
+    """At exit: record the last completions, and give back every job still held."""
+    try:
+        huey.storage.flush()
+    except Exception:
+        log.exception("could not record the last completions; their jobs will run again after their lease")
+    try:
+        released = huey.storage.release_held()
+    except Exception:
+        log.exception("could not give back held jobs; their leases will expire and re-queue them")
+    else:
+        if released:
+            log.warning("gave back %d unfinished job(s) to the queue", released,
+                        extra={"event": "jobs_released", "count": released})
+
+
 def run_consumer(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM; jobs still running after the grace period are given back."""
     setup_logging("consumer", settings.log_level, settings.log_dir)
-    build_ports(settings)
-    consumer = queue.huey.create_consumer(
+    huey = configure_consumer(settings)
+    consumer = huey.create_consumer(
         workers=settings.worker_concurrency,
         worker_type="thread",
         periodic=False,
@@ -55,25 +71,14 @@ def run_consumer(settings: Settings) -> None:
     consumer._signal_actions.pop(signal.SIGHUP, None)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     stop = threading.Event()
-    queue.runtime.watchdog.on_stuck = stop_for_stuck_jobs
-    threading.Thread(target=renew_leases_forever, args=(stop, settings.job_lease / 3),
+    huey.watchdog.on_stuck = stop_for_stuck_jobs
+    threading.Thread(target=renew_leases_forever, args=(huey, stop, settings.job_lease / 3),
                      name="lease-renewer", daemon=True).start()
-    threading.Thread(target=watch_jobs, args=(stop,), name="job-watchdog", daemon=True).start()
+    threading.Thread(target=watch_jobs, args=(huey, stop), name="job-watchdog", daemon=True).start()
     log.info("consumer started with %d threads", settings.worker_concurrency,
              extra={"event": "consumer_started", "concurrency": settings.worker_concurrency})
     try:
         consumer.run()
     finally:
         stop.set()
-        try:
-            queue.huey.storage.flush()
-        except Exception:
-            log.exception("could not record the last completions; their jobs will run again after their lease")
-        try:
-            released = queue.huey.storage.release_held()
-        except Exception:
-            log.exception("could not give back held jobs; their leases will expire and re-queue them")
-        else:
-            if released:
-                log.warning("gave back %d unfinished job(s) to the queue", released,
-                            extra={"event": "jobs_released", "count": released})
+        give_back(huey)

@@ -2,8 +2,8 @@
 
 One loop: wait for a queued signal (at most 1 s) -> handle_<sig> -> reap ->
 murder_workers -> manage_workers. Signal handlers only enqueue the signal.
-It supervises three roles: `web` (one bjoern process per core on the shared
-socket), `consumer` (the Huey job consumer) and `redis` (the embedded Redis).
+The children it keeps alive, and how each is started, are the roles of
+`local/roles.py`; exit statuses are in `local/exits.py`.
 """
 
 import logging
@@ -13,25 +13,24 @@ import queue
 import signal
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from types import FrameType
+from typing import NoReturn
+
+import bjoern
 
 from adapters.logs import prune_logs, setup_logging
 from adapters.settings import Settings
 from local import redis_server
+from local.exits import BOOT_ERROR, RECYCLED, Halt, describe_exit
+from local.roles import HANDLED, ROLES, Boot, wait_ready
 
 log = logging.getLogger("forkline.supervisor")
 
 BOOT_WINDOW = 2.0  # a child dying sooner than this counts as a boot failure
-BOOT_ERROR = 3  # exit status of a child that could not start
-RECYCLED = 4  # exit status of an HTTP worker that retired itself (WEB_MAX_REQUESTS, WEB_MAX_RSS_MB)
 MAX_BACKOFF = 30.0
 MAX_SLOTS = 256
-HANDLED = ("SIGHUP", "SIGQUIT", "SIGINT", "SIGTERM", "SIGTTIN", "SIGTTOU", "SIGCHLD")
-
-
-class Halt(Exception):
-    def __init__(self, status: int):
-        self.status = status
 
 
 @dataclass
@@ -46,7 +45,7 @@ class Child:
 class Arbiter:
     def __init__(self, settings: Settings, web: bool = True, consumer: bool = True, embedded_redis: bool = False):
         self.settings = settings
-        self.targets = {
+        self.targets = {  # in start order (the roles' order)
             "redis": 1 if embedded_redis else 0,
             "web": settings.web_workers if web else 0,
             "consumer": settings.consumer_processes if consumer else 0,
@@ -55,10 +54,8 @@ class Arbiter:
         self.popens: dict[int, object] = {}
         self.failures = {role: 0 for role in self.targets}
         self.not_before = {role: 0.0 for role in self.targets}
-        self.sig_queue: queue.SimpleQueue = queue.SimpleQueue()
-        self.slots = multiprocessing.RawArray("d", MAX_SLOTS)
-        self.sock: socket.socket | None = None
-        self.redis_port = 0
+        self.sig_queue: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self.boot = Boot(settings, sock=None, slots=multiprocessing.RawArray("d", MAX_SLOTS))
         self.stopping = False
         self._pruned_at = 0.0
 
@@ -67,34 +64,33 @@ class Arbiter:
     def start(self) -> None:
         self.install_signals()
         if self.targets["redis"]:
-            self.redis_port = redis_server.free_port()
-            self.settings.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+            self.boot.redis_port = redis_server.free_port()
+            self.settings.redis_url = f"redis://127.0.0.1:{self.boot.redis_port}/0"
             self.spawn_worker("redis")
             if not redis_server.wait_for_redis(self.settings.redis_url, timeout=15):
                 self.halt("the embedded Redis did not start (see its log under DATA_DIR)", 1)
             log.info("embedded Redis ready at %s", self.settings.redis_url,
                      extra={"event": "redis_ready", "url": self.settings.redis_url})
-        if self.targets["web"] and not self.settings.api_keys.strip():
+        if self.targets["web"] and not self.settings.api_key_list:
             log.warning("API_KEYS is empty: /jobs and /dlq are open to anyone who can reach the port",
                         extra={"event": "auth_disabled"})
         if self.targets["web"]:
-            self.sock = self.bind()
+            self.boot.sock = self.bind()
             log.info("listening on http://%s:%d with %d workers", self.settings.host, self.settings.port,
                      self.targets["web"], extra={"event": "listening"})
 
     def bind(self) -> socket.socket:
-        import bjoern
-
         try:
-            return bjoern.bind_and_listen(self.settings.host, self.settings.port)
+            sock: socket.socket = bjoern.bind_and_listen(self.settings.host, self.settings.port)
         except OSError as exc:
             self.halt(f"cannot listen on {self.settings.host}:{self.settings.port}: {exc.strerror}", 1)
+        return sock
 
     def install_signals(self) -> None:
         for name in HANDLED:
             signal.signal(getattr(signal, name), self.signal)
 
-    def signal(self, signum: int, frame) -> None:
+    def signal(self, signum: int, frame: FrameType | None) -> None:
         self.sig_queue.put_nowait(signum)
 
     # The loop.
@@ -142,8 +138,7 @@ class Arbiter:
             read_fd, write_fd = os.pipe()
             self.spawn_worker("web", ready_fd=write_fd)
             os.close(write_fd)
-            ready = self.wait_ready(read_fd, timeout=10.0)
-            if not ready:
+            if not wait_ready(read_fd, timeout=10.0):
                 log.error("a new worker did not come up; reload stopped", extra={"event": "reload_failed"})
                 return
             self.kill_worker(child.pid, signal.SIGINT)
@@ -156,58 +151,18 @@ class Arbiter:
         self.targets["web"] = max(self.targets["web"] - 1, 1)
         log.info("HTTP workers: %d", self.targets["web"], extra={"event": "scale"})
 
-    @staticmethod
-    def wait_ready(fd: int, timeout: float) -> bool:
-        import select
-
-        try:
-            readable, _, _ = select.select([fd], [], [], timeout)
-            return bool(readable) and os.read(fd, 1) == b"1"
-        finally:
-            os.close(fd)
-
     # Workers.
 
     def spawn_worker(self, role: str, ready_fd: int | None = None) -> int:
-        if role == "redis":
-            proc = redis_server.start_redis(self.redis_port, os.path.join(self.settings.data_dir, "redis"))
-            # Keep the Popen referenced: an unreferenced one may be reaped by subprocess behind our back.
-            self.popens[proc.pid] = proc
-            self.children[proc.pid] = Child(proc.pid, role, time.monotonic())
-            log.info("redis started (pid %d)", proc.pid, extra={"event": "worker_born", "worker_role": role, "child": proc.pid})
-            return proc.pid
-        slot = self.free_slot() if role == "web" else -1
-        pid = os.fork()
-        if pid:
-            self.children[pid] = Child(pid, role, time.monotonic(), slot)
-            log.info("%s worker born (pid %d)", role, pid, extra={"event": "worker_born", "worker_role": role, "child": pid})
-            return pid
-        self.run_child(role, slot, ready_fd)  # never returns
-
-    def run_child(self, role: str, slot: int, ready_fd: int | None) -> None:
-        status = 0
-        try:
-            for name in HANDLED:
-                signal.signal(getattr(signal, name), signal.SIG_DFL)
-            if role == "web":
-                from local.web_worker import serve
-
-                self.slots[slot] = 0.0
-                serve(self.sock, self.settings, self.slots, slot, ready_fd)
-            else:
-                if self.sock is not None:
-                    self.sock.close()
-                from local.consumer import run_consumer
-
-                run_consumer(self.settings)
-        except SystemExit as exc:
-            status = exc.code if isinstance(exc.code, int) else 1
-        except BaseException:
-            logging.getLogger("forkline." + role).exception("%s worker failed", role)
-            status = BOOT_ERROR
-        finally:
-            logging.shutdown()
-            os._exit(status)
+        kind = ROLES[role]
+        slot = self.free_slot() if kind.uses_slot else -1
+        spawned = kind.spawn(self.boot, slot, ready_fd)
+        if spawned.popen is not None:
+            self.popens[spawned.pid] = spawned.popen
+        self.children[spawned.pid] = Child(spawned.pid, role, time.monotonic(), slot)
+        log.info("%s worker born (pid %d)", role, spawned.pid,
+                 extra={"event": "worker_born", "worker_role": role, "child": spawned.pid})
+        return spawned.pid
 
     def free_slot(self) -> int:
         used = {c.slot for c in self.children.values()}
@@ -232,30 +187,27 @@ class Arbiter:
                 return
             child = self.children.pop(pid, None)
             self.popens.pop(pid, None)
-            if child is None:
-                continue
-            if os.WIFSIGNALED(status):
-                cause = f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
-                code = -os.WTERMSIG(status)
-            else:
-                code = os.WEXITSTATUS(status)
-                cause = f"exited with status {code}"
-            lived = time.monotonic() - child.born
-            level = logging.INFO if child.stopping or self.stopping or code == RECYCLED else logging.WARNING
-            log.log(level, "%s worker died (pid %d): %s after %.1fs", child.role, pid, cause, lived,
-                    extra={"event": "worker_died", "worker_role": child.role, "child": pid, "cause": cause})
-            if child.stopping or self.stopping:
-                continue
-            if code == RECYCLED:
-                continue  # planned: replaced at once, however short its life
-            if code == BOOT_ERROR or lived < BOOT_WINDOW:
-                self.failures[child.role] += 1
-                delay = min(0.5 * 2 ** (self.failures[child.role] - 1), MAX_BACKOFF)
-                self.not_before[child.role] = time.monotonic() + delay
-                log.warning("%s worker failed at start; next try in %.1fs", child.role, delay,
-                            extra={"event": "boot_backoff", "worker_role": child.role, "delay": delay})
-            else:
-                self.failures[child.role] = 0
+            if child is not None:
+                self.note_death(child, status)
+
+    def note_death(self, child: Child, status: int) -> None:
+        """Log a child's death with its cause; a death at start backs its role off."""
+        code, cause = describe_exit(status)
+        lived = time.monotonic() - child.born
+        planned = child.stopping or self.stopping or code == RECYCLED
+        log.log(logging.INFO if planned else logging.WARNING, "%s worker died (pid %d): %s after %.1fs",
+                child.role, child.pid, cause, lived,
+                extra={"event": "worker_died", "worker_role": child.role, "child": child.pid, "cause": cause})
+        if planned:
+            return  # a recycled worker is replaced at once, however short its life
+        if code == BOOT_ERROR or lived < BOOT_WINDOW:
+            self.failures[child.role] += 1
+            delay = min(0.5 * 2 ** (self.failures[child.role] - 1), MAX_BACKOFF)
+            self.not_before[child.role] = time.monotonic() + delay
+            log.warning("%s worker failed at start; next try in %.1fs", child.role, delay,
+                        extra={"event": "boot_backoff", "worker_role": child.role, "delay": delay})
+        else:
+            self.failures[child.role] = 0
 
     def murder_workers(self) -> None:
         """Kill HTTP workers stuck in one request for longer than WEB_TIMEOUT."""
@@ -264,7 +216,7 @@ class Arbiter:
         for child in list(self.children.values()):
             if child.role != "web" or child.stopping:
                 continue
-            started = self.slots[child.slot]
+            started = self.boot.slots[child.slot]
             if started and now - started > timeout:
                 log.error("web worker %d stuck in a request for %.0fs: killing it", child.pid, now - started,
                           extra={"event": "worker_timeout", "child": child.pid})
@@ -274,17 +226,17 @@ class Arbiter:
         if self.stopping:
             return
         now = time.monotonic()
-        for role in ("redis", "web", "consumer"):
+        for role, target in self.targets.items():
             live = [c for c in self.children.values() if c.role == role and not c.stopping]
-            if len(live) < self.targets[role] and now >= self.not_before[role]:
+            if len(live) < target and now >= self.not_before[role]:
                 self.spawn_worker(role)
                 # Spawn the rest on the next turns only when the role is healthy.
                 if self.failures[role]:
                     continue
-                for _ in range(self.targets[role] - len(live) - 1):
+                for _ in range(target - len(live) - 1):
                     self.spawn_worker(role)
-            elif len(live) > self.targets[role]:
-                for child in sorted(live, key=lambda c: c.born)[: len(live) - self.targets[role]]:
+            elif len(live) > target:
+                for child in sorted(live, key=lambda c: c.born)[: len(live) - target]:
                     self.kill_worker(child.pid, signal.SIGINT)
 
     # Stopping.
@@ -297,13 +249,13 @@ class Arbiter:
         for pid in workers:
             self.kill_worker(pid, signal.SIGINT if graceful else signal.SIGKILL)
         self.wait_children(lambda c: c.role != "redis", self.settings.graceful_timeout if graceful else 5.0)
-        if self.sock is not None:
-            self.sock.close()
+        if self.boot.sock is not None:
+            self.boot.sock.close()
         for child in list(self.children.values()):
             self.kill_worker(child.pid, signal.SIGTERM)
         self.wait_children(lambda c: True, 10.0)
 
-    def wait_children(self, which, timeout: float) -> None:
+    def wait_children(self, which: Callable[[Child], bool], timeout: float) -> None:
         """Wait for the selected children to exit; SIGKILL those still alive at the deadline."""
         for grace, sig in ((timeout, signal.SIGKILL), (5.0, None)):
             deadline = time.monotonic() + grace
@@ -318,7 +270,7 @@ class Arbiter:
                             extra={"event": "worker_killed", "child": child.pid})
                 self.kill_worker(child.pid, sig)
 
-    def halt(self, reason: str, status: int) -> None:
+    def halt(self, reason: str, status: int) -> NoReturn:
         log.error("halting: %s", reason, extra={"event": "halt"})
         self.stop(graceful=False)
         raise Halt(status)
@@ -331,9 +283,7 @@ class Arbiter:
 
 
 def supervise(settings: Settings, web: bool, consumer: bool, embedded_redis: bool) -> int:
+    """Run the supervisor until it stops; its exit status. The code is preloaded (importing
+    local.roles imports the worker bodies), never a connection, so a new worker is up at once."""
     setup_logging("supervisor", settings.log_level, settings.log_dir)
-    # Preload the code (not connections) so that a replaced worker is up in a moment.
-    import local.consumer  # noqa: F401
-    import local.web_worker  # noqa: F401
-
     return Arbiter(settings, web=web, consumer=consumer, embedded_redis=embedded_redis).run()

@@ -8,16 +8,13 @@ import signal
 import socket
 import threading
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import bjoern
 
-from adapters.app import AppDeps, create_app
-from adapters.auth import parse_keys
 from adapters.logs import setup_logging
 from adapters.settings import Settings
-from adapters.wiring import build_ports
-from local.supervisor import RECYCLED
+from local.exits import RECYCLED
 
 log = logging.getLogger("forkline.web")
 
@@ -91,13 +88,6 @@ class ThenRetire:
                 close()
         finally:
             self.retirement.retire(self.reason)
-
-
-def build_wsgi_app(settings: Settings) -> Callable:
-    ports = build_ports(settings)
-    deps = AppDeps(jobs=ports.jobs, dlq=ports.dlq, probe=ports.probe, max_attempts=settings.max_attempts,
-                   api_keys=parse_keys(settings.api_keys))
-    return create_app(deps)
 
 
 def stop_gracefully(signum: int = 0, frame=None) -> None:

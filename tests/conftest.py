@@ -4,7 +4,7 @@ from moto import mock_aws
 
 from adapters.settings import Settings
 from adapters.wiring import build_ports
-from tests.processes import RedisProcess
+from local.processes import RedisProcess
 
 
 @pytest.fixture(scope="session")

@@ -57,7 +57,8 @@ def test_v2_post_jobs_enqueues_on_sqs(cloud):
     headers = {k.lower(): v for k, v in response["headers"].items()}
     assert headers["location"] == f"/jobs/{body['jobId']}"
     message = json.loads(sqs.receive_message(QueueUrl=jobs)["Messages"][0]["Body"])
-    assert message["id"] == body["jobId"] and message["payload"] == {"message": "Hello from queue!", "shouldFail": False}
+    assert message["id"] == body["jobId"]
+    assert message["payload"] == {"message": "Hello from queue!", "shouldFail": False}
 
 
 def test_every_route_through_v2(cloud):

@@ -9,7 +9,7 @@ import pytest
 
 from adapters.logs import prune_logs, setup_logging
 from adapters.settings import SettingsError, load_settings
-from tests.processes import ROOT
+from local.processes import ROOT
 
 
 def test_defaults_and_environment(monkeypatch):
@@ -47,7 +47,7 @@ def test_logs_are_json_lines_in_a_dated_file(tmp_path):
     finally:
         setup_logging("test", "warning", None)
     files = list(tmp_path.glob("forkline-*.log"))
-    assert [f.name for f in files] == [f"forkline-{dt.datetime.now(dt.timezone.utc).date()}.log"]
+    assert [f.name for f in files] == [f"forkline-{dt.datetime.now(dt.UTC).date()}.log"]
     line = json.loads(files[0].read_text().splitlines()[-1])
     assert line["message"] == "hello there" and line["jobId"] == "j1" and line["role"] == "test"
     assert line["level"] == "info" and isinstance(line["pid"], int)

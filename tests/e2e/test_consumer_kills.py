@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from adapters import keys
+from adapters.redis import keys
 from adapters.wiring import build_ports
 from functions import routes
-from tests.processes import Forkline, children_of, wait_until
+from local.processes import Forkline, children_of, wait_until
 
 JOBS, FAILING, KILLS = 2000, 200, 5
 
@@ -41,7 +41,7 @@ def test_2000_jobs_survive_5_consumer_sigkills(tmp_path, settings):
             wait_until(lambda: ports.jobs.counts()["active"] > 0, 10, 0.01, "jobs in flight")
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
-            wait_until(lambda: consumer_pid(worker) not in (None, pid), 15, 0.05, "a new consumer")
+            wait_until(lambda pid=pid: consumer_pid(worker) not in (None, pid), 15, 0.05, "a new consumer")
 
         def settled() -> bool:
             counts = ports.jobs.counts()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import Forkline
+from local.processes import Forkline
 
 KEY = "contract-key-5e2a"
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"

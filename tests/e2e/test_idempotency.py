@@ -3,8 +3,8 @@
 import signal
 import threading
 
-from adapters import keys
-from tests.processes import Forkline
+from adapters.redis import keys
+from local.processes import Forkline
 
 PAIRS = 30
 

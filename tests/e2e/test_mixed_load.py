@@ -8,8 +8,8 @@ import time
 
 import pytest
 
+from local.processes import Forkline, request, wait_until
 from tests.e2e.test_run import FAST, pid_of
-from tests.processes import Forkline, request, wait_until
 
 DURATION, KILL_AT, RELOAD_AT = 60.0, 15.0, 35.0
 PATHS = [("POST", "/jobs"), ("GET", "/health"), ("GET", "/"), ("POST", "/jobs"), ("GET", "/queue/stats")]

@@ -5,7 +5,7 @@ import signal
 import threading
 import time
 
-from tests.processes import Forkline, RedisProcess, wait_until
+from local.processes import Forkline, RedisProcess, wait_until
 
 
 def burst(fl: Forkline, stop: threading.Event, results: list, errors: list) -> None:
@@ -14,7 +14,8 @@ def burst(fl: Forkline, stop: threading.Event, results: list, errors: list) -> N
         n += 1
         try:
             status, headers, body = fl.request("POST", "/jobs", {"message": f"m{n}"}, timeout=5)
-            results.append((status, {k.lower(): v for k, v in headers.items()}.get("retry-after"), body, time.monotonic()))
+            retry_after = {k.lower(): v for k, v in headers.items()}.get("retry-after")
+            results.append((status, retry_after, body, time.monotonic()))
         except OSError as exc:  # the HTTP server itself must never refuse or drop
             errors.append(repr(exc))
 
@@ -63,7 +64,7 @@ def test_redis_outage_during_a_burst_loses_no_accepted_job(tmp_path):
         accepted = [body["jobId"] for status, _, body, _ in results if status == 202]
         print(f"\n{len(accepted)} accepted, {statuses.count(503)} refused with 503")
         for job_id in accepted:
-            wait_until(lambda: api.request("GET", f"/jobs/{job_id}")[2].get("state") == "completed",
+            wait_until(lambda job_id=job_id: api.request("GET", f"/jobs/{job_id}")[2].get("state") == "completed",
                        30, 0.1, f"job {job_id} completed")
         assert api.request("GET", "/health")[0] == 200
     finally:

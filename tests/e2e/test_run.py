@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.processes import Forkline, children_of, wait_until
+from local.processes import Forkline, children_of, wait_until
 
 FAST = {"WEB_CONCURRENCY": "2", "JOB_BACKOFF_BASE": "0.2", "JOB_LEASE": "2", "GRACEFUL_TIMEOUT": "10"}
 
@@ -84,7 +84,7 @@ def test_killed_consumer_and_redis_are_restarted_and_nothing_is_lost(stack):
     wait_until(lambda: (lambda p: p and p != redis_pid)(pid_of(stack, "redis")), 10, 0.1, "a new Redis")
     wait_until(lambda: stack.request("GET", "/health", timeout=3)[0] == 200, 15, 0.2, "Redis back")
     for job_id in accepted:
-        wait_until(lambda: job_state(stack, job_id) == "completed", 15, 0.1, f"{job_id} completed")
+        wait_until(lambda job_id=job_id: job_state(stack, job_id) == "completed", 15, 0.1, f"{job_id} completed")
 
 
 def test_worker_sigterm_finishes_the_running_job(tmp_path, redis_url):

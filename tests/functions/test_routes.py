@@ -4,7 +4,7 @@ from functions import routes
 from functions.errors import InvalidInput, JobFailed, KeyReused, NotFound
 from functions.jobs import JOB_TYPES, backoff_delay, run_job
 from functions.models import DeadJob, JobState
-from tests.functions.memory_ports import FixedProbe, MemoryDLQ, MemoryQueue
+from tests.fakes import FixedProbe, MemoryDLQ, MemoryQueue
 
 TEMPLATE_BODY = {"message": "Hello from queue!", "shouldFail": False}
 

@@ -2,15 +2,14 @@
 
 import time
 
-from local.web_worker import build_wsgi_app
-
+from adapters.wiring import build_app
 
 LEAKED: list[bytearray] = []
 
 
 def with_slow_route(settings):
     """The real app plus GET /slow?s=<seconds>, to hold a request in flight, and GET /leak?mb=<n>."""
-    app = build_wsgi_app(settings)
+    app = build_app(settings)
 
     def wsgi(environ, start_response):
         if environ["PATH_INFO"] == "/leak":

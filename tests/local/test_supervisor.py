@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.processes import Forkline, children_of, request, wait_until
+from local.processes import Forkline, children_of, request, wait_until
 
 
 @pytest.fixture

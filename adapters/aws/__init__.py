@@ -1,0 +1,1 @@
+"""Everything that talks to AWS: the SQS client, the SQS job queue and the SQS DLQ."""

@@ -1,0 +1,113 @@
+"""The DLQ on Amazon SQS (DLQ_BACKEND=sqs, DLQ_SQS_QUEUE_URL).
+
+SQS has no random access, so list/get/take peek: receive a batch with a short
+visibility timeout, read it, then make every message visible again at once
+(take deletes only the message it returns). A message in flight elsewhere is
+not seen during that moment; nothing is ever lost by a read.
+"""
+
+import json
+import time
+
+from adapters.aws.client import SQS_ERRORS, SQSHandle, sqs_unavailable
+from functions.models import DeadJob
+
+PEEK_LIMIT = 1000  # most messages one listing reads
+PEEK_VISIBILITY = 10
+
+
+def decode(message: dict) -> DeadJob:
+    """A DLQ message: one we put (a DeadJob) or a job message redriven by the jobs queue."""
+    body = json.loads(message["Body"])
+    if "jobId" in body:
+        return DeadJob.model_validate(body)
+    attributes = message.get("Attributes", {})
+    return DeadJob(
+        jobId=body["id"],
+        type=body["type"],
+        payload=body["payload"],
+        error="exceeded the retry limit (moved by the queue's redrive policy)",
+        attempts=int(attributes.get("ApproximateReceiveCount", 0)) or body.get("maxAttempts", 0),
+        failedAt=int(attributes.get("SentTimestamp", time.time() * 1000)) / 1000,
+    )
+
+
+class SQSDLQ:
+    def __init__(self, queue_url: str, sqs: SQSHandle | None = None):
+        self.queue_url = queue_url
+        self.sqs = sqs or SQSHandle()
+
+    def put(self, job: DeadJob) -> None:
+        try:
+            self.sqs.client.send_message(
+                QueueUrl=self.queue_url,
+                MessageBody=job.model_dump_json(),
+                MessageAttributes={
+                    "jobId": {"DataType": "String", "StringValue": job.jobId},
+                    "type": {"DataType": "String", "StringValue": job.type},
+                    "attempts": {"DataType": "Number", "StringValue": str(job.attempts)},
+                    "failedAt": {"DataType": "Number", "StringValue": f"{job.failedAt:.3f}"},
+                },
+            )
+        except SQS_ERRORS as exc:
+            raise sqs_unavailable(exc, "put") from None
+
+    def count(self) -> int:
+        try:
+            attrs = self.sqs.client.get_queue_attributes(
+                QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+        except SQS_ERRORS as exc:
+            raise sqs_unavailable(exc, "count") from None
+        return int(attrs["ApproximateNumberOfMessages"])
+
+    def _peek(self, want: int) -> list[tuple[DeadJob | None, dict]]:
+        seen: list[tuple[DeadJob | None, dict]] = []
+        while len(seen) < min(want, PEEK_LIMIT):
+            batch = self.sqs.client.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=PEEK_VISIBILITY,
+                WaitTimeSeconds=0, MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not batch:
+                break
+            for message in batch:
+                try:
+                    seen.append((decode(message), message))
+                except (ValueError, KeyError, TypeError):
+                    seen.append((None, message))  # not ours: left alone, made visible again
+        return seen
+
+    def _release(self, messages: list[dict]) -> None:
+        for i in range(0, len(messages), 10):
+            chunk = messages[i:i + 10]
+            self.sqs.client.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=[
+                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                for n, m in enumerate(chunk)])
+
+    def list(self, offset: int, limit: int) -> list[DeadJob]:
+        try:
+            seen = self._peek(PEEK_LIMIT)
+            self._release([m for _, m in seen])
+        except SQS_ERRORS as exc:
+            raise sqs_unavailable(exc, "list") from None
+        entries = sorted((job for job, _ in seen if job is not None), key=lambda j: j.failedAt)
+        return entries[offset:offset + limit]
+
+    def get(self, job_id: str) -> DeadJob | None:
+        try:
+            seen = self._peek(PEEK_LIMIT)
+            self._release([m for _, m in seen])
+        except SQS_ERRORS as exc:
+            raise sqs_unavailable(exc, "get") from None
+        return next((job for job, _ in seen if job is not None and job.jobId == job_id), None)
+
+    def take(self, job_id: str) -> DeadJob | None:
+        try:
+            seen = self._peek(PEEK_LIMIT)
+            found = next(((job, m) for job, m in seen if job is not None and job.jobId == job_id), None)
+            others = [m for job, m in seen if found is None or m is not found[1]]
+            if found is not None:
+                self.sqs.client.delete_message(QueueUrl=self.queue_url, ReceiptHandle=found[1]["ReceiptHandle"])
+            self._release(others)
+        except SQS_ERRORS as exc:
+            raise sqs_unavailable(exc, "take") from None
+        return found[0] if found else None

@@ -1,0 +1,85 @@
+"""The Falcon WSGI app: the one table of routes, and `create_app`, which builds the app from it.
+
+The table feeds `add_route`, the API-key middleware (its protected paths) and the
+OpenAPI document: a route cannot be served without being documented, or
+documented as protected without being protected.
+"""
+
+import json
+from typing import Any
+
+import falcon
+
+from adapters.http.errors import register_error_handlers
+from adapters.http.middleware import ApiKeyAuth, BodyLimit
+from adapters.http.openapi import IDEMPOTENCY_PARAMETER, JOB_ID_PARAMETER, PAGE_PARAMETERS, openapi_document
+from adapters.http.operations import Operation, Route
+from adapters.http.resources import (
+    AppDeps,
+    DeadLettersResource,
+    HealthResource,
+    JobResource,
+    JobsResource,
+    QueueStatsResource,
+    ReplayResource,
+    Resource,
+    RootResource,
+)
+from functions.models import DeadJobPage, Health, JobAccepted, JobRecord, QueueStats, Replayed, Welcome
+
+
+class OpenAPIResource(Resource):
+    def __init__(self, deps: AppDeps):
+        super().__init__(deps)
+        self.document = openapi_document(ROUTES)
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = self.document
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("/", RootResource, (Operation("get", "Welcome, and the pid of the serving worker", {200: Welcome}),)),
+    Route("/health", HealthResource, (
+        Operation("get", "Health of this worker and its dependencies", {200: Health, 503: Health}),)),
+    Route("/jobs", JobsResource, (
+        Operation("post", "Submit a job", {202: JobAccepted, 200: JobAccepted},
+                  (400, 401, 403, 413, 415, 422, 500, 501, 503), parameters=(IDEMPOTENCY_PARAMETER,), body=True),
+    ), protected=True),
+    Route("/jobs/{job_id}", JobResource, (
+        Operation("get", "A job's state and result", {200: JobRecord}, (401, 403, 404, 500, 503),
+                  parameters=(JOB_ID_PARAMETER,)),
+    ), protected=True),
+    Route("/queue/stats", QueueStatsResource, (
+        Operation("get", "Queue counts", {200: QueueStats}, (500, 503)),)),
+    Route("/dlq", DeadLettersResource, (
+        Operation("get", "Dead-letter queue, oldest failure first", {200: DeadJobPage},
+                  (400, 401, 403, 422, 500, 503), parameters=PAGE_PARAMETERS),
+    ), protected=True),
+    Route("/dlq/{job_id}/replay", ReplayResource, (
+        Operation("post", "Put a dead job back on the queue", {202: Replayed}, (401, 403, 404, 500, 503),
+                  parameters=(JOB_ID_PARAMETER,)),
+    ), protected=True),
+    Route("/openapi.json", OpenAPIResource, (Operation("get", "This document", {200: {"type": "object"}}),)),
+)
+
+
+def load_json(text: str) -> Any:
+    """json.loads, with a body nested too deeply for it refused as malformed, not a 500."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def create_app(deps: AppDeps) -> falcon.App:
+    protected = frozenset(route.path for route in ROUTES if route.protected)
+    middleware: list[Any] = [BodyLimit(deps.max_body), ApiKeyAuth(deps.api_keys, protected)]
+    app = falcon.App(middleware=middleware)
+    app.req_options.strip_url_path_trailing_slash = True
+    # JSON in, JSON out: a form-encoded body is refused with 415, not parsed.
+    app.req_options.media_handlers = falcon.media.Handlers(
+        {falcon.MEDIA_JSON: falcon.media.JSONHandler(loads=load_json)})
+    for route in ROUTES:
+        app.add_route(route.path, route.resource(deps))
+    register_error_handlers(app)
+    return app

@@ -1,0 +1,57 @@
+"""Cross-cutting HTTP work: the body size limit and API keys."""
+
+import hmac
+from typing import Any
+
+import falcon
+
+
+class BodyLimit:
+    """Refuse a body from its Content-Length before any of it is read."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        length = req.content_length
+        if length is not None and length > self.max_bytes:
+            raise falcon.HTTPContentTooLarge(description=f"The request body exceeds {self.max_bytes} bytes")
+
+
+def presented_key(req: falcon.Request) -> str | None:
+    auth = req.get_header("Authorization") or ""
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return req.get_header("X-API-Key") or None
+
+
+class ApiKeyAuth:
+    """The routes in `protected` (URI templates, from the route table) need one of the configured keys.
+
+    401 without a key, 403 with a wrong one. Every configured key is compared in
+    constant time, so timing does not reveal which key or prefix matched.
+    With no key configured every route is open (local development).
+    """
+
+    def __init__(self, keys: tuple[str, ...], protected: frozenset[str]):
+        self.keys = [key.encode() for key in keys if key]
+        self.protected = protected
+
+    def allows(self, key: str) -> bool:
+        candidate = key.encode()
+        matched = False
+        for known in self.keys:
+            matched |= hmac.compare_digest(candidate, known)
+        return matched
+
+    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: Any,
+                         params: dict[str, Any]) -> None:
+        if not self.keys or req.uri_template not in self.protected:
+            return
+        key = presented_key(req)
+        if key is None:
+            raise falcon.HTTPUnauthorized(description="An API key is required (Authorization: Bearer or X-API-Key)",
+                                          challenges=["Bearer"])
+        if not self.allows(key):
+            raise falcon.HTTPForbidden(description="The API key is not valid")

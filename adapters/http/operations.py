@@ -1,0 +1,26 @@
+"""The shape of the route table: a route (path, resource, protected) and its operations."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str  # lower case, as OpenAPI writes it
+    summary: str
+    ok: dict[int, type[BaseModel] | dict[str, Any]]  # a model, or an inline JSON schema
+    errors: tuple[int, ...] = (500,)
+    parameters: tuple[dict[str, Any], ...] = ()
+    body: bool = False
+
+
+@dataclass(frozen=True)
+class Route:
+    """One path: the resource class that serves it, whether it needs an API key, its operations."""
+
+    path: str
+    resource: type
+    operations: tuple[Operation, ...]
+    protected: bool = False

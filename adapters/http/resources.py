@@ -1,0 +1,90 @@
+"""Thin resources: parse the request, call the pure function, put its answer in `resp.media`."""
+
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import falcon
+
+from functions import routes
+from functions.errors import NotFound
+from functions.limits import JOB_ID, MAX_BODY_BYTES
+from functions.ports import DeadLetterQueue, HealthProbe, JobQueue
+
+
+@dataclass
+class AppDeps:
+    """Everything the app does I/O with, injected: ports, clock, ids, pid and limits."""
+
+    jobs: JobQueue
+    dlq: DeadLetterQueue
+    probe: HealthProbe
+    max_attempts: int
+    clock: Callable[[], float] = time.time
+    new_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
+    pid: Callable[[], int] = os.getpid
+    started_at: float = field(default_factory=time.time)
+    max_body: int = MAX_BODY_BYTES
+    api_keys: tuple[str, ...] = ()
+
+
+def job_id_param(raw: str) -> str:
+    if not JOB_ID.match(raw):
+        raise NotFound(f"No job with id {raw[:64]!r}")
+    return raw
+
+
+class Resource:
+    def __init__(self, deps: AppDeps):
+        self.deps = deps
+
+
+class RootResource(Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = routes.welcome(self.deps.pid()).model_dump()
+
+
+class HealthResource(Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        d = self.deps
+        report = routes.health(d.probe, d.started_at, d.clock(), d.pid())
+        resp.status = 200 if report.status == "ok" else 503
+        resp.media = report.model_dump()
+
+
+class JobsResource(Resource):
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        d = self.deps
+        body = req.get_media()
+        accepted, created = routes.submit_job(body, d.jobs, d.new_id, d.clock(), d.max_attempts,
+                                              req.get_header("Idempotency-Key"))
+        resp.status = 202 if created else 200
+        resp.location = f"/jobs/{accepted.jobId}"
+        resp.media = accepted.model_dump()
+
+
+class JobResource(Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
+        resp.media = routes.get_job(job_id_param(job_id), self.deps.jobs).model_dump(mode="json")
+
+
+class QueueStatsResource(Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = routes.queue_stats(self.deps.jobs, self.deps.dlq).model_dump()
+
+
+class DeadLettersResource(Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        page = routes.list_dlq(self.deps.dlq, req.get_param("offset"), req.get_param("limit"))
+        resp.media = page.model_dump(mode="json")
+
+
+class ReplayResource(Resource):
+    def on_post(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
+        d = self.deps
+        replayed = routes.replay_dlq(job_id_param(job_id), d.dlq, d.jobs, d.clock(), d.max_attempts)
+        resp.status = 202
+        resp.location = f"/jobs/{replayed.jobId}"
+        resp.media = replayed.model_dump()

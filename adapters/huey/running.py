@@ -1,0 +1,25 @@
+"""The state of one claimed job while a consumer thread holds it."""
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Outcome(Enum):
+    PENDING = "pending"  # not run yet, or running
+    RECORDED = "recorded"  # retry scheduled or dead-lettered: drop the lease now
+    WITH_NEXT_CLAIM = "with_next_claim"  # completed: recorded, lease and all, by this thread's next claim
+    UNRECORDED = "unrecorded"  # ran, but its outcome could not be written: the lease expires and it runs again
+
+
+@dataclass
+class RunningJob:
+    """Attached to Huey's Task once, when the job is claimed; read by the hooks and by `execute`."""
+
+    message: bytes  # the framed queue message, which is also the lease's member
+    attempt: int
+    started: bool = False
+    outcome: Outcome = Outcome.PENDING
+
+    def keeps_lease(self) -> bool:
+        """True when the lease must expire rather than be dropped now: started, and nothing recorded."""
+        return self.started and self.outcome in (Outcome.PENDING, Outcome.UNRECORDED)

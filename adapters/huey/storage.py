@@ -1,0 +1,198 @@
+"""Huey storage on Redis with a reliable dequeue (at-least-once delivery).
+
+Stock Huey pops a message with BRPOP, so a consumer killed mid-job loses it.
+Here a claim atomically moves the message into a lease set (score = lease
+deadline) and marks its job record active; the message leaves the lease set
+only when Huey has finished with it (completed, rescheduled or dead). Expired
+leases (a consumer that died) go back to the head of the queue, and due
+retries move from the schedule to the queue in the same atomic step, so a
+job waiting for its next attempt survives a consumer crash too.
+
+Messages are framed as `<job id>\\n<huey message>` (adapters/redis/scripts.py)
+so that Lua can find the job record of a message it claims. The scripts
+themselves live in adapters/redis/lua/.
+"""
+
+import collections
+import logging
+import threading
+import time
+
+from huey.storage import RedisStorage
+from redis.exceptions import ConnectionError, TimeoutError
+
+from adapters.redis import keys, scripts
+from adapters.redis.client import RedisHandle, redis_outages
+
+log = logging.getLogger("forkline.queue")
+
+OUTAGE_ERRORS = (ConnectionError, TimeoutError, OSError)
+RECONNECT_FIRST, RECONNECT_CAP = 0.1, 2.0
+
+
+class LeasedRedisStorage(RedisStorage):
+    """RedisStorage whose connection is made lazily per process and whose dequeue leases."""
+
+    def __init__(self, name: str = "forkline", url: str = "redis://127.0.0.1:6379/0", lease: float = 30.0,
+                 read_timeout: float = 1.0, **_: object):
+        # Deliberately no super().__init__(): it would open a pool at import time.
+        self.name = name
+        self.queue_key = keys.QUEUE
+        self.schedule_key = keys.SCHEDULE
+        self.result_key = f"huey.results.{name}"
+        self.counter_key = f"huey.counters.{name}"
+        self.notify_prefix = f"huey.notify.{name}."
+        self.notify_result = False
+        self.notify_result_ttl = 60
+        self.blocking = True
+        self.read_timeout = read_timeout
+        self.lease = lease
+        self.redis = RedisHandle(url, socket_timeout=read_timeout + 5)
+        self.batch = 1
+        self.retention = 86400
+        self._held: set[bytes] = set()
+        self._held_lock = threading.Lock()
+        self._reconnect_delay = RECONNECT_FIRST
+        self._claimed: collections.deque = collections.deque()
+        self._completed: list[tuple[str, str, bytes]] = []
+        self._claim_lock = threading.Lock()
+
+    def configure(self, url: str, lease: float, batch: int = 1, retention: int = 86400) -> None:
+        """`batch`: messages claimed per round trip (one per worker thread is enough)."""
+        self.redis = RedisHandle(url, socket_timeout=self.read_timeout + 5)
+        self.lease = lease
+        self.batch = batch
+        self.retention = retention
+        self._claimed.clear()
+        self._completed.clear()
+        self._held.clear()
+
+    @property
+    def conn(self):  # Huey's own methods use self.conn
+        return self.redis.client
+
+    def close(self) -> None:
+        self.redis.close()
+
+    # Reliable dequeue.
+
+    def claim(self) -> tuple[bytes, int, int] | None:
+        """Lease the next message; return it, the attempt it starts and its job's max attempts (0: unknown).
+
+        Messages are claimed `batch` at a time into a local buffer (they are
+        leased and renewed while they wait there), and completions recorded by
+        `complete()` ride along on the same round trip.
+        """
+        claimed = self._next_claimed()
+        if claimed is None:
+            # Wait for a message without taking it: a no-op move of the tail onto itself.
+            self.conn.blmove(self.queue_key, self.queue_key, self.read_timeout, "RIGHT", "RIGHT")
+            claimed = self._next_claimed()
+        return claimed
+
+    def _next_claimed(self) -> tuple[bytes, int, int] | None:
+        with self._claim_lock:
+            # Completions are recorded at once (with a top-up of the buffer): at most one round trip per job.
+            if self._completed or not self._claimed:
+                self._round_trip(max(self.batch - len(self._claimed), 0))
+            return self._claimed.popleft() if self._claimed else None
+
+    def _round_trip(self, wanted: int) -> None:
+        completed, self._completed = self._completed, []
+        args: list = [time.time(), self.lease, keys.JOB_PREFIX, wanted, self.retention]
+        for job_id, result, lease in completed:
+            args += (job_id, result, lease)
+        try:
+            found = self.redis.run(scripts.CLAIM, [self.queue_key, keys.LEASES, keys.STATS], args)
+        except BaseException:
+            self._completed[:0] = completed  # recorded on the next round trip; the leases are still renewed
+            raise
+        with self._held_lock:
+            for _, _, lease in completed:
+                self._held.discard(lease)
+            for i in range(0, len(found), 3):
+                self._held.add(found[i])
+        for i in range(0, len(found), 3):
+            self._claimed.append((found[i], int(found[i + 1]), int(found[i + 2])))
+
+    def complete(self, job_id: str, result: str, lease: bytes) -> None:
+        """Record a completed job with the next claim (this thread's next one, right after this)."""
+        with self._claim_lock:
+            self._completed.append((job_id, result, lease))
+
+    def flush(self) -> None:
+        """Record pending completions now (at shutdown)."""
+        with self._claim_lock:
+            if self._completed:
+                self._round_trip(0)
+
+    def claim_or_wait(self) -> tuple[bytes, int, int] | None:
+        """claim(), but while Redis is unreachable: None after a capped, growing pause.
+
+        Huey's worker would log every failed poll; the outage is logged once instead.
+        """
+        try:
+            claimed = self.claim()
+        except OUTAGE_ERRORS as exc:
+            redis_outages.failed(exc)
+            delay = self._reconnect_delay
+            self._reconnect_delay = min(delay * 2, RECONNECT_CAP)
+            time.sleep(delay)
+            return None
+        redis_outages.succeeded()
+        self._reconnect_delay = RECONNECT_FIRST
+        return claimed
+
+    def dequeue(self) -> bytes | None:
+        claimed = self.claim_or_wait()
+        return claimed[0] if claimed else None
+
+    def forget(self, data: bytes) -> None:
+        """Stop renewing a message's lease (its outcome was not recorded): the reaper re-queues it."""
+        with self._held_lock:
+            self._held.discard(data)
+
+    def ack(self, data: bytes) -> None:
+        """Huey is done with this message (rescheduled or dead): drop the lease.
+
+        If the removal fails, the lease expires and the copy is re-queued: a
+        finished job's copy is then dropped at its claim.
+        """
+        self.forget(data)
+        self.conn.zrem(keys.LEASES, data)
+
+    def renew_leases(self) -> int:
+        """Push the deadline of every message this process holds; call more often than the lease."""
+        with self._held_lock:
+            held = list(self._held)
+        if not held:
+            return 0
+        deadline = time.time() + self.lease
+        self.conn.zadd(keys.LEASES, {data: deadline for data in held}, xx=True)
+        return len(held)
+
+    def release_held(self) -> int:
+        """Give back every message still held (on shutdown), claimed but not started ones too."""
+        with self._claim_lock:
+            self._claimed.clear()
+        with self._held_lock:
+            held, self._held = list(self._held), set()
+        released = 0
+        for data in held:
+            released += self.redis.run(scripts.RELEASE, [keys.LEASES, self.queue_key], [data])
+        return released
+
+    def read_schedule(self, ts) -> list:
+        try:
+            expired, due = self.redis.run(scripts.REAP, [self.queue_key, keys.LEASES, self.schedule_key],
+                                          [time.time(), self.convert_ts(ts)])
+        except OUTAGE_ERRORS as exc:
+            redis_outages.failed(exc)  # the scheduler tries again next second
+            return []
+        if expired:
+            log.warning("re-queued %d job(s) whose consumer stopped renewing its lease", expired,
+                        extra={"event": "lease_expired", "count": expired})
+        return []  # already moved to the queue atomically
+
+    def leased_count(self) -> int:
+        return self.conn.zcard(keys.LEASES)

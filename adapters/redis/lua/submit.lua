@@ -1,0 +1,14 @@
+-- Store a job record and enqueue its message in one atomic step (one round trip).
+-- KEYS: job record, queue[, idempotency key]. ARGV: message, replace ('1'/'0'),
+-- "<jobId> <fingerprint>", key lifetime (s), then the record's fields and values.
+-- With an idempotency key only the first request writes; a repeat gets the holder's
+-- "<jobId> <fingerprint>" back.
+if KEYS[3] then
+  local held = redis.call('GET', KEYS[3])
+  if held then return held end
+  redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4])
+end
+if ARGV[2] == '1' then redis.call('DEL', KEYS[1]) end
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('LPUSH', KEYS[2], ARGV[1])
+return 1

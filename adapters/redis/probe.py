@@ -1,0 +1,37 @@
+"""Redis health for GET /health, without a Redis round trip on every request."""
+
+import time
+
+from redis.exceptions import RedisError
+
+from adapters.redis.client import RedisHandle, redis_outages
+
+
+class RedisProbe:
+    """PINGs Redis at most once per `ttl` seconds and remembers the answer.
+
+    Its own client has short timeouts, so /health answers within about a
+    second even while Redis is unreachable.
+    """
+
+    def __init__(self, url: str, ttl: float = 1.0, timeout: float = 0.5):
+        self.redis = RedisHandle(url, socket_timeout=timeout, connect_timeout=timeout)
+        self.ttl = ttl
+        self._checked_at = float("-inf")
+        self._up = False
+
+    def redis_up(self) -> bool:
+        now = time.monotonic()
+        if now - self._checked_at >= self.ttl:
+            try:
+                self._up = bool(self.redis.client.ping())
+            except (RedisError, OSError) as exc:
+                self._up = False
+                redis_outages.failed(exc)
+            else:
+                redis_outages.succeeded()
+            self._checked_at = time.monotonic()
+        return self._up
+
+    def dependencies(self) -> dict[str, bool]:
+        return {"redis": self.redis_up()}

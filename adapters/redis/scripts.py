@@ -1,0 +1,43 @@
+"""Every Lua script forkline runs, loaded from `lua/`, and the message framing they parse.
+
+A queue message is framed `<job id>\\n<huey message>` so that a script can find the
+job record of a message it claims (claim.lua). Scripts are not bound to a client:
+run them with `RedisHandle.run`.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from importlib.resources import files
+
+_LUA = files(__package__) / "lua"
+
+
+@dataclass(frozen=True)
+class LuaScript:
+    name: str
+    source: bytes
+    sha: str
+
+
+def _load(*names: str) -> LuaScript:
+    source = "\n".join((_LUA / f"{name}.lua").read_text(encoding="utf-8") for name in names).encode()
+    return LuaScript(names[-1], source, hashlib.sha1(source).hexdigest())
+
+
+SUBMIT = _load("submit")
+FINISH_JOB = _load("finish", "finish_job")
+CLAIM = _load("finish", "claim")
+REAP = _load("reap")
+RELEASE = _load("release")
+DLQ_TAKE = _load("dlq_take")
+ALL = (SUBMIT, FINISH_JOB, CLAIM, REAP, RELEASE, DLQ_TAKE)
+
+
+def frame_message(job_id: str, message: bytes) -> bytes:
+    """The queue message of a job: its id, a newline, then the Huey message."""
+    return job_id.encode() + b"\n" + message
+
+
+def unframe_message(data: bytes) -> bytes:
+    """The Huey message inside a framed queue message."""
+    return data.split(b"\n", 1)[1]

@@ -1,0 +1,21 @@
+"""Limits and patterns of the API, defined once: the HTTP layer, the OpenAPI document and the
+pure functions all import them from here."""
+
+import re
+
+# Job ids are what the server makes (uuid4 hex) or what a replay brings back; anything else is unknown.
+JOB_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+JOB_ID = re.compile(JOB_ID_PATTERN)
+
+# Printable ASCII without spaces, as header values and Redis keys both allow.
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+
+PAGE_DEFAULT = 20
+PAGE_MAX = 100
+
+# Request bodies over this many bytes are refused from their Content-Length, before they are read.
+MAX_BODY_BYTES = 1024 * 1024
+
+MESSAGE_MAX_CHARS = 10_000
+TRACEBACK_MAX_CHARS = 4000

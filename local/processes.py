@@ -1,0 +1,153 @@
+"""Start and stop forkline's processes by pid, with a bound on every wait.
+
+Shared by `forkline bench`, the scripts in bench/ and the tests.
+"""
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+
+from local.redis_server import free_port, start_redis, wait_for_redis
+
+ROOT = Path(__file__).resolve().parent.parent
+FORKLINE = [sys.executable, "-m", "local.cli"]
+
+
+def stop_pid(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+    """Signal one process by pid and wait for it; SIGKILL after `timeout`."""
+    if proc.poll() is None:
+        os.kill(proc.pid, sig)
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            return proc.wait(5)
+    return proc.returncode
+
+
+def children_of(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def request(port: int, method: str, path: str, body=None, headers=None, timeout: float = 5.0):
+    """One HTTP request to 127.0.0.1; returns (status, headers, parsed JSON or text)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        data = json.dumps(body).encode() if body is not None and not isinstance(body, bytes) else body
+        hdrs = {"Content-Type": "application/json"} if data is not None else {}
+        hdrs.update(headers or {})
+        conn.request(method, path, body=data, headers=hdrs)
+        resp = conn.getresponse()
+        raw = resp.read()
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = raw.decode(errors="replace")
+        return resp.status, dict(resp.getheaders()), parsed
+    finally:
+        conn.close()
+
+
+class RedisProcess:
+    """A real redis-server on a free loopback port, stoppable and restartable."""
+
+    def __init__(self, data_dir: Path, persist: bool = True):
+        self.port = free_port()
+        self.data_dir = data_dir
+        self.persist = persist
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = start_redis(self.port, self.data_dir, self.persist)
+        if not wait_for_redis(self.url, timeout=10):
+            self.stop()
+            raise RuntimeError("redis-server did not start")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None:
+            stop_pid(self.proc, sig, timeout=10)
+            self.proc = None
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, socket_timeout=5)
+
+
+class Forkline:
+    """`forkline <command>` as a subprocess on a free port, with its own env and log dir."""
+
+    def __init__(self, command: str, tmp: Path, env: dict[str, str] | None = None):
+        self.port = free_port()
+        self.tmp = tmp
+        self.log_path = tmp / f"forkline-{command}-{self.port}.out"
+        self.env = {
+            **os.environ,
+            "PORT": str(self.port),
+            "HOST": "127.0.0.1",
+            "LOG_DIR": str(tmp / "logs"),
+            "DATA_DIR": str(tmp / "data"),
+            "LOG_LEVEL": "info",
+            "PYTHONPATH": str(ROOT),
+            **(env or {}),
+        }
+        self.command = command
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, wait_http: bool = True, timeout: float = 20.0) -> "Forkline":
+        self.out = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(FORKLINE + [self.command], env=self.env, cwd=self.tmp,
+                                     stdout=self.out, stderr=subprocess.STDOUT)
+        if wait_http:
+            wait_until(self._healthy, timeout, 0.1, f"forkline {self.command} to answer /health")
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "start() first"
+        return self.proc.pid
+
+    def _healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"forkline exited with {self.proc.returncode}:\n{self.output()}")
+        try:
+            return self.request("GET", "/health", timeout=1)[0] == 200
+        except OSError:
+            return False
+
+    def request(self, method: str, path: str, body=None, headers=None, timeout: float = 5.0):
+        return request(self.port, method, path, body, headers, timeout)
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 40.0) -> int:
+        if self.proc is None:
+            return 0
+        code = stop_pid(self.proc, sig, timeout)
+        self.out.close()
+        return code

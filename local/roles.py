@@ -1,0 +1,116 @@
+"""The kinds of child the supervisor keeps alive, in start order; each knows how to start one.
+
+- `redis`: the embedded redis-server (a subprocess, not a fork);
+- `web`: one bjoern process on the supervisor's listening socket, with a slot in
+  the shared array where it writes when its current request started;
+- `consumer`: the Huey job consumer.
+"""
+
+import logging
+import os
+import select
+import signal
+import socket
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from adapters.settings import Settings
+from local import redis_server
+from local.consumer import run_consumer
+from local.exits import BOOT_ERROR
+from local.web_worker import serve
+
+# The supervisor handles these; a forked child starts with them back at their defaults.
+HANDLED = ("SIGHUP", "SIGQUIT", "SIGINT", "SIGTERM", "SIGTTIN", "SIGTTOU", "SIGCHLD")
+
+
+@dataclass
+class Boot:
+    """What the supervisor hands the children it starts."""
+
+    settings: Settings
+    sock: socket.socket | None
+    slots: Any  # multiprocessing.RawArray("d"): when each web worker's current request started, 0 if idle
+    redis_port: int = 0
+
+
+@dataclass
+class Spawned:
+    pid: int
+    popen: subprocess.Popen[bytes] | None = None  # kept referenced, or subprocess may reap it behind our back
+
+
+class Role(Protocol):
+    name: str
+    uses_slot: bool
+
+    def spawn(self, boot: Boot, slot: int, ready_fd: int | None) -> Spawned: ...
+
+
+def fork_child(role: str, body: Callable[[], None]) -> int:
+    """Fork; the child runs `body()` and exits with its status (BOOT_ERROR if it raised)."""
+    pid = os.fork()
+    if pid:
+        return pid
+    status = 0
+    try:
+        for name in HANDLED:
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+        body()
+    except SystemExit as exc:
+        status = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        logging.getLogger("forkline." + role).exception("%s worker failed", role)
+        status = BOOT_ERROR
+    finally:
+        logging.shutdown()
+        os._exit(status)
+
+
+class RedisRole:
+    name = "redis"
+    uses_slot = False
+
+    def spawn(self, boot: Boot, slot: int, ready_fd: int | None) -> Spawned:
+        proc = redis_server.start_redis(boot.redis_port, os.path.join(boot.settings.data_dir, "redis"))
+        return Spawned(proc.pid, proc)
+
+
+class WebRole:
+    name = "web"
+    uses_slot = True
+
+    def spawn(self, boot: Boot, slot: int, ready_fd: int | None) -> Spawned:
+        def body() -> None:
+            assert boot.sock is not None, "the supervisor binds before it starts web workers"
+            boot.slots[slot] = 0.0
+            serve(boot.sock, boot.settings, boot.slots, slot, ready_fd)
+
+        return Spawned(fork_child(self.name, body))
+
+
+class ConsumerRole:
+    name = "consumer"
+    uses_slot = False
+
+    def spawn(self, boot: Boot, slot: int, ready_fd: int | None) -> Spawned:
+        def body() -> None:
+            if boot.sock is not None:
+                boot.sock.close()
+            run_consumer(boot.settings)
+
+        return Spawned(fork_child(self.name, body))
+
+
+ROLES: dict[str, Role] = {role.name: role for role in (RedisRole(), WebRole(), ConsumerRole())}
+
+
+def wait_ready(fd: int, timeout: float) -> bool:
+    """Wait for a new web worker to write b"1" on its readiness pipe (it is serving)."""
+    try:
+        readable, _, _ = select.select([fd], [], [], timeout)
+        return bool(readable) and os.read(fd, 1) == b"1"
+    finally:
+        os.close(fd)

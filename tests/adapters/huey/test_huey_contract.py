@@ -1,0 +1,65 @@
+"""The parts of Huey forkline relies on beyond its public API (see ForklineHuey's docstring).
+
+Huey is pinned to 3.5.x; these fail, naming the hook, if an upgrade moves one.
+"""
+
+import inspect
+import signal
+
+import huey as huey_package
+from huey import RedisHuey
+from huey.api import Task
+from huey.consumer import Consumer, Scheduler
+from huey.storage import RedisStorage
+
+from adapters.huey.tasks import ForklineHuey, huey
+
+
+def parameters(function) -> list[str]:
+    return list(inspect.signature(function).parameters)
+
+
+def test_huey_is_the_tested_minor_version():
+    assert huey_package.__version__.startswith("3.5."), huey_package.__version__
+
+
+def test_the_overridden_methods_still_exist_with_the_same_parameters():
+    expected = {
+        "serialize_task": ["self", "task"],
+        "deserialize_task": ["self", "data"],
+        "dequeue": ["self"],
+        "execute": ["self", "task", "timestamp"],
+        "is_revoked": ["self", "task", "timestamp", "peek"],
+        "delete": ["self", "key"],
+    }
+    for name, params in expected.items():
+        assert parameters(getattr(RedisHuey, name)) == params, name
+        assert getattr(ForklineHuey, name) is not getattr(RedisHuey, name), f"{name} is not overridden"
+    assert "storage_class" in vars(RedisHuey) and ForklineHuey.storage_class is not RedisHuey.storage_class
+
+
+def test_execute_runs_the_hooks_and_requeues_through_the_attributes_forkline_sets():
+    source = inspect.getsource(RedisHuey._execute)
+    for used in ("_run_pre_execute", "_run_post_execute", "task.retries", "_requeue_task"):
+        assert used in source, used
+    requeue = inspect.getsource(RedisHuey._requeue_task)
+    assert "task.retry_delay" in requeue and "task.retry_backoff" in requeue
+    assert {"retries", "retry_delay", "retry_backoff", "id", "args"} <= set(vars(Task(args=(1, 2))))
+
+
+def test_the_scheduler_reads_the_schedule_through_the_storage():
+    assert "read_schedule" in inspect.getsource(Scheduler.loop)
+    assert parameters(RedisStorage.read_schedule) == ["self", "ts"]
+    assert "def convert_ts" in inspect.getsource(RedisStorage)
+    for attribute in ("queue_key", "schedule_key", "result_key", "conn"):
+        assert attribute in inspect.getsource(RedisStorage), attribute
+
+
+def test_the_consumer_signal_table_forkline_edits():
+    consumer = Consumer(huey, workers=1, worker_type="thread", periodic=False, scheduler_interval=1,
+                        check_worker_health=True, health_check_interval=1, shutdown_timeout=1,
+                        graceful_signal="INT", backoff=1.5, max_delay=2.0)
+    assert consumer._signal_actions[signal.SIGINT] == (False, True)  # graceful
+    assert consumer._signal_actions[signal.SIGTERM] == (False, False)  # forkline makes this graceful too
+    assert consumer._signal_actions[signal.SIGHUP] == (True, True)  # forkline removes this (no re-exec)
+    assert "_signal_actions" in inspect.getsource(Consumer._set_signal_handlers)

@@ -1,0 +1,145 @@
+"""The Huey queue on a real Redis: outcomes, retries with backoff, DLQ, leases."""
+
+import time
+
+import pytest
+
+from adapters.huey.tasks import huey
+from adapters.redis import keys
+from adapters.wiring import configure_consumer
+from functions import routes
+from tests.adapters.huey.steps import promote_due, submit, work_one
+
+
+@pytest.fixture(autouse=True)
+def consumer(settings):
+    """The Huey instance configured as a consumer process configures it."""
+    return configure_consumer(settings)
+
+
+def test_a_job_completes_and_is_counted_once(ports):
+    job_id = submit(ports, {"message": "hi", "shouldFail": False})
+    assert ports.jobs.counts()["waiting"] == 1
+    work_one()
+    record = ports.jobs.get(job_id)
+    assert record.state == "completed" and record.result == {"processed": "hi"} and record.attempts == 1
+    counts = ports.jobs.counts()
+    assert counts == {"waiting": 0, "active": 0, "completed": 1, "failed": 0, "delayed": 0}
+    ttl = ports.redis.client.ttl(keys.job_key(job_id))
+    assert 0 < ttl <= 86400  # completed records expire after the retention
+
+
+def test_failures_retry_with_exponential_backoff_then_go_to_the_dlq(ports, settings):
+    job_id = submit(ports, {"message": "boom", "shouldFail": True})
+    delays = []
+    for attempt in (1, 2, 3):
+        before = time.time()
+        work_one()
+        record = ports.jobs.get(job_id)
+        assert record.state == "retrying" and record.attempts == attempt
+        assert "Job failed on purpose" in record.lastError
+        delays.append(round(record.nextAttemptAt - before, 1))
+        assert ports.jobs.counts()["delayed"] == 1
+        time.sleep(max(0.0, record.nextAttemptAt - time.time()) + 0.05)
+        promote_due()
+    base = settings.job_backoff_base
+    assert delays == [base, base * 2, base * 4]
+    work_one()
+    record = ports.jobs.get(job_id)
+    assert record.state == "dead" and record.attempts == 4
+    entry = ports.dlq.get(job_id)
+    assert entry.attempts == 4 and "JobFailed" in entry.error and "Traceback" in entry.traceback
+    assert entry.payload == {"message": "boom", "shouldFail": True}
+    assert ports.jobs.counts() == {"waiting": 0, "active": 0, "completed": 0, "failed": 1, "delayed": 0}
+    assert ports.dlq.count() == 1
+
+
+def test_a_job_waiting_for_its_retry_is_in_redis_not_in_a_process(ports):
+    job_id = submit(ports, {"message": "boom", "shouldFail": True})
+    work_one()
+    assert ports.redis.client.zcard(keys.SCHEDULE) == 1 and ports.redis.client.zcard(keys.LEASES) == 0
+    promote_due(now_offset=0)  # not due yet
+    assert ports.jobs.counts()["waiting"] == 0
+    promote_due(now_offset=60)
+    assert ports.jobs.counts()["waiting"] == 1 and ports.jobs.get(job_id).state == "retrying"
+
+
+def test_a_claimed_job_whose_consumer_died_is_requeued_after_its_lease(ports, settings):
+    job_id = submit(ports, {"message": "hi", "shouldFail": False})
+    task = huey.dequeue()  # claimed, then the "consumer" dies: no execute, no ack
+    assert ports.jobs.get(job_id).state == "active"
+    assert ports.jobs.counts()["active"] == 1
+    huey.storage._held.clear()  # a dead process renews nothing
+    promote_due()
+    assert ports.jobs.counts()["waiting"] == 0, "requeued before its lease expired"
+    time.sleep(settings.job_lease + 0.2)
+    promote_due()
+    assert ports.jobs.counts()["waiting"] == 1 and ports.jobs.counts()["active"] == 0
+    again = work_one()
+    assert again.id == task.id
+    record = ports.jobs.get(job_id)
+    assert record.state == "completed" and record.attempts == 2
+
+
+def test_renewed_leases_do_not_expire(ports, settings):
+    submit(ports, {"message": "hi", "shouldFail": False})
+    huey.dequeue()
+    for _ in range(3):
+        time.sleep(settings.job_lease / 2)
+        assert huey.storage.renew_leases() == 1
+        promote_due()
+    assert ports.jobs.counts()["active"] == 1 and ports.jobs.counts()["waiting"] == 0
+
+
+def test_a_poison_job_goes_to_the_dlq_after_the_retry_limit(ports, settings):
+    job_id = submit(ports, {"message": "hi", "shouldFail": False}, max_attempts=settings.max_attempts)
+    client = ports.redis.client
+    for _ in range(settings.max_attempts):  # each attempt "kills the consumer"
+        assert huey.dequeue() is not None
+        huey.storage._held.clear()
+        client.zadd(keys.LEASES, {m: 0 for m in client.zrange(keys.LEASES, 0, -1)})  # lease expired
+        promote_due()
+    assert huey.dequeue() is None  # buried instead of run a fifth time
+    record = ports.jobs.get(job_id)
+    assert record.state == "dead" and "consumer lost" in record.lastError
+    assert ports.dlq.get(job_id).attempts == settings.max_attempts
+    assert ports.jobs.counts()["failed"] == 1 and ports.jobs.counts()["active"] == 0
+
+
+def test_a_duplicate_of_a_finished_job_is_not_run_again(ports):
+    job_id = submit(ports, {"message": "hi", "shouldFail": False})
+    message = ports.redis.client.lindex(keys.QUEUE, 0)
+    work_one()
+    ports.redis.client.lpush(keys.QUEUE, message)  # a redelivered copy
+    assert huey.dequeue() is None
+    assert ports.jobs.counts()["completed"] == 1 and ports.jobs.get(job_id).attempts == 1
+
+
+def test_release_held_gives_jobs_back_first_in_line(ports):
+    first = submit(ports, {"message": "1", "shouldFail": False})
+    second = submit(ports, {"message": "2", "shouldFail": False})
+    third = submit(ports, {"message": "3", "shouldFail": False})
+    huey.storage.batch = 2  # claims 1 and 2; 2 waits in the local buffer
+    task = huey.dequeue()
+    assert task.id == first
+    assert huey.storage.release_held() == 2  # the running job and the buffered one
+    again = [huey.dequeue().id for _ in range(3)]
+    assert set(again[:2]) == {first, second} and again[2] == third  # given back ahead of the rest
+
+
+def test_replay_from_the_dlq_runs_the_job_again(ports):
+    job_id = submit(ports, {"message": "boom", "shouldFail": True}, max_attempts=1)
+    work_one()
+    assert ports.dlq.count() == 1
+    routes.replay_dlq(job_id, ports.dlq, ports.jobs, time.time(), max_attempts=1)
+    assert ports.dlq.count() == 0
+    record = ports.jobs.get(job_id)
+    assert record.state == "queued" and record.attempts == 0
+    work_one()
+    assert ports.jobs.get(job_id).state == "dead" and ports.jobs.get(job_id).attempts == 1
+    assert ports.jobs.counts()["failed"] == 2
+
+
+def test_runtime_is_configured_from_settings(ports, settings):
+    assert huey.max_attempts == settings.max_attempts and huey.backoff_base == settings.job_backoff_base
+    assert huey.storage.lease == settings.job_lease

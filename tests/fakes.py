@@ -1,0 +1,75 @@
+"""In-memory ports: for the pure functions' tests and the fast layer of HTTP app tests.
+
+They keep the ports' contracts (an idempotency key held once, `take` removes),
+so a test over them checks the app's behaviour, not a stub's answers.
+"""
+
+import itertools
+
+from adapters.http.resources import AppDeps
+from functions.models import DeadJob, JobRecord
+
+
+class MemoryQueue:
+    def __init__(self):
+        self.records: dict[str, JobRecord] = {}
+        self.queue: list[str] = []
+        self.fail_next = False
+        self.held: dict[str, tuple[str, str]] = {}
+
+    def submit(self, job: JobRecord, once=None):
+        if self.fail_next:
+            raise RuntimeError("queue down")
+        if once is not None:
+            key, fingerprint = once
+            if key in self.held:
+                return self.held[key]
+            self.held[key] = (job.id, fingerprint)
+        self.records[job.id] = job
+        self.queue.append(job.id)
+        return None
+
+    def requeue(self, job: JobRecord) -> None:
+        self.submit(job)
+
+    def get(self, job_id):
+        return self.records.get(job_id)
+
+    def counts(self):
+        return {"waiting": len(self.queue), "active": 0, "completed": 0, "failed": 0, "delayed": 0}
+
+
+class MemoryDLQ:
+    def __init__(self, entries=()):
+        self.entries = {e.jobId: e for e in entries}
+
+    def put(self, job: DeadJob) -> None:
+        self.entries[job.jobId] = job
+
+    def list(self, offset, limit):
+        return sorted(self.entries.values(), key=lambda e: e.failedAt)[offset:offset + limit]
+
+    def get(self, job_id):
+        return self.entries.get(job_id)
+
+    def take(self, job_id):
+        return self.entries.pop(job_id, None)
+
+    def count(self):
+        return len(self.entries)
+
+
+class FixedProbe:
+    def __init__(self, **deps):
+        self.deps = deps
+
+    def dependencies(self):
+        return dict(self.deps)
+
+
+def fake_deps(jobs=None, dlq=None, probe=None, api_keys=(), max_attempts=4) -> AppDeps:
+    """AppDeps over in-memory ports, a fixed clock, counting ids and a fixed pid."""
+    ids = itertools.count(1)
+    return AppDeps(jobs=jobs or MemoryQueue(), dlq=dlq or MemoryDLQ(), probe=probe or FixedProbe(memory=True),
+                   max_attempts=max_attempts, clock=lambda: 1_700_000_000.0, new_id=lambda: f"job{next(ids)}",
+                   pid=lambda: 4242, started_at=1_699_999_990.0, api_keys=api_keys)

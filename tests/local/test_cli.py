@@ -1,0 +1,39 @@
+"""The `forkline` command line: unknown commands, options and arguments are usage errors."""
+
+import subprocess
+
+import pytest
+
+from local.cli import main
+from local.processes import FORKLINE, ROOT
+
+
+@pytest.mark.parametrize("argv", [["run", "--cloud"], ["serve", "extra"], ["worker", "--queues", "x"],
+                                  ["bench", "--nope"], ["bench", "--duration", "x"], ["launch"], []])
+def test_unknown_options_and_arguments_are_a_usage_error(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert "usage: forkline" in capsys.readouterr().err
+
+
+def test_the_real_command_exits_2_with_the_usage_and_starts_nothing(tmp_path):
+    result = subprocess.run(FORKLINE + ["run", "--cloud"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=30, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 2
+    assert "unrecognized arguments: --cloud" in result.stderr
+    assert not (tmp_path / "logs").exists()  # the supervisor never started
+
+
+def test_bench_declares_its_own_options(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert all(option in out for option in ("--duration", "--connections", "--warmup", "--jobs"))
+
+
+def test_an_invalid_setting_is_one_line_and_status_2(monkeypatch, capsys):
+    monkeypatch.setenv("PORT", "not-a-port")
+    assert main(["serve"]) == 2
+    assert capsys.readouterr().err.startswith("forkline: invalid setting PORT='not-a-port'")
