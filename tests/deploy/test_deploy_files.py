@@ -39,13 +39,44 @@ def test_a_broken_template_fails(tmp_path, old, new, finding):
     assert result.returncode != 0 and finding in result.stdout, result.stdout
 
 
+class Intrinsic:
+    """A CloudFormation intrinsic function (!Ref, !Select, ...), kept to be evaluated."""
+
+    def __init__(self, name: str, value):
+        self.name, self.value = name, value
+
+
 def yaml_load(path: Path):
     class Loader(yaml.SafeLoader):
         pass
 
-    for tag in ("!Ref", "!GetAtt", "!Sub", "!Select"):
-        Loader.add_constructor(tag, lambda loader, node: None)
+    def construct(loader, suffix, node):
+        if isinstance(node, yaml.ScalarNode):
+            value = loader.construct_scalar(node)
+        else:
+            value = loader.construct_sequence(node, deep=True)
+        return Intrinsic(suffix, value)
+
+    Loader.add_multi_constructor("!", construct)
     return yaml.load(path.read_text(), Loader=Loader)
+
+
+def evaluate(value, template: dict, names: dict | None = None):
+    """The value with !Ref (parameters at their defaults), !Select and !Sub worked out."""
+    names = names or {}
+    if not isinstance(value, Intrinsic):
+        return value
+    if value.name == "Ref":
+        return names[value.value] if value.value in names else template["Parameters"][value.value]["Default"]
+    if value.name == "Select":
+        index, items = (evaluate(v, template, names) for v in value.value)
+        return evaluate(items[int(index)], template, names)
+    if value.name == "Sub":
+        text, variables = value.value
+        for name, inner in variables.items():
+            text = text.replace("${" + name + "}", str(evaluate(inner, template, names)))
+        return text
+    raise ValueError(f"cannot evaluate !{value.name}")
 
 
 def handler(dotted: str):
@@ -62,12 +93,21 @@ def test_template_handlers_import_and_redrive_matches_retries():
         assert callable(handler(spec["Properties"]["ImageConfig"]["Command"][0]))
         assert spec["Metadata"]["DockerBuildTarget"] == "lambda"
         assert (ROOT / spec["Metadata"]["Dockerfile"]).exists()
-    retries = template["Parameters"]["JobMaxRetries"]["Default"]
     queue = template["Resources"]["JobsQueue"]["Properties"]
     assert queue["VisibilityTimeout"] >= 6 * template["Globals"]["Function"]["Timeout"]
     from adapters.settings import Settings
 
-    assert retries == Settings(_env_file=None).job_max_retries  # maxReceiveCount = 1 + retries
+    retries = template["Parameters"]["JobMaxRetries"]["Default"]
+    assert retries == Settings(_env_file=None).job_max_retries
+    # The jobs function gets JOB_MAX_RETRIES from the same parameter, so redrive and retries agree.
+    assert evaluate(template["Globals"]["Function"]["Environment"]["Variables"]["JOB_MAX_RETRIES"], template) == retries
+    redrive = queue["RedrivePolicy"]
+    target = redrive["deadLetterTargetArn"]
+    assert (target.name, target.value) == ("GetAtt", "JobsDeadLetterQueue.Arn")
+    assert int(evaluate(redrive["maxReceiveCount"], template)) == 1 + retries
+    parameter = template["Parameters"]["JobMaxRetries"]
+    for other in range(parameter["MinValue"], parameter["MaxValue"] + 1):  # every value a deploy may choose
+        assert int(evaluate(redrive["maxReceiveCount"], template, {"JobMaxRetries": other})) == 1 + other
 
 
 def test_dockerfile_names_existing_things():

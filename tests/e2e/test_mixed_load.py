@@ -1,18 +1,41 @@
 """About 60 s of mixed traffic on `forkline run` while an HTTP worker is SIGKILLed and the workers are reloaded."""
 
 import http.client
+import json
 import os
 import signal
 import threading
 import time
 
 import pytest
+import redis
 
+from adapters.redis import keys
 from local.processes import Forkline, request, wait_until
 from tests.e2e.test_run import FAST, pid_of
 
 DURATION, KILL_AT, RELOAD_AT = 60.0, 15.0, 35.0
 PATHS = [("POST", "/jobs"), ("GET", "/health"), ("GET", "/"), ("POST", "/jobs"), ("GET", "/queue/stats")]
+
+
+def embedded_redis_url(fl: Forkline) -> str:
+    """The URL the supervisor logged when its embedded Redis was ready."""
+    ready = next(json.loads(line) for line in fl.output().splitlines() if '"redis_ready"' in line)
+    return ready["url"]
+
+
+def job_states(url: str) -> dict[str, str]:
+    """Every job record in Redis: job id -> state."""
+    client = redis.Redis.from_url(url, socket_timeout=10)
+    try:
+        found = client.scan_iter(keys.JOB_PREFIX + "*", count=1000)
+        ids = [key.decode().removeprefix(keys.JOB_PREFIX) for key in found]
+        pipe = client.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hget(keys.job_key(job_id), "state")
+        return {job_id: state.decode() for job_id, state in zip(ids, pipe.execute(), strict=True)}
+    finally:
+        client.close()
 
 
 def client_loop(port: int, t0: float, stop: threading.Event, log: list) -> None:
@@ -50,10 +73,11 @@ def test_mixed_load_with_a_worker_sigkill_and_a_reload(tmp_path):
         stop.set()
         for client in clients:
             client.join(timeout=20)
-        accepted = [job for _, _, status, job in log if status == 202]
+        accepted = {job for _, _, status, job in log if status == 202}
         wait_until(lambda: (lambda s: s["completed"] >= len(accepted) and s["waiting"] + s["active"] == 0)(
             fl.request("GET", "/queue/stats")[2]), 60, 0.5, "every accepted job completed")
         stats = fl.request("GET", "/queue/stats")[2]
+        states = job_states(embedded_redis_url(fl))
     finally:
         stop.set()
         code = fl.stop(signal.SIGTERM, timeout=40)
@@ -69,5 +93,9 @@ def test_mixed_load_with_a_worker_sigkill_and_a_reload(tmp_path):
     assert not server_errors, server_errors[:10]
     # A POST cut by the kill may have been stored before its answer was lost: it counts as well.
     lost_posts = sum(1 for _, path, _ in failures if path == "/jobs")
-    assert len(accepted) <= stats["completed"] <= len(accepted) + lost_posts and stats["failed"] == 0
+    completed = {job_id for job_id, state in states.items() if state == "completed"}
+    assert accepted <= completed, f"{len(accepted - completed)} accepted jobs not completed"
+    assert set(states.values()) == {"completed"}  # nothing queued, active, retrying or dead is left
+    assert len(completed - accepted) <= lost_posts  # stored, but its 202 was lost with the killed worker
+    assert stats["completed"] == len(completed) and stats["failed"] == 0
     assert '"reload"' in fl.output() and "killed by SIGKILL" in fl.output()

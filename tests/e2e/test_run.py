@@ -79,12 +79,22 @@ def test_killed_consumer_and_redis_are_restarted_and_nothing_is_lost(stack):
     wait_until(lambda: job_state(stack, slow) == "completed", 20, 0.1, "interrupted job completed")
     assert stack.request("GET", f"/jobs/{slow}")[2]["attempts"] == 2
 
-    accepted = [post(stack, {"message": f"m{i}", "shouldFail": False}) for i in range(20)]
-    os.kill(redis_pid, signal.SIGKILL)
-    wait_until(lambda: (lambda p: p and p != redis_pid)(pid_of(stack, "redis")), 10, 0.1, "a new Redis")
-    wait_until(lambda: stack.request("GET", "/health", timeout=3)[0] == 200, 15, 0.2, "Redis back")
+    # Jobs waiting in Redis (the consumer paused, so none is taken) when Redis is SIGKILLed:
+    # the new Redis reads them back from its AOF and each one completes.
+    os.kill(new_consumer, signal.SIGSTOP)
+    try:
+        accepted = [post(stack, {"message": f"m{i}", "shouldFail": False}) for i in range(20)]
+        stats = stack.request("GET", "/queue/stats")[2]
+        assert (stats["waiting"], stats["active"]) == (20, 0), stats
+        assert {job_state(stack, job_id) for job_id in accepted} == {"queued"}
+        os.kill(redis_pid, signal.SIGKILL)
+        wait_until(lambda: (lambda p: p and p != redis_pid)(pid_of(stack, "redis")), 10, 0.1, "a new Redis")
+        wait_until(lambda: stack.request("GET", "/health", timeout=3)[0] == 200, 15, 0.2, "Redis back")
+        assert stack.request("GET", "/queue/stats")[2]["waiting"] == 20  # back from the AOF, not yet taken
+    finally:
+        os.kill(new_consumer, signal.SIGCONT)
     for job_id in accepted:
-        wait_until(lambda job_id=job_id: job_state(stack, job_id) == "completed", 15, 0.1, f"{job_id} completed")
+        wait_until(lambda job_id=job_id: job_state(stack, job_id) == "completed", 20, 0.1, f"{job_id} completed")
 
 
 def test_worker_sigterm_finishes_the_running_job(tmp_path, redis_url):

@@ -36,20 +36,33 @@ def test_a_failing_job_reaches_the_sqs_dlq_and_is_replayed(tmp_path, redis_url, 
         bad = api.request("POST", "/jobs", {"message": "nope", "shouldFail": True})[2]["jobId"]
         wait_until(lambda: api.request("GET", f"/jobs/{bad}")[2]["state"] == "dead", 30, 0.2, "job dead")
         assert api.request("GET", f"/jobs/{ok}")[2]["state"] == "completed"
-        attrs = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages"])
-        assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "1"
+        assert dlq_size(client, dlq_url) == 1
         stats = api.request("GET", "/queue/stats")[2]
         assert stats == {"waiting": 0, "active": 0, "completed": 1, "failed": 1, "delayed": 0, "dlq": 1}
         listed = api.request("GET", "/dlq")[2]
         assert [e["jobId"] for e in listed["items"]] == [bad] and listed["items"][0]["attempts"] == 4
         assert "failed on purpose" in listed["items"][0]["error"]
+        # With no consumer running, the replay's effect stands still long enough to be seen whole.
+        assert worker.stop(signal.SIGTERM, timeout=30) == 0
         assert api.request("POST", f"/dlq/{bad}/replay")[0] == 202
-        assert api.request("GET", "/dlq")[2]["total"] in (0, 1)  # 1 again once it has failed 4 more times
+        assert api.request("GET", "/dlq")[2]["total"] == 0 and dlq_size(client, dlq_url) == 0
+        record = api.request("GET", f"/jobs/{bad}")[2]
+        assert record["state"] == "queued" and record["attempts"] == 0
+        assert api.request("GET", "/queue/stats")[2]["waiting"] == 1
+        assert api.request("POST", f"/dlq/{bad}/replay")[0] == 404  # once only
+        worker = Forkline("worker", tmp_path, env).start(wait_http=False)
         wait_until(lambda: api.request("GET", f"/jobs/{bad}")[2]["state"] == "dead"
                    and api.request("GET", "/queue/stats")[2]["failed"] == 2, 30, 0.2, "replayed job dead again")
         stats = api.request("GET", "/queue/stats")[2]
         assert stats == {"waiting": 0, "active": 0, "completed": 1, "failed": 2, "delayed": 0, "dlq": 1}
+        assert dlq_size(client, dlq_url) == 1
         assert api.request("POST", "/dlq/unknown/replay")[0] == 404
     finally:
         assert worker.stop(signal.SIGTERM, timeout=30) == 0
         assert api.stop(signal.SIGTERM, timeout=30) == 0
+
+
+def dlq_size(client, dlq_url: str) -> int:
+    attrs = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages",
+                                                                          "ApproximateNumberOfMessagesNotVisible"])
+    return sum(int(v) for v in attrs["Attributes"].values())
