@@ -27,6 +27,13 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def bjoern_stops_gracefully() -> bool:
+    """bjoern built with SIGINT handling: without it a web worker cannot finish its request and stop."""
+    import bjoern
+
+    return bool(bjoern._bjoern.features.get("has_sigint_handling"))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "bench":
@@ -37,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
     except SettingsError as exc:
         print(f"forkline: {exc}", file=sys.stderr)
+        return 2
+
+    if args.command in ("run", "serve") and not bjoern_stops_gracefully():
+        print("forkline: this bjoern has no SIGINT handling (has_sigint_handling), so its workers cannot "
+              "stop gracefully: install the bjoern-binary wheel", file=sys.stderr)
         return 2
 
     from local.supervisor import supervise

@@ -1,19 +1,31 @@
 """Cross-cutting HTTP work: the body size limit and API keys."""
 
 import hmac
+import io
 from typing import Any
 
 import falcon
 
 
 class BodyLimit:
-    """Refuse a body from its Content-Length before any of it is read."""
+    """Refuse a body over `max_bytes`: from its Content-Length before any of it is read, or, for a
+    chunked body (no Content-Length; the server has decoded the chunks), while it is read.
+
+    A chunked body within the limit is handed on as if it had come with its Content-Length,
+    since Falcon reads nothing from a request without one.
+    """
 
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         length = req.content_length
+        if length is None and "chunked" in (req.get_header("Transfer-Encoding") or "").lower():
+            body = req.stream.read(self.max_bytes + 1)
+            length = len(body)
+            if length <= self.max_bytes:
+                req.env["CONTENT_LENGTH"] = str(length)
+                req.env["wsgi.input"] = req.stream = io.BytesIO(body)
         if length is not None and length > self.max_bytes:
             raise falcon.HTTPContentTooLarge(description=f"The request body exceeds {self.max_bytes} bytes")
 

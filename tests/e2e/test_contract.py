@@ -63,6 +63,33 @@ def post_head(length: int, content_type: bytes = b"application/json", extra: byt
             b"\r\nContent-Type: " + content_type + b"\r\nContent-Length: %d\r\n" % length + extra)
 
 
+def chunked_head(content_type: bytes = b"application/json") -> bytes:
+    return (b"POST /jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: " + KEY.encode() +
+            b"\r\nContent-Type: " + content_type + b"\r\nTransfer-Encoding: chunked\r\n")
+
+
+def chunks(data: bytes, size: int = 4096) -> bytes:
+    """`data` in the chunked transfer coding, as streaming HTTP clients send a body."""
+    parts = [b"%x\r\n%s\r\n" % (len(data[i:i + size]), data[i:i + size]) for i in range(0, len(data), size)]
+    return b"".join(parts) + b"0\r\n\r\n"
+
+
+def test_a_chunked_body_is_read_as_if_it_had_its_content_length(server, redis_proc):
+    client = redis_proc.client()
+    body = b'{"message": "sent in chunks", "shouldFail": false}'
+    status, answer = raw_request(server.port, chunked_head(), chunks(body, size=7))
+    assert status == 202, answer
+    assert server.request("GET", f"/jobs/{answer['jobId']}", headers={"X-API-Key": KEY})[2]["payload"] == {
+        "message": "sent in chunks", "shouldFail": False}
+    before = client.dbsize()
+    assert raw_request(server.port, chunked_head(), chunks(b"{nope"))[1]["code"] == "invalid_json"
+    too_big = b'{"message": "' + b"x" * (2 * 2**20) + b'"}'
+    status, answer = raw_request(server.port, chunked_head(), chunks(too_big, size=65536))
+    assert (status, answer["code"]) == (413, "payload_too_large")  # counted as read: no Content-Length here
+    assert client.dbsize() == before  # nothing half-written
+    assert server.request("GET", "/health")[0] == 200
+
+
 DEEP = b"[" * 100_000 + b"]" * 100_000
 CASES = {
     "2 MiB body": (post_head(2 * 2**20), b"x" * (2 * 2**20), 413, "payload_too_large"),

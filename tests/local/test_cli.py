@@ -33,6 +33,16 @@ def test_bench_declares_its_own_options(capsys):
     assert all(option in out for option in ("--duration", "--connections", "--warmup", "--jobs"))
 
 
+def test_a_bjoern_without_sigint_handling_is_refused_with_one_line_and_status_2(monkeypatch, capsys):
+    import bjoern
+
+    monkeypatch.setitem(bjoern._bjoern.features, "has_sigint_handling", False)
+    for command in ("run", "serve"):
+        assert main([command]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("forkline: this bjoern has no SIGINT handling") and err.count("\n") == 1
+
+
 def test_an_invalid_setting_is_one_line_and_status_2(monkeypatch, capsys):
     monkeypatch.setenv("PORT", "not-a-port")
     assert main(["serve"]) == 2
