@@ -14,7 +14,8 @@ IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 PAGE_DEFAULT = 20
 PAGE_MAX = 100
 
-# Request bodies over this many bytes are refused from their Content-Length, before they are read.
+# Request bodies over this many bytes are refused: from their Content-Length before they are read,
+# chunked ones as they are read.
 MAX_BODY_BYTES = 1024 * 1024
 
 MESSAGE_MAX_CHARS = 10_000

@@ -4,6 +4,7 @@ import argparse
 import sys
 
 from adapters.settings import SettingsError, load_settings
+from local import bench
 
 COMMANDS = {
     "run": "the whole stack: HTTP workers, job consumer, and an embedded Redis when REDIS_URL is unset",
@@ -16,8 +17,6 @@ COMMANDS = {
 def parser() -> argparse.ArgumentParser:
     """Every command and option; anything else is a usage error (exit status 2). Settings come
     from the environment (see the README), not from options."""
-    from local import bench
-
     top = argparse.ArgumentParser(prog="forkline", description="Multi-core API server with a job queue")
     sub = top.add_subparsers(dest="command", required=True)
     for name, help_text in COMMANDS.items():
@@ -37,9 +36,7 @@ def bjoern_stops_gracefully() -> bool:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "bench":
-        from local.bench import run_bench
-
-        return run_bench(args)
+        return bench.run_bench(args)
     try:
         settings = load_settings()
     except SettingsError as exc:

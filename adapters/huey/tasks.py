@@ -100,8 +100,8 @@ class ForklineHuey(RedisHuey):
         try:
             return super().execute(task, timestamp)
         finally:
-            job: RunningJob | None = getattr(task, "running_job", None)  # None: a task run outside a claim
-            if job is not None and job.outcome is not Outcome.WITH_NEXT_CLAIM:
+            job = running(task)  # every task here came from dequeue()
+            if job.outcome is not Outcome.WITH_NEXT_CLAIM:
                 if job.keeps_lease():
                     self.storage.forget(job.message)  # interrupted or unrecorded: the lease expiring runs it again
                 else:
