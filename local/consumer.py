@@ -60,7 +60,8 @@ def run_consumer(settings: Settings) -> None:
         scheduler_interval=1,
         check_worker_health=True,
         health_check_interval=1,
-        shutdown_timeout=settings.graceful_timeout,
+        # Huey gives up a second before the supervisor's SIGKILL, leaving time to give jobs back.
+        shutdown_timeout=max(settings.graceful_timeout - 1.0, settings.graceful_timeout / 2),
         graceful_signal="INT",
         backoff=1.5,
         max_delay=2.0,

@@ -2,28 +2,26 @@
 
 - `redis`: the embedded redis-server (a subprocess, not a fork);
 - `web`: one bjoern process on the supervisor's listening socket, with a slot in
-  the shared array where it writes when its current request started;
+  the shared `WorkerSlots` (local/slots.py);
 - `consumer`: the Huey job consumer.
 """
 
 import logging
 import os
 import select
-import signal
 import socket
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from adapters.settings import Settings
 from local import redis_server
 from local.consumer import run_consumer
 from local.exits import BOOT_ERROR
+from local.signals import reset_in_child
+from local.slots import WorkerSlots
 from local.web_worker import serve
-
-# The supervisor handles these; a forked child starts with them back at their defaults.
-HANDLED = ("SIGHUP", "SIGQUIT", "SIGINT", "SIGTERM", "SIGTTIN", "SIGTTOU", "SIGCHLD")
 
 
 @dataclass
@@ -32,7 +30,7 @@ class Boot:
 
     settings: Settings
     sock: socket.socket | None
-    slots: Any  # multiprocessing.RawArray("d"): when each web worker's current request started, 0 if idle
+    slots: WorkerSlots
     redis_port: int = 0
 
 
@@ -56,8 +54,7 @@ def fork_child(role: str, body: Callable[[], None]) -> int:
         return pid
     status = 0
     try:
-        for name in HANDLED:
-            signal.signal(getattr(signal, name), signal.SIG_DFL)
+        reset_in_child()
         body()
     except SystemExit as exc:
         status = exc.code if isinstance(exc.code, int) else 1
@@ -85,7 +82,6 @@ class WebRole:
     def spawn(self, boot: Boot, slot: int, ready_fd: int | None) -> Spawned:
         def body() -> None:
             assert boot.sock is not None, "the supervisor binds before it starts web workers"
-            boot.slots[slot] = 0.0
             serve(boot.sock, boot.settings, boot.slots, slot, ready_fd)
 
         return Spawned(fork_child(self.name, body))

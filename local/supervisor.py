@@ -1,21 +1,23 @@
 """The supervisor: gunicorn's Arbiter in miniature.
 
-One loop: wait for a queued signal (at most 1 s) -> handle_<sig> -> reap ->
-murder_workers -> manage_workers. Signal handlers only enqueue the signal.
+One loop: wait for a queued signal (at most 1 s, less before a drain deadline;
+`local/signals.py`) -> handle_<sig> -> reap -> murder_workers -> manage_workers.
 The children it keeps alive, and how each is started, are the roles of
-`local/roles.py`; exit statuses are in `local/exits.py`.
+`local/roles.py`; each is a `Child` (`local/children.py`); exits: `local/exits.py`.
+
+Every worker that stops on purpose drains: it is no longer counted as live (its
+replacement starts at once), finishes what it has in hand, and is SIGKILLed if
+still alive GRACEFUL_TIMEOUT after the drain began. Causes: a retiring HTTP
+worker (WEB_MAX_REQUESTS, WEB_MAX_RSS_MB; it says so through its slot and
+SIGUSR1), reload (SIGHUP), scale down (SIGTTOU), shutdown (SIGTERM/SIGINT).
 """
 
 import logging
-import multiprocessing
 import os
-import queue
 import signal
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from types import FrameType
 from typing import NoReturn
 
 import bjoern
@@ -23,23 +25,13 @@ import bjoern
 from adapters.logs import prune_logs, setup_logging
 from adapters.settings import Settings
 from local import redis_server
-from local.exits import BOOT_ERROR, RECYCLED, Halt, describe_exit
-from local.roles import HANDLED, ROLES, Boot, wait_ready
+from local.children import BootBackoff, Child
+from local.exits import RECYCLED, Halt, describe_exit
+from local.roles import ROLES, Boot, wait_ready
+from local.signals import SignalQueue
+from local.slots import CAUSES, DRAINING, MAX_SLOTS, RETIRING, SERVING, WorkerSlots
 
 log = logging.getLogger("forkline.supervisor")
-
-BOOT_WINDOW = 2.0  # a child dying sooner than this counts as a boot failure
-MAX_BACKOFF = 30.0
-MAX_SLOTS = 256
-
-
-@dataclass
-class Child:
-    pid: int
-    role: str
-    born: float
-    slot: int = -1
-    stopping: bool = False
 
 
 class Arbiter:
@@ -52,17 +44,16 @@ class Arbiter:
         }
         self.children: dict[int, Child] = {}
         self.popens: dict[int, object] = {}
-        self.failures = {role: 0 for role in self.targets}
-        self.not_before = {role: 0.0 for role in self.targets}
-        self.sig_queue: queue.SimpleQueue[int] = queue.SimpleQueue()
-        self.boot = Boot(settings, sock=None, slots=multiprocessing.RawArray("d", MAX_SLOTS))
+        self.backoff = BootBackoff()
+        self.signals = SignalQueue()
+        self.boot = Boot(settings, sock=None, slots=WorkerSlots())
         self.stopping = False
         self._pruned_at = 0.0
 
     # Start-up.
 
     def start(self) -> None:
-        self.install_signals()
+        self.signals.install()
         if self.targets["redis"]:
             self.boot.redis_port = redis_server.free_port()
             self.settings.redis_url = f"redis://127.0.0.1:{self.boot.redis_port}/0"
@@ -86,13 +77,6 @@ class Arbiter:
             self.halt(f"cannot listen on {self.settings.host}:{self.settings.port}: {exc.strerror}", 1)
         return sock
 
-    def install_signals(self) -> None:
-        for name in HANDLED:
-            signal.signal(getattr(signal, name), self.signal)
-
-    def signal(self, signum: int, frame: FrameType | None) -> None:
-        self.sig_queue.put_nowait(signum)
-
     # The loop.
 
     def run(self) -> int:
@@ -100,20 +84,19 @@ class Arbiter:
             self.start()
             while True:
                 self.maybe_prune_logs()
-                signum = self.wait_signal(1.0)
-                if signum is not None:
-                    getattr(self, "handle_" + signal.Signals(signum).name[3:].lower())()
+                name = self.signals.get(self.next_wakeup())
+                if name is not None:
+                    getattr(self, "handle_" + name)()
                 self.reap_workers()
                 self.murder_workers()
                 self.manage_workers()
         except Halt as halt:
             return halt.status
 
-    def wait_signal(self, timeout: float) -> int | None:
-        try:
-            return self.sig_queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
+    def next_wakeup(self) -> float:
+        """At most 1 s, sooner if a drain deadline falls before."""
+        deadlines = [c.deadline for c in self.children.values() if c.deadline and not c.killed]
+        return max(0.01, min([1.0] + [d - time.monotonic() for d in deadlines]))
 
     # Signal handlers (run in the loop, not in signal context).
 
@@ -141,7 +124,14 @@ class Arbiter:
             if not wait_ready(read_fd, timeout=10.0):
                 log.error("a new worker did not come up; reload stopped", extra={"event": "reload_failed"})
                 return
-            self.kill_worker(child.pid, signal.SIGINT)
+            self.drain_worker(child, "reload (SIGHUP)")
+
+    def handle_usr1(self) -> None:
+        """An HTTP worker is retiring: count it as gone, so that its replacement starts now."""
+        for child in list(self.children.values()):
+            state = self.boot.slots.state[child.slot] if child.role == "web" else SERVING
+            if state in RETIRING and not child.stopping:
+                self.drain_worker(child, CAUSES[state], signal_it=False)
 
     def handle_ttin(self) -> None:
         self.targets["web"] = min(self.targets["web"] + 1, MAX_SLOTS)
@@ -155,7 +145,9 @@ class Arbiter:
 
     def spawn_worker(self, role: str, ready_fd: int | None = None) -> int:
         kind = ROLES[role]
-        slot = self.free_slot() if kind.uses_slot else -1
+        slot = self.boot.slots.free_index({c.slot for c in self.children.values()}) if kind.uses_slot else -1
+        if slot >= 0:
+            self.boot.slots.claim(slot)
         spawned = kind.spawn(self.boot, slot, ready_fd)
         if spawned.popen is not None:
             self.popens[spawned.pid] = spawned.popen
@@ -164,14 +156,21 @@ class Arbiter:
                  extra={"event": "worker_born", "worker_role": role, "child": spawned.pid})
         return spawned.pid
 
-    def free_slot(self) -> int:
-        used = {c.slot for c in self.children.values()}
-        return next(i for i in range(MAX_SLOTS) if i not in used)
+    def drain_worker(self, child: Child, cause: str, signal_it: bool = True) -> None:
+        """Stop counting a worker as live; it finishes what it has in hand and exits, or is
+        SIGKILLed at its deadline (GRACEFUL_TIMEOUT from now), whatever keeps it busy."""
+        if child.stopping:
+            return
+        child.begin_drain(cause, self.settings.graceful_timeout)
+        if child.role == "web" and self.boot.slots.state[child.slot] == SERVING:
+            self.boot.slots.state[child.slot] = DRAINING  # its further responses say Connection: close
+        log.info("%s worker %d draining (%s), deadline %.0fs", child.role, child.pid, cause,
+                 self.settings.graceful_timeout,
+                 extra={"event": "drain_started", "worker_role": child.role, "child": child.pid, "cause": cause})
+        if signal_it:
+            self.kill_worker(child.pid, signal.SIGINT)
 
     def kill_worker(self, pid: int, sig: int) -> None:
-        child = self.children.get(pid)
-        if child is not None and sig in (signal.SIGINT, signal.SIGTERM):
-            child.stopping = True
         try:
             os.kill(pid, sig)
         except ProcessLookupError:
@@ -193,30 +192,35 @@ class Arbiter:
     def note_death(self, child: Child, status: int) -> None:
         """Log a child's death with its cause; a death at start backs its role off."""
         code, cause = describe_exit(status)
-        lived = time.monotonic() - child.born
+        now = time.monotonic()
+        lived = now - child.born
         planned = child.stopping or self.stopping or code == RECYCLED
-        log.log(logging.INFO if planned else logging.WARNING, "%s worker died (pid %d): %s after %.1fs",
-                child.role, child.pid, cause, lived,
-                extra={"event": "worker_died", "worker_role": child.role, "child": child.pid, "cause": cause})
+        drain = {"drain": child.cause, "drained_in": round(now - child.drain_started, 3)} if child.deadline else {}
+        log.log(logging.INFO if planned else logging.WARNING, "%s worker died (pid %d): %s after %.1fs%s",
+                child.role, child.pid, cause, lived, f", the end of its drain ({child.cause})" if drain else "",
+                extra={"event": "worker_died", "worker_role": child.role, "child": child.pid, "cause": cause,
+                       **drain})
         if planned:
             return  # a recycled worker is replaced at once, however short its life
-        if code == BOOT_ERROR or lived < BOOT_WINDOW:
-            self.failures[child.role] += 1
-            delay = min(0.5 * 2 ** (self.failures[child.role] - 1), MAX_BACKOFF)
-            self.not_before[child.role] = time.monotonic() + delay
+        delay = self.backoff.record(child.role, code, lived)
+        if delay:
             log.warning("%s worker failed at start; next try in %.1fs", child.role, delay,
                         extra={"event": "boot_backoff", "worker_role": child.role, "delay": delay})
-        else:
-            self.failures[child.role] = 0
 
     def murder_workers(self) -> None:
-        """Kill HTTP workers stuck in one request for longer than WEB_TIMEOUT."""
+        """SIGKILL draining workers past their deadline, and HTTP workers stuck in one request
+        for longer than WEB_TIMEOUT."""
         timeout = self.settings.web_timeout
         now = time.monotonic()
         for child in list(self.children.values()):
+            if child.overdue(now):
+                log.warning("%s worker %d did not drain within GRACEFUL_TIMEOUT (%s): SIGKILL", child.role,
+                            child.pid, child.cause, extra={"event": "drain_deadline", "child": child.pid})
+                child.killed = True
+                self.kill_worker(child.pid, signal.SIGKILL)
             if child.role != "web" or child.stopping:
                 continue
-            started = self.boot.slots[child.slot]
+            started = self.boot.slots.started[child.slot]
             if started and now - started > timeout:
                 log.error("web worker %d stuck in a request for %.0fs: killing it", child.pid, now - started,
                           extra={"event": "worker_timeout", "child": child.pid})
@@ -225,43 +229,50 @@ class Arbiter:
     def manage_workers(self) -> None:
         if self.stopping:
             return
+        self.handle_usr1()  # a retirement whose signal merged with another's
         now = time.monotonic()
         for role, target in self.targets.items():
             live = [c for c in self.children.values() if c.role == role and not c.stopping]
-            if len(live) < target and now >= self.not_before[role]:
+            if len(live) < target and self.backoff.ready(role, now):
                 self.spawn_worker(role)
                 # Spawn the rest on the next turns only when the role is healthy.
-                if self.failures[role]:
+                if self.backoff.failing(role):
                     continue
                 for _ in range(target - len(live) - 1):
                     self.spawn_worker(role)
             elif len(live) > target:
                 for child in sorted(live, key=lambda c: c.born)[: len(live) - target]:
-                    self.kill_worker(child.pid, signal.SIGINT)
+                    self.drain_worker(child, "scale down")
 
     # Stopping.
 
     def stop(self, graceful: bool = True) -> None:
-        """Stop the workers (in-flight work finishes within the grace period), then Redis."""
+        """Drain the workers (in-flight work finishes by the drain deadline), then stop Redis."""
         self.stopping = True
         log.info("stopping (%s)", "graceful" if graceful else "quick", extra={"event": "stopping"})
-        workers = [c.pid for c in self.children.values() if c.role != "redis"]
-        for pid in workers:
-            self.kill_worker(pid, signal.SIGINT if graceful else signal.SIGKILL)
-        self.wait_children(lambda c: c.role != "redis", self.settings.graceful_timeout if graceful else 5.0)
+        for child in [c for c in self.children.values() if c.role != "redis"]:
+            if graceful:
+                self.drain_worker(child, "shutdown")
+            else:
+                child.stopping = True
+                self.kill_worker(child.pid, signal.SIGKILL)
+        self.wait_children(lambda c: c.role != "redis", self.settings.graceful_timeout + 5.0)
         if self.boot.sock is not None:
             self.boot.sock.close()
         for child in list(self.children.values()):
+            child.stopping = True
             self.kill_worker(child.pid, signal.SIGTERM)
         self.wait_children(lambda c: True, 10.0)
 
     def wait_children(self, which: Callable[[Child], bool], timeout: float) -> None:
-        """Wait for the selected children to exit; SIGKILL those still alive at the deadline."""
+        """Wait for the selected children to exit, SIGKILLing drainers at their deadline and
+        any still alive after `timeout`."""
         for grace, sig in ((timeout, signal.SIGKILL), (5.0, None)):
             deadline = time.monotonic() + grace
             while any(which(c) for c in self.children.values()) and time.monotonic() < deadline:
                 time.sleep(0.05)
                 self.reap_workers()
+                self.murder_workers()
             left = [c for c in self.children.values() if which(c)]
             if not left or sig is None:
                 return
