@@ -40,7 +40,7 @@ def redis_url(settings: Settings) -> str:
 def build_dlq(settings: Settings, redis: RedisHandle) -> DeadLetterQueue:
     if settings.dlq_backend == "sqs":
         assert settings.dlq_sqs_queue_url, "checked by Settings"
-        return SQSDLQ(settings.dlq_sqs_queue_url)
+        return SQSDLQ(settings.dlq_sqs_queue_url, redrive_source_url=settings.jobs_sqs_queue_url)
     return RedisDLQ(redis)
 
 

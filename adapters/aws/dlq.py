@@ -4,6 +4,14 @@ SQS has no random access, so list/get/take peek: receive a batch with a short
 visibility timeout, read it, then make every message visible again at once
 (take deletes only the message it returns). A message in flight elsewhere is
 not seen during that moment; nothing is ever lost by a read.
+
+Reading never changes what an entry says: a peek raises a message's
+`ApproximateReceiveCount`, so attempts and failure time come from what stays put.
+An entry forkline dead-lettered itself carries them as message attributes (and in
+its body). A job message moved by the jobs queue's redrive policy cannot be changed:
+its attempts are the source queue's `maxReceiveCount` (it was received that many
+times before the move) and its failure time is its `SentTimestamp` (SQS keeps a
+redriven message's original timestamp; the moment of the move is not recorded).
 """
 
 import json
@@ -16,26 +24,54 @@ PEEK_LIMIT = 1000  # most messages one listing reads
 PEEK_VISIBILITY = 10
 
 
-def decode(message: dict) -> DeadJob:
+def decode(message: dict, max_receive_count: int | None = None) -> DeadJob:
     """A DLQ message: one we put (a DeadJob) or a job message redriven by the jobs queue."""
     body = json.loads(message["Body"])
     if "jobId" in body:
-        return DeadJob.model_validate(body)
-    attributes = message.get("Attributes", {})
+        job = DeadJob.model_validate(body)
+        attributes = message.get("MessageAttributes", {})
+        if "attempts" in attributes and "failedAt" in attributes:
+            job.attempts = int(attributes["attempts"]["StringValue"])
+            job.failedAt = float(attributes["failedAt"]["StringValue"])
+        return job
     return DeadJob(
         jobId=body["id"],
         type=body["type"],
         payload=body["payload"],
         error="exceeded the retry limit (moved by the queue's redrive policy)",
-        attempts=int(attributes.get("ApproximateReceiveCount", 0)) or body.get("maxAttempts", 0),
-        failedAt=int(attributes.get("SentTimestamp", time.time() * 1000)) / 1000,
+        attempts=max_receive_count or body.get("maxAttempts", 0),
+        failedAt=int(message.get("Attributes", {}).get("SentTimestamp", time.time() * 1000)) / 1000,
     )
 
 
 class SQSDLQ:
-    def __init__(self, queue_url: str, sqs: SQSHandle | None = None):
+    """`redrive_source_url`: the queue whose redrive policy moves job messages here (the jobs
+    queue), when the messages do not name it themselves (`DeadLetterQueueSourceArn`)."""
+
+    def __init__(self, queue_url: str, sqs: SQSHandle | None = None, redrive_source_url: str | None = None):
         self.queue_url = queue_url
         self.sqs = sqs or SQSHandle()
+        self.redrive_source_url = redrive_source_url
+        self._max_receive: dict[str, int | None] = {}
+
+    def max_receive_count(self, message: dict) -> int | None:
+        """The redrive policy's maxReceiveCount of the queue a message was moved from (cached);
+        None when unknown (the entry then reports the job's own maxAttempts)."""
+        source = message.get("Attributes", {}).get("DeadLetterQueueSourceArn") or self.redrive_source_url
+        if source is None:
+            return None
+        if source not in self._max_receive:
+            try:
+                url = source
+                if source.startswith("arn:"):
+                    _, _, _, _, account, name = source.split(":", 5)
+                    url = self.sqs.client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+                attrs = self.sqs.client.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
+            except SQS_ERRORS:
+                return None
+            policy = attrs.get("Attributes", {}).get("RedrivePolicy")
+            self._max_receive[source] = int(json.loads(policy)["maxReceiveCount"]) if policy else None
+        return self._max_receive[source]
 
     def put(self, job: DeadJob) -> None:
         try:
@@ -71,7 +107,9 @@ class SQSDLQ:
                 break
             for message in batch:
                 try:
-                    seen.append((decode(message), message))
+                    body_is_ours = "jobId" in json.loads(message["Body"])
+                    seen.append((decode(message, None if body_is_ours else self.max_receive_count(message)),
+                                 message))
                 except (ValueError, KeyError, TypeError):
                     seen.append((None, message))  # not ours: left alone, made visible again
         return seen

@@ -40,6 +40,26 @@ def test_dlq_put_count_list_get_without_losing_messages(queues):
     assert dlq.count() == 3  # reads left every message in place and visible
 
 
+def test_dlq_entries_put_by_forkline_read_the_same_however_often_they_are_listed(queues):
+    _, dlq_url = queues
+    dlq = SQSDLQ(dlq_url)
+    dlq.put(dead("a", 1234.5))
+    seen = [dlq.list(0, 10)[0] for _ in range(4)]
+    assert {(e.attempts, e.failedAt) for e in seen} == {(4, 1234.5)}
+    message = dlq.sqs.client.receive_message(QueueUrl=dlq_url, MessageAttributeNames=["All"],
+                                             MessageSystemAttributeNames=["All"])["Messages"][0]
+    assert int(message["Attributes"]["ApproximateReceiveCount"]) == 5  # what the old code reported
+    assert message["MessageAttributes"]["attempts"]["StringValue"] == "4"
+
+
+def test_a_redriven_entry_reports_the_source_queues_max_receive_count(queues, aws):
+    jobs_url, dlq_url = queues
+    body = {"id": "r1", "type": "message", "payload": {"message": "x"}, "maxAttempts": 7}
+    aws.send_message(QueueUrl=dlq_url, MessageBody=json.dumps(body))  # as the redrive policy moves it
+    assert SQSDLQ(dlq_url, redrive_source_url=jobs_url).get("r1").attempts == 4  # maxReceiveCount
+    assert SQSDLQ(dlq_url).get("r1").attempts == 7  # source unknown: the job's own maxAttempts
+
+
 def test_dlq_take_removes_exactly_one(queues):
     _, dlq_url = queues
     dlq = SQSDLQ(dlq_url)
@@ -115,10 +135,13 @@ def test_failing_job_is_retried_with_backoff_then_redriven_to_the_dlq(queues, aw
         assert jobs_handler(event, None)["batchItemFailures"]
     # The 5th receive exceeds maxReceiveCount=4: SQS moves the message to the DLQ.
     assert aws.receive_message(QueueUrl=jobs_url).get("Messages", []) == []
-    dlq = SQSDLQ(dlq_url)
+    dlq = SQSDLQ(dlq_url, redrive_source_url=jobs_url)
     assert dlq.count() == 1
     entry = dlq.get(job_id)
     assert entry.type == "message" and entry.payload == {"message": "bad", "shouldFail": True}
+    # Every listing raises the message's ApproximateReceiveCount; the entry does not change with it.
+    listed = [dlq.list(0, 10)[0] for _ in range(4)]
+    assert {(e.attempts, e.failedAt) for e in listed} == {(4, entry.failedAt)} and entry.attempts == 4
     # Replay puts it back on the jobs queue and removes it from the DLQ.
     routes.replay_dlq(job_id, dlq, SQSJobQueue(jobs_url), time.time(), 4)
     assert dlq.count() == 0
