@@ -49,6 +49,7 @@ class JobRecord(BaseModel):
     updatedAt: float
     nextAttemptAt: float | None = None
     finishedAt: float | None = None
+    dlqPending: bool = Field(False, description="dead, and its DLQ entry not written yet (retried until it is)")
 
 
 class JobAccepted(BaseModel):
@@ -62,7 +63,8 @@ class QueueStats(BaseModel):
     completed: int = Field(description="jobs completed since the queue was created")
     failed: int = Field(description="jobs moved to the dead-letter queue since the queue was created")
     delayed: int = Field(description="jobs waiting for a retry")
-    dlq: int = Field(description="jobs currently in the dead-letter queue")
+    dlq: int = Field(description="jobs currently in the dead-letter queue, including dlqPending")
+    dlqPending: int = Field(0, description="dead jobs whose DLQ entry is not written yet (a failed put, retried)")
 
 
 class DeadJob(BaseModel):

@@ -17,7 +17,8 @@ class JobQueue(Protocol):
     def get(self, job_id: str) -> JobRecord | None: ...
 
     def counts(self) -> dict[str, int]:
-        """waiting, active, completed, failed and delayed counts."""
+        """waiting, active, completed, failed and delayed counts, and dlqPending where dead
+        jobs can wait for their DLQ put (counted in the stats' dlq)."""
 
     def requeue(self, job: JobRecord) -> None:
         """Put a job back on the queue as a fresh job (attempts reset)."""

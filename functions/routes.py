@@ -108,7 +108,9 @@ def get_job(job_id: str, queue: JobQueue) -> JobRecord:
 
 
 def queue_stats(queue: JobQueue, dlq: DeadLetterQueue) -> QueueStats:
-    return QueueStats(**queue.counts(), dlq=dlq.count())
+    counts = queue.counts()
+    pending = counts.pop("dlqPending", 0)
+    return QueueStats(**counts, dlq=dlq.count() + pending, dlqPending=pending)
 
 
 def _page_param(value: str | None, default: int, name: str, low: int, high: int) -> int:

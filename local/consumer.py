@@ -12,6 +12,8 @@ from adapters.wiring import configure_consumer
 
 log = logging.getLogger("forkline.consumer")
 
+DLQ_RETRY_FIRST, DLQ_RETRY_CAP = 1.0, 30.0
+
 
 def renew_leases_forever(huey: ForklineHuey, stop: threading.Event, interval: float) -> None:
     while not stop.wait(interval):
@@ -19,6 +21,20 @@ def renew_leases_forever(huey: ForklineHuey, stop: threading.Event, interval: fl
             huey.storage.renew_leases()
         except Exception as exc:  # Redis down: the next round tries again
             log.debug("lease renewal failed: %s", exc)
+
+
+def deliver_dead_forever(huey: ForklineHuey, stop: threading.Event) -> None:
+    """Put the DLQ entries whose put failed, and record deaths Redis could not take: every
+    second while all goes through, backing off to every 30 s while it fails, without limit."""
+    delay = DLQ_RETRY_FIRST
+    while not stop.wait(delay):
+        assert huey.outbox is not None, "configured before the consumer starts"
+        try:
+            ok = huey.outbox.retry(postpone=min(delay * 2, DLQ_RETRY_CAP))
+        except Exception as exc:  # Redis down: the next round tries again
+            log.debug("DLQ retry round failed: %s", exc)
+            ok = False
+        delay = DLQ_RETRY_FIRST if ok else min(delay * 2, DLQ_RETRY_CAP)
 
 
 def watch_jobs(huey: ForklineHuey, stop: threading.Event, interval: float = 0.5) -> None:
@@ -76,6 +92,7 @@ def run_consumer(settings: Settings) -> None:
     threading.Thread(target=renew_leases_forever, args=(huey, stop, settings.job_lease / 3),
                      name="lease-renewer", daemon=True).start()
     threading.Thread(target=watch_jobs, args=(huey, stop), name="job-watchdog", daemon=True).start()
+    threading.Thread(target=deliver_dead_forever, args=(huey, stop), name="dlq-retry", daemon=True).start()
     log.info("consumer started with %d threads", settings.worker_concurrency,
              extra={"event": "consumer_started", "concurrency": settings.worker_concurrency})
     try:

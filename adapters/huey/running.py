@@ -9,6 +9,7 @@ class Outcome(Enum):
     RECORDED = "recorded"  # retry scheduled or dead-lettered: drop the lease now
     WITH_NEXT_CLAIM = "with_next_claim"  # completed: recorded, lease and all, by this thread's next claim
     UNRECORDED = "unrecorded"  # ran, but its outcome could not be written: the lease expires and it runs again
+    HELD = "held"  # dead, but Redis could not record it: the outbox keeps the lease until it can
 
 
 @dataclass

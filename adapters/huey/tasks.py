@@ -3,7 +3,8 @@
 The task is a thin wrapper around `functions.jobs.run_job`. The post-execute
 hook is the one place that sees every outcome (success, error, timeout: a
 JobTimeout is raised in the job's thread, so it arrives as an error), so the
-job record, the counters and the DLQ step live there.
+job record, the counters and the DLQ step live there (the DLQ step itself, with
+its retries when the DLQ fails, is the outbox: adapters/huey/outbox.py).
 """
 
 import json
@@ -15,6 +16,7 @@ from typing import Any
 from huey import RedisHuey
 from huey.api import Task
 
+from adapters.huey.outbox import DeadLetterOutbox
 from adapters.huey.running import Outcome, RunningJob
 from adapters.huey.storage import LeasedRedisStorage
 from adapters.huey.timeout import JobWatchdog
@@ -56,7 +58,7 @@ class ForklineHuey(RedisHuey):
     def __init__(self, name: str) -> None:
         super().__init__(name, results=False, utc=True)
         self.jobs: RedisJobQueue | None = None
-        self.dlq: DeadLetterQueue | None = None
+        self.outbox: DeadLetterOutbox | None = None
         self.max_attempts = 4
         self.backoff_base = 2.0
         self.watchdog = JobWatchdog(300.0)
@@ -67,7 +69,7 @@ class ForklineHuey(RedisHuey):
                   max_attempts: int, backoff_base: float, job_timeout: float, batch: int = 1) -> None:
         """Point the storage at Redis and give the hooks their ports (no connection yet)."""
         self.storage.configure(redis_url, lease, batch=batch, retention=jobs.retention)
-        self.jobs, self.dlq = jobs, dlq
+        self.jobs, self.outbox = jobs, DeadLetterOutbox(jobs, dlq, self.storage)
         self.max_attempts, self.backoff_base = max_attempts, backoff_base
         self.watchdog = JobWatchdog(job_timeout)
 
@@ -93,15 +95,14 @@ class ForklineHuey(RedisHuey):
                 return task
             # The job's consumer died under it on every attempt (a poison job).
             error = f"consumer lost while running the job ({attempt - 1} attempts)"
-            if self.bury(task, error, "", attempts=attempt - 1):
-                self.storage.ack(data)
+            self.bury(task, error, "", attempt - 1, data)  # its lease is dropped, or held until it can be
 
     def execute(self, task: Task, timestamp: Any = None) -> Any:
         try:
             return super().execute(task, timestamp)
         finally:
             job = running(task)  # every task here came from dequeue()
-            if job.outcome is not Outcome.WITH_NEXT_CLAIM:
+            if job.outcome not in (Outcome.WITH_NEXT_CLAIM, Outcome.HELD):
                 if job.keeps_lease():
                     self.storage.forget(job.message)  # interrupted or unrecorded: the lease expiring runs it again
                 else:
@@ -115,22 +116,13 @@ class ForklineHuey(RedisHuey):
             return False
         return bool(super().delete(key))
 
-    def bury(self, task: Task, error: str, trace: str, attempts: int) -> bool:
-        """Move a job to the DLQ and mark it dead. True when both were recorded."""
-        assert self.jobs is not None and self.dlq is not None, "configure() first"
+    def bury(self, task: Task, error: str, trace: str, attempts: int, lease: bytes) -> bool:
+        """Record the job dead and send it to the DLQ (see the outbox). True when recorded."""
+        assert self.outbox is not None, "configure() first"
         type_name, payload = task.args
         entry = DeadJob(jobId=task.id, type=type_name, payload=payload, error=error,
                         traceback=trace[-TRACEBACK_MAX_CHARS:], attempts=attempts, failedAt=time.time())
-        try:
-            self.dlq.put(entry)
-            self.jobs.mark_dead(task.id, error, entry.failedAt)
-        except Exception:
-            log.exception("could not move job %s to the DLQ; it stays leased and will be retried", task.id,
-                          extra={"event": "dlq_put_failed", "jobId": task.id})
-            return False
-        log.warning("job %s moved to the DLQ after %d attempts: %s", task.id, attempts, error,
-                    extra={"event": "job_dead", "jobId": task.id, "attempts": attempts})
-        return True
+        return self.outbox.bury(entry, lease)
 
     def _mark_started(self, task: Task) -> None:
         running(task).started = True
@@ -152,8 +144,8 @@ class ForklineHuey(RedisHuey):
             job.outcome = Outcome.RECORDED
             return
         trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        buried = self.bury(task, error, trace, attempts=job.attempt)
-        job.outcome = Outcome.RECORDED if buried else Outcome.UNRECORDED
+        buried = self.bury(task, error, trace, job.attempt, job.message)
+        job.outcome = Outcome.RECORDED if buried else Outcome.HELD
 
 
 huey = ForklineHuey("forkline")

@@ -14,11 +14,12 @@ from redis.exceptions import RedisError
 
 from adapters.redis import keys, scripts
 from adapters.redis.client import RedisHandle, redis_outages, unavailable
-from functions.models import JobRecord
+from functions.models import DeadJob, JobRecord
 
 _INT_FIELDS = {"attempts", "maxAttempts"}
 _FLOAT_FIELDS = {"createdAt", "updatedAt", "nextAttemptAt", "finishedAt"}
 _JSON_FIELDS = {"payload", "result"}
+_FLAG_FIELDS = {"dlqPending"}  # stored as "1" only while true
 
 
 def encode_record(job: JobRecord) -> list[str]:
@@ -26,9 +27,11 @@ def encode_record(job: JobRecord) -> list[str]:
     fields: list[str] = []
     for name in JobRecord.model_fields:
         value = getattr(job, name)
-        if value is None:
+        if value is None or (name in _FLAG_FIELDS and not value):
             continue
-        if name in _JSON_FIELDS:
+        if name in _FLAG_FIELDS:
+            value = "1"
+        elif name in _JSON_FIELDS:
             value = json.dumps(value)
         elif isinstance(value, Enum):
             value = value.value
@@ -45,6 +48,8 @@ def decode_record(raw: Mapping[bytes | str, bytes | str]) -> JobRecord:
             data[name] = json.loads(text) if text else None
         elif text == "":
             data[name] = None
+        elif name in _FLAG_FIELDS:
+            data[name] = text == "1"
         elif name in _INT_FIELDS:
             data[name] = int(text)
         elif name in _FLOAT_FIELDS:
@@ -102,7 +107,8 @@ class RedisJobQueue:
             pipe.zcard(keys.LEASES)
             pipe.zcard(keys.SCHEDULE)
             pipe.hmget(keys.STATS, "completed", "failed")
-            waiting, active, delayed, (completed, failed) = pipe.execute()
+            pipe.zcard(keys.DLQ_PENDING)
+            waiting, active, delayed, (completed, failed), dlq_pending = pipe.execute()
         except RedisError as exc:
             raise unavailable(exc) from None
         return {
@@ -111,15 +117,33 @@ class RedisJobQueue:
             "completed": int(completed or 0),
             "failed": int(failed or 0),
             "delayed": delayed,
+            "dlqPending": dlq_pending,
         }
 
     # Consumer-side transitions (completions are recorded by the consumer's claim script).
 
-    def mark_dead(self, job_id: str, error: str, now: float) -> bool:
+    def mark_dead(self, entry: DeadJob, lease: bytes, retry_at: float) -> bool:
+        """Mark the job dead, drop its lease and keep its DLQ entry pending (for other consumers
+        from `retry_at`), in one script. False when the job had already finished (nothing to put)."""
         # Dead records stay while their DLQ entry exists; a replay rewrites them.
-        done = self.redis.run(scripts.FINISH_JOB, [keys.job_key(job_id), keys.STATS, keys.LEASES],
-                              ["dead", "lastError", error, now, "failed", 0, ""])
+        done = self.redis.run(scripts.BURY, [keys.job_key(entry.jobId), keys.STATS, keys.LEASES, keys.DLQ_PENDING],
+                              [entry.jobId, entry.error, entry.failedAt, entry.model_dump_json(), lease, retry_at])
         return bool(done)
+
+    def take_pending_dead(self, now: float, hold: float, limit: int = 10) -> list[DeadJob]:
+        """DLQ entries due for a put, held for `hold` seconds from other consumers."""
+        raw = self.redis.run(scripts.DLQ_PENDING_TAKE, [keys.DLQ_PENDING], [now, hold, limit, keys.JOB_PREFIX])
+        return [DeadJob.model_validate_json(entry) for entry in raw]
+
+    def postpone_pending_dead(self, job_id: str, until: float) -> None:
+        self.redis.client.zadd(keys.DLQ_PENDING, {job_id: until}, xx=True)
+
+    def dlq_delivered(self, job_id: str) -> None:
+        """The job's DLQ entry is in the DLQ: it is no longer pending."""
+        pipe = self.redis.client.pipeline(transaction=True)
+        pipe.hdel(keys.job_key(job_id), "dlqPending", "dlqEntry")
+        pipe.zrem(keys.DLQ_PENDING, job_id)
+        pipe.execute()
 
     def mark_retrying(self, job_id: str, error: str, next_attempt_at: float, now: float) -> None:
         self.redis.client.hset(

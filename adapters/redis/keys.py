@@ -7,6 +7,7 @@ STATS = "forkline:stats"
 JOB_PREFIX = "forkline:job:"
 DLQ_ENTRIES = "forkline:dlq"
 DLQ_ORDER = "forkline:dlq:order"
+DLQ_PENDING = "forkline:dlq:pending"  # dead jobs whose DLQ put is not confirmed yet
 IDEMPOTENCY_PREFIX = "forkline:idem:"
 
 

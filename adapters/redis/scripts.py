@@ -25,12 +25,13 @@ def _load(*names: str) -> LuaScript:
 
 
 SUBMIT = _load("submit")
-FINISH_JOB = _load("finish", "finish_job")
+BURY = _load("finish", "bury")
 CLAIM = _load("finish", "claim")
 REAP = _load("reap")
 RELEASE = _load("release")
 DLQ_TAKE = _load("dlq_take")
-ALL = (SUBMIT, FINISH_JOB, CLAIM, REAP, RELEASE, DLQ_TAKE)
+DLQ_PENDING_TAKE = _load("dlq_pending_take")
+ALL = (SUBMIT, BURY, CLAIM, REAP, RELEASE, DLQ_TAKE, DLQ_PENDING_TAKE)
 
 
 def frame_message(job_id: str, message: bytes) -> bytes:

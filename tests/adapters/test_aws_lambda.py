@@ -74,7 +74,7 @@ def test_every_route_through_v2(cloud):
     assert listed["total"] == 1 and listed["items"][0]["jobId"] == "d1"
     assert call(v2("POST", "/dlq/d1/replay"))[0] == 202
     assert call(v2("GET", "/queue/stats"))[1] == {
-        "waiting": 1, "active": 0, "completed": 0, "failed": 0, "delayed": 0, "dlq": 0}
+        "waiting": 1, "active": 0, "completed": 0, "failed": 0, "delayed": 0, "dlq": 0, "dlqPending": 0}
 
 
 @pytest.mark.parametrize("body, content_type, status, code", [

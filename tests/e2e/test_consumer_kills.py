@@ -45,7 +45,8 @@ def test_2000_jobs_survive_5_consumer_sigkills(tmp_path, settings):
 
         def settled() -> bool:
             counts = ports.jobs.counts()
-            return counts["completed"] + counts["failed"] >= JOBS and not counts["waiting"] + counts["active"]
+            return (counts["completed"] + counts["failed"] >= JOBS
+                    and not counts["waiting"] + counts["active"] + counts["dlqPending"])
 
         wait_until(settled, 120, 0.2, "every job completed or dead")
     finally:
@@ -56,7 +57,8 @@ def test_2000_jobs_survive_5_consumer_sigkills(tmp_path, settings):
     assert {n for n, state in states.items() if state == "dead"} == failing
     assert all(state == "completed" for n, state in states.items() if n not in failing)
     counts = ports.jobs.counts()
-    assert counts == {"waiting": 0, "active": 0, "delayed": 0, "completed": JOBS - FAILING, "failed": FAILING}
+    assert counts == {"waiting": 0, "active": 0, "delayed": 0, "completed": JOBS - FAILING, "failed": FAILING,
+                      "dlqPending": 0}
     assert ports.dlq.count() == FAILING
     assert all(ports.dlq.get(ids[n]) is not None for n in failing)
     assert ports.redis.client.zcard(keys.LEASES) == 0

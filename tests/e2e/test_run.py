@@ -43,6 +43,16 @@ def roles(fl):
     return {pid: role for pid, role in born.items() if pid in live}
 
 
+def stats_of(fl):
+    return fl.request("GET", "/queue/stats")[2]
+
+
+def buried(fl, job_id):
+    """Dead and its DLQ entry written (the record is marked dead just before the put)."""
+    record = fl.request("GET", f"/jobs/{job_id}")[2]
+    return record["state"] == "dead" and not record["dlqPending"]
+
+
 def pid_of(fl, role):
     return wait_until(lambda: next((p for p, r in roles(fl).items() if r == role), None), 10, 0.1, role)
 
@@ -52,16 +62,15 @@ def test_jobs_complete_fail_into_the_dlq_and_replay(stack):
     bad = post(stack, {"message": "nope", "shouldFail": True})
     wait_until(lambda: job_state(stack, ok) == "completed", 10, 0.1, "job completed")
     assert stack.request("GET", f"/jobs/{ok}")[2]["result"] == {"processed": "Hello from queue!"}
-    wait_until(lambda: job_state(stack, bad) == "dead", 20, 0.1, "job dead")
+    wait_until(lambda: buried(stack, bad), 20, 0.1, "job dead and in the DLQ")
     record = stack.request("GET", f"/jobs/{bad}")[2]
     assert record["attempts"] == 4 and "failed on purpose" in record["lastError"]
     stats = stack.request("GET", "/queue/stats")[2]
-    assert stats == {"waiting": 0, "active": 0, "completed": 1, "failed": 1, "delayed": 0, "dlq": 1}
+    assert stats == {"waiting": 0, "active": 0, "completed": 1, "failed": 1, "delayed": 0, "dlq": 1, "dlqPending": 0}
     listed = stack.request("GET", "/dlq")[2]
     assert [e["jobId"] for e in listed["items"]] == [bad]
     assert stack.request("POST", f"/dlq/{bad}/replay")[0] == 202
-    wait_until(lambda: stack.request("GET", "/queue/stats")[2]["dlq"] == 1
-               and job_state(stack, bad) == "dead", 20, 0.1, "replayed job dead again")
+    wait_until(lambda: buried(stack, bad) and stats_of(stack)["dlq"] == 1, 20, 0.1, "replayed job dead again")
     assert stack.request("GET", "/queue/stats")[2]["failed"] == 2
 
 

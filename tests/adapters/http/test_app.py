@@ -96,7 +96,7 @@ def test_dlq_listing_and_a_replay_that_happens_once(client, queue, dlq):
     assert dlq.count() == 0 and queue.queue == ["d1"] and queue.get("d1").attempts == 0
     assert_error(client.simulate_post("/dlq/d1/replay"), 404, "not_found")
     assert client.simulate_get("/queue/stats").json == {
-        "waiting": 1, "active": 0, "completed": 0, "failed": 0, "delayed": 0, "dlq": 0}
+        "waiting": 1, "active": 0, "completed": 0, "failed": 0, "delayed": 0, "dlq": 0, "dlqPending": 0}
 
 
 def test_a_dependency_down_is_a_503_with_retry_after(dlq):

@@ -42,7 +42,7 @@ def test_post_job_then_read_it_back(client, ports):
     assert got.status_code == 200
     assert got.json["state"] == "queued" and got.json["payload"] == BODY and got.json["attempts"] == 0
     assert client.simulate_get("/queue/stats").json == {
-        "waiting": 1, "active": 0, "completed": 0, "failed": 0, "delayed": 0, "dlq": 0}
+        "waiting": 1, "active": 0, "completed": 0, "failed": 0, "delayed": 0, "dlq": 0, "dlqPending": 0}
 
 
 def test_idempotency_key_repeat_is_200_with_the_same_job(client, ports):

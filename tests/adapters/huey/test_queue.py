@@ -24,7 +24,7 @@ def test_a_job_completes_and_is_counted_once(ports):
     record = ports.jobs.get(job_id)
     assert record.state == "completed" and record.result == {"processed": "hi"} and record.attempts == 1
     counts = ports.jobs.counts()
-    assert counts == {"waiting": 0, "active": 0, "completed": 1, "failed": 0, "delayed": 0}
+    assert counts == {"waiting": 0, "active": 0, "completed": 1, "failed": 0, "delayed": 0, "dlqPending": 0}
     ttl = ports.redis.client.ttl(keys.job_key(job_id))
     assert 0 < ttl <= 86400  # completed records expire after the retention
 
@@ -50,7 +50,8 @@ def test_failures_retry_with_exponential_backoff_then_go_to_the_dlq(ports, setti
     entry = ports.dlq.get(job_id)
     assert entry.attempts == 4 and "JobFailed" in entry.error and "Traceback" in entry.traceback
     assert entry.payload == {"message": "boom", "shouldFail": True}
-    assert ports.jobs.counts() == {"waiting": 0, "active": 0, "completed": 0, "failed": 1, "delayed": 0}
+    assert ports.jobs.counts() == {"waiting": 0, "active": 0, "completed": 0, "failed": 1, "delayed": 0,
+                                   "dlqPending": 0}
     assert ports.dlq.count() == 1
 
 
