@@ -7,7 +7,12 @@ STAMP := $(VENV)/.installed-stamp
 TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed-stamp
 
-.PHONY: install run lint test bench clean
+.PHONY: install system-packages run lint test bench clean
+
+# Programs the tests run next to forkline, from Debian's packages, installed only when missing
+# (these machines run as root).
+system-packages:
+	@test -x /usr/sbin/nginx || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nginx; }
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,7 +35,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: install $(TOOLS_STAMP) lint
+test: install $(TOOLS_STAMP) system-packages lint
 	$(VENV)/bin/pytest -q
 
 bench: install
