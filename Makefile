@@ -7,12 +7,19 @@ STAMP := $(VENV)/.installed-stamp
 TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed-stamp
 
-.PHONY: install system-packages run lint test bench clean
+.PHONY: install system-packages bench-packages run lint test bench clean
 
 # Programs the tests run next to forkline, from Debian's packages, installed only when missing
-# (these machines run as root).
+# (these machines run as root): nginx (the reverse proxy), prometheus (its promtool checks /metrics).
 system-packages:
-	@test -x /usr/sbin/nginx || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nginx; }
+	@missing=""; \
+	test -x /usr/sbin/nginx || missing="$$missing nginx"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	if [ -n "$$missing" ]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; fi
+
+# wrk for `make bench`, the same way.
+bench-packages:
+	@command -v wrk >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk; }
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,7 +45,7 @@ lint: install
 test: install $(TOOLS_STAMP) system-packages lint
 	$(VENV)/bin/pytest -q
 
-bench: install
+bench: install bench-packages
 	@$(VENV)/bin/forkline bench
 
 clean:

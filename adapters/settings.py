@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     queue_backend: Literal["redis", "sqs"] = "redis"
     jobs_sqs_queue_url: str | None = None
     api_keys: str = Field("", description="comma-separated API keys; empty = no authentication")
+    access_log: bool = Field(False, description="one log line per HTTP request")
+    metrics_auth: bool = Field(False, description="GET /metrics needs an API key")
+    metrics_port: int = Field(9464, ge=0, le=65535,
+                              description="where `forkline worker` alone serves its metrics; 0 = nowhere")
+    worker_heartbeat: float = Field(2.0, gt=0, le=60, description="seconds between a consumer's heartbeats")
     app_factory: str = Field("adapters.wiring:build_app",
                              description="module:function returning the WSGI app from settings")
 

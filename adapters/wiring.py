@@ -15,12 +15,14 @@ from adapters.aws.jobs import SQSJobQueue, SQSProbe
 from adapters.http.app import create_app
 from adapters.http.resources import AppDeps
 from adapters.huey.tasks import ForklineHuey, encode_job, huey
+from adapters.metrics import PrometheusMetrics
 from adapters.redis.client import RedisHandle
 from adapters.redis.dlq import RedisDLQ
 from adapters.redis.job_store import RedisJobQueue
 from adapters.redis.probe import RedisProbe
+from adapters.redis.workers import RedisWorkerRegistry
 from adapters.settings import Settings
-from functions.ports import DeadLetterQueue, HealthProbe, JobQueue
+from functions.ports import DeadLetterQueue, HealthProbe, JobQueue, WorkerRegistry
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -31,6 +33,7 @@ class Ports:
     jobs: JobQueue
     dlq: DeadLetterQueue
     probe: HealthProbe
+    workers: WorkerRegistry | None  # None: the job store keeps no heartbeats (SQS: jobs run in Lambda)
 
 
 def redis_url(settings: Settings) -> str:
@@ -51,15 +54,18 @@ def build_ports(settings: Settings) -> Ports:
     if settings.queue_backend == "sqs":
         assert settings.jobs_sqs_queue_url, "checked by Settings"
         sqs_jobs = SQSJobQueue(settings.jobs_sqs_queue_url)
-        return Ports(redis=redis, jobs=sqs_jobs, dlq=dlq, probe=SQSProbe(sqs_jobs))
+        return Ports(redis=redis, jobs=sqs_jobs, dlq=dlq, probe=SQSProbe(sqs_jobs), workers=None)
     jobs = RedisJobQueue(redis, encode_job, settings.job_retention)
-    return Ports(redis=redis, jobs=jobs, dlq=dlq, probe=RedisProbe(redis_url(settings)))
+    return Ports(redis=redis, jobs=jobs, dlq=dlq, probe=RedisProbe(redis_url(settings)),
+                 workers=RedisWorkerRegistry(redis))
 
 
 def build_app(settings: Settings) -> falcon.App:
     ports = build_ports(settings)
     return create_app(AppDeps(jobs=ports.jobs, dlq=ports.dlq, probe=ports.probe, max_attempts=settings.max_attempts,
-                              api_keys=settings.api_key_list))
+                              api_keys=settings.api_key_list, workers=ports.workers,
+                              beat_seconds=settings.worker_heartbeat, metrics=PrometheusMetrics(ports.jobs, ports.dlq),
+                              metrics_auth=settings.metrics_auth, access_log=settings.access_log))
 
 
 def configure_consumer(settings: Settings) -> ForklineHuey:
@@ -68,5 +74,6 @@ def configure_consumer(settings: Settings) -> ForklineHuey:
     if not isinstance(ports.jobs, RedisJobQueue):
         raise ValueError("the consumer runs Redis jobs; with QUEUE_BACKEND=sqs jobs run in the Lambda")
     huey.configure(redis_url(settings), settings.job_lease, ports.jobs, ports.dlq, settings.max_attempts,
-                   settings.job_backoff_base, settings.job_timeout, batch=settings.worker_concurrency)
+                   settings.job_backoff_base, settings.job_timeout, batch=settings.worker_concurrency,
+                   metrics=PrometheusMetrics())
     return huey

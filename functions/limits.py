@@ -11,6 +11,10 @@ JOB_ID = re.compile(JOB_ID_PATTERN)
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
 IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
+# A client's X-Request-ID is kept when it is 1-128 printable ASCII characters; else a new one is made.
+REQUEST_ID_PATTERN = r"^[\x20-\x7e]{1,128}$"
+REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
+
 PAGE_DEFAULT = 20
 PAGE_MAX = 100
 

@@ -50,6 +50,7 @@ class JobRecord(BaseModel):
     nextAttemptAt: float | None = None
     finishedAt: float | None = None
     dlqPending: bool = Field(False, description="dead, and its DLQ entry not written yet (retried until it is)")
+    requestId: str | None = Field(None, description="X-Request-ID of the request that submitted it")
 
 
 class JobAccepted(BaseModel):
@@ -65,6 +66,25 @@ class QueueStats(BaseModel):
     delayed: int = Field(description="jobs waiting for a retry")
     dlq: int = Field(description="jobs currently in the dead-letter queue, including dlqPending")
     dlqPending: int = Field(0, description="dead jobs whose DLQ entry is not written yet (a failed put, retried)")
+
+
+class WorkerInfo(BaseModel):
+    """A live consumer process, as its last heartbeat described it."""
+
+    id: str = Field(description="host:pid")
+    host: str
+    pid: int
+    startedAt: float
+    queues: list[str]
+    concurrency: int
+    running: list[str] = Field(description="ids of the jobs running now")
+    done: int = Field(description="jobs this process has finished (completed, retried or dead)")
+    lastBeat: float
+
+
+class WorkerList(BaseModel):
+    items: list[WorkerInfo]
+    beatSeconds: float = Field(description="seconds between heartbeats; a worker silent for 3 beats is gone")
 
 
 class DeadJob(BaseModel):

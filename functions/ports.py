@@ -2,7 +2,7 @@
 
 from typing import Protocol
 
-from functions.models import DeadJob, JobRecord
+from functions.models import DeadJob, JobRecord, WorkerInfo
 
 
 class JobQueue(Protocol):
@@ -35,6 +35,38 @@ class DeadLetterQueue(Protocol):
         """Remove the entry and return it; None if absent (so a replay happens once)."""
 
     def count(self) -> int: ...
+
+
+class WorkerRegistry(Protocol):
+    """Heartbeats of the consumer processes, on any host."""
+
+    def beat(self, worker: WorkerInfo, ttl: float) -> None:
+        """Record this worker as alive for `ttl` seconds."""
+
+    def leave(self, worker_id: str) -> None: ...
+
+    def list(self) -> list[WorkerInfo]:
+        """The workers whose last beat has not expired, oldest first."""
+
+
+class Metrics(Protocol):
+    """What the HTTP side counts (Prometheus in production, nothing in unit tests)."""
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None: ...
+
+    def job_enqueued(self, job_type: str) -> None: ...
+
+    def render(self) -> tuple[str, bytes]:
+        """(content type, body) of the exposition, with the queue depths read now."""
+
+
+class JobMetrics(Protocol):
+    """What a consumer counts per job."""
+
+    def job_started(self, job_type: str) -> None: ...
+
+    def job_finished(self, job_type: str, outcome: str, seconds: float | None) -> None:
+        """outcome: completed, retried or dead; `seconds` the attempt ran (None: it did not run)."""
 
 
 class HealthProbe(Protocol):

@@ -20,8 +20,9 @@ from functions.models import (
     QueueStats,
     Replayed,
     Welcome,
+    WorkerList,
 )
-from functions.ports import DeadLetterQueue, HealthProbe, JobQueue
+from functions.ports import DeadLetterQueue, HealthProbe, JobQueue, WorkerRegistry
 
 
 def welcome(pid: int) -> Welcome:
@@ -43,7 +44,7 @@ def _validation_details(exc: ValidationError) -> list[dict[str, Any]]:
     return [{"field": ".".join(str(p) for p in e["loc"]), "error": e["msg"]} for e in exc.errors()]
 
 
-def build_job(body: Any, job_id: str, now: float, max_attempts: int) -> JobRecord:
+def build_job(body: Any, job_id: str, now: float, max_attempts: int, request_id: str | None = None) -> JobRecord:
     """Validate a POST /jobs body into a new job record (pure: no I/O)."""
     if not isinstance(body, dict):
         raise InvalidInput("The request body must be a JSON object")
@@ -66,7 +67,13 @@ def build_job(body: Any, job_id: str, now: float, max_attempts: int) -> JobRecor
         maxAttempts=max_attempts,
         createdAt=now,
         updatedAt=now,
+        requestId=request_id,
     )
+
+
+def job_type_of(body: dict[str, Any]) -> str:
+    """The job type named by a body that `build_job` accepted."""
+    return str(body.get("type", JobRequest.model_fields["type"].default))
 
 
 def request_fingerprint(job: JobRecord) -> str:
@@ -82,9 +89,10 @@ def submit_job(
     now: float,
     max_attempts: int,
     idempotency_key: str | None = None,
+    request_id: str | None = None,
 ) -> tuple[JobAccepted, bool]:
     """Accept a job; returns it and whether it is new (False: a repeat of an idempotent request)."""
-    job = build_job(body, new_id(), now, max_attempts)
+    job = build_job(body, new_id(), now, max_attempts, request_id)
     if idempotency_key is None:
         queue.submit(job)
         return JobAccepted(jobId=job.id), True
@@ -152,3 +160,8 @@ def replay_dlq(
         dlq.put(dead)  # nothing lost: the entry goes back where it was
         raise
     return Replayed(jobId=job.id)
+
+
+def list_workers(registry: WorkerRegistry | None, beat_seconds: float) -> WorkerList:
+    """The live workers; none where the job store keeps no heartbeats (the SQS job queue: Lambda)."""
+    return WorkerList(items=registry.list() if registry is not None else [], beatSeconds=beat_seconds)

@@ -1,9 +1,15 @@
 """The `forkline` command: run (everything), serve (HTTP), worker (jobs), bench."""
 
 import argparse
+import os
+import shutil
 import sys
 
-from adapters.settings import SettingsError, load_settings
+from setproctitle import setproctitle
+
+from adapters import metrics
+from adapters.logs import setup_logging
+from adapters.settings import Settings, SettingsError, load_settings
 from local import bench
 
 COMMANDS = {
@@ -48,13 +54,26 @@ def main(argv: list[str] | None = None) -> int:
               "stop gracefully: install the bjoern-binary wheel", file=sys.stderr)
         return 2
 
-    from local.supervisor import supervise
+    web, consumer = args.command in ("run", "serve"), args.command in ("run", "worker")
+    return supervise(settings, web, consumer, embedded_redis=args.command == "run" and settings.redis_url is None)
 
-    if args.command == "run":
-        return supervise(settings, web=True, consumer=True, embedded_redis=settings.redis_url is None)
-    if args.command == "serve":
-        return supervise(settings, web=True, consumer=False, embedded_redis=False)
-    return supervise(settings, web=False, consumer=True, embedded_redis=False)
+
+def supervise(settings: Settings, web: bool, consumer: bool, embedded_redis: bool) -> int:
+    """Run the supervisor in this process until it stops; its exit status.
+
+    The metrics directory is chosen before the supervisor's module (and with it
+    prometheus_client) is imported. Importing it preloads the worker bodies, never a
+    connection, so a new worker is up at once.
+    """
+    metrics_dir = metrics.use_directory(os.path.join(settings.data_dir, "metrics"))
+    try:
+        from local.supervisor import Arbiter
+
+        setup_logging("supervisor", settings.log_level, settings.log_dir)
+        setproctitle("forkline: supervisor")
+        return Arbiter(settings, web=web, consumer=consumer, embedded_redis=embedded_redis).run()
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -3,12 +3,17 @@
 import logging
 import os
 import signal
+import socket
 import threading
+import time
 
 from adapters.huey.tasks import ForklineHuey
 from adapters.logs import setup_logging
+from adapters.metrics import serve_metrics
 from adapters.settings import Settings
-from adapters.wiring import configure_consumer
+from adapters.wiring import build_ports, configure_consumer
+from functions.models import WorkerInfo
+from functions.ports import WorkerRegistry
 
 log = logging.getLogger("forkline.consumer")
 
@@ -35,6 +40,27 @@ def deliver_dead_forever(huey: ForklineHuey, stop: threading.Event) -> None:
             log.debug("DLQ retry round failed: %s", exc)
             ok = False
         delay = DLQ_RETRY_FIRST if ok else min(delay * 2, DLQ_RETRY_CAP)
+
+
+def beat_forever(huey: ForklineHuey, registry: WorkerRegistry, stop: threading.Event, settings: Settings) -> None:
+    """Tell GET /workers this consumer is alive, every WORKER_HEARTBEAT seconds; the entry expires
+    after 3 beats, so a consumer that stops beating (killed, host gone) disappears by then."""
+    host, pid, started = socket.gethostname(), os.getpid(), time.time()
+    worker_id = f"{host}:{pid}"
+    while True:
+        info = WorkerInfo(id=worker_id, host=host, pid=pid, startedAt=started, queues=["default"],
+                          concurrency=settings.worker_concurrency, running=sorted(huey.running_now.copy()),
+                          done=huey.done, lastBeat=time.time())
+        try:
+            registry.beat(info, ttl=3 * settings.worker_heartbeat)
+        except Exception as exc:  # Redis down: the next beat tries again
+            log.debug("heartbeat failed: %s", exc)
+        if stop.wait(settings.worker_heartbeat):
+            break
+    try:
+        registry.leave(worker_id)
+    except Exception:
+        pass  # the entry expires on its own
 
 
 def watch_jobs(huey: ForklineHuey, stop: threading.Event, interval: float = 0.5) -> None:
@@ -65,10 +91,14 @@ def give_back(huey: ForklineHuey) -> None:
                         extra={"event": "jobs_released", "count": released})
 
 
-def run_consumer(settings: Settings) -> None:
-    """Run until SIGINT/SIGTERM; jobs still running after the grace period are given back."""
+def run_consumer(settings: Settings, metrics_port: int = 0) -> None:
+    """Run until SIGINT/SIGTERM; jobs still running after the grace period are given back.
+    With `metrics_port`, also serve the stack's metrics there (`forkline worker` has no web workers)."""
     setup_logging("consumer", settings.log_level, settings.log_dir)
     huey = configure_consumer(settings)
+    ports = build_ports(settings)
+    if metrics_port:
+        serve_metrics(settings.host, metrics_port, ports.jobs, ports.dlq)
     consumer = huey.create_consumer(
         workers=settings.worker_concurrency,
         worker_type="thread",
@@ -93,6 +123,11 @@ def run_consumer(settings: Settings) -> None:
                      name="lease-renewer", daemon=True).start()
     threading.Thread(target=watch_jobs, args=(huey, stop), name="job-watchdog", daemon=True).start()
     threading.Thread(target=deliver_dead_forever, args=(huey, stop), name="dlq-retry", daemon=True).start()
+    registry = ports.workers
+    beat = None
+    if registry is not None:
+        beat = threading.Thread(target=beat_forever, args=(huey, registry, stop, settings), name="heartbeat")
+        beat.start()
     log.info("consumer started with %d threads", settings.worker_concurrency,
              extra={"event": "consumer_started", "concurrency": settings.worker_concurrency})
     try:
@@ -100,3 +135,5 @@ def run_consumer(settings: Settings) -> None:
     finally:
         stop.set()
         give_back(huey)
+        if beat is not None:
+            beat.join(5)

@@ -48,9 +48,11 @@ def redis_command(port: int, data_dir: str | Path, persist: bool = True) -> list
     return command
 
 
-def start_redis(port: int, data_dir: str | Path, persist: bool = True) -> subprocess.Popen:
-    """Start redis-server in its own session (a terminal's Ctrl-C is the supervisor's to handle)."""
-    return subprocess.Popen(redis_command(port, data_dir, persist), stdin=subprocess.DEVNULL,
+def start_redis(port: int, data_dir: str | Path, persist: bool = True, title: str | None = None) -> subprocess.Popen:
+    """Start redis-server in its own session (a terminal's Ctrl-C is the supervisor's to handle).
+    `title`: its name in `ps` (redis-server titles itself with its argv[0], then its address)."""
+    command = redis_command(port, data_dir, persist)
+    return subprocess.Popen([title or command[0], *command[1:]], executable=command[0], stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, start_new_session=True)
 
 

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from setproctitle import setproctitle
+
 from adapters.settings import Settings
 from local import redis_server
 from local.consumer import run_consumer
@@ -32,6 +34,7 @@ class Boot:
     sock: socket.socket | None
     slots: WorkerSlots
     redis_port: int = 0
+    metrics_port: int = 0  # where consumer [0] serves the metrics: `forkline worker` alone, without web workers
 
 
 @dataclass
@@ -44,16 +47,19 @@ class Role(Protocol):
     name: str
     uses_slot: bool
 
-    def spawn(self, boot: Boot, slot: int, ready_fd: int | None) -> Spawned: ...
+    def spawn(self, boot: Boot, slot: int, ready_fd: int | None) -> Spawned:
+        """`slot`: a web worker's slot in the shared memory; for the other roles, its number among them."""
 
 
-def fork_child(role: str, body: Callable[[], None]) -> int:
-    """Fork; the child runs `body()` and exits with its status (BOOT_ERROR if it raised)."""
+def fork_child(role: str, number: int, body: Callable[[], None]) -> int:
+    """Fork; the child, titled `forkline: <role> [<number>]` in ps, runs `body()` and exits with
+    its status (BOOT_ERROR if it raised)."""
     pid = os.fork()
     if pid:
         return pid
     status = 0
     try:
+        setproctitle(f"forkline: {role} [{number}]")
         reset_in_child()
         body()
     except SystemExit as exc:
@@ -71,7 +77,8 @@ class RedisRole:
     uses_slot = False
 
     def spawn(self, boot: Boot, slot: int, ready_fd: int | None) -> Spawned:
-        proc = redis_server.start_redis(boot.redis_port, os.path.join(boot.settings.data_dir, "redis"))
+        proc = redis_server.start_redis(boot.redis_port, os.path.join(boot.settings.data_dir, "redis"),
+                                        title="forkline: redis")
         return Spawned(proc.pid, proc)
 
 
@@ -84,7 +91,7 @@ class WebRole:
             assert boot.sock is not None, "the supervisor binds before it starts web workers"
             serve(boot.sock, boot.settings, boot.slots, slot, ready_fd)
 
-        return Spawned(fork_child(self.name, body))
+        return Spawned(fork_child(self.name, slot, body))
 
 
 class ConsumerRole:
@@ -95,9 +102,9 @@ class ConsumerRole:
         def body() -> None:
             if boot.sock is not None:
                 boot.sock.close()
-            run_consumer(boot.settings)
+            run_consumer(boot.settings, metrics_port=boot.metrics_port if slot == 0 else 0)
 
-        return Spawned(fork_child(self.name, body))
+        return Spawned(fork_child(self.name, slot, body))
 
 
 ROLES: dict[str, Role] = {role.name: role for role in (RedisRole(), WebRole(), ConsumerRole())}

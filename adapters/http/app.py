@@ -11,7 +11,7 @@ from typing import Any
 import falcon
 
 from adapters.http.errors import register_error_handlers
-from adapters.http.middleware import ApiKeyAuth, BodyLimit
+from adapters.http.middleware import ApiKeyAuth, BodyLimit, RequestContext
 from adapters.http.openapi import IDEMPOTENCY_PARAMETER, JOB_ID_PARAMETER, PAGE_PARAMETERS, openapi_document
 from adapters.http.operations import Operation, Route
 from adapters.http.resources import (
@@ -20,12 +20,14 @@ from adapters.http.resources import (
     HealthResource,
     JobResource,
     JobsResource,
+    MetricsResource,
     QueueStatsResource,
     ReplayResource,
     Resource,
     RootResource,
+    WorkersResource,
 )
-from functions.models import DeadJobPage, Health, JobAccepted, JobRecord, QueueStats, Replayed, Welcome
+from functions.models import DeadJobPage, Health, JobAccepted, JobRecord, QueueStats, Replayed, Welcome, WorkerList
 
 
 class OpenAPIResource(Resource):
@@ -59,6 +61,14 @@ ROUTES: tuple[Route, ...] = (
         Operation("post", "Put a dead job back on the queue", {202: Replayed}, (401, 403, 404, 500, 503),
                   parameters=(JOB_ID_PARAMETER,)),
     ), protected=True),
+    Route("/workers", WorkersResource, (
+        Operation("get", "The live consumer processes, from their heartbeats", {200: WorkerList},
+                  (401, 403, 500, 503)),
+    ), protected=True),
+    # Open like /health; with METRICS_AUTH=true it needs an API key (401/403) like the protected routes.
+    Route("/metrics", MetricsResource, (
+        Operation("get", "Prometheus metrics of every process of the stack", {200: {"type": "string"}},
+                  (401, 403, 500), media="text/plain"),)),
     Route("/openapi.json", OpenAPIResource, (Operation("get", "This document", {200: {"type": "object"}}),)),
 )
 
@@ -72,8 +82,10 @@ def load_json(text: str) -> Any:
 
 
 def create_app(deps: AppDeps) -> falcon.App:
-    protected = frozenset(route.path for route in ROUTES if route.protected)
-    middleware: list[Any] = [BodyLimit(deps.max_body), ApiKeyAuth(deps.api_keys, protected)]
+    protected = frozenset(route.path for route in ROUTES if route.protected or
+                          (route.path == "/metrics" and deps.metrics_auth))
+    middleware: list[Any] = [RequestContext(deps.metrics, deps.access_log), BodyLimit(deps.max_body),
+                             ApiKeyAuth(deps.api_keys, protected)]
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     # JSON in, JSON out: a form-encoded body is refused with 415, not parsed.

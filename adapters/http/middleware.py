@@ -1,10 +1,53 @@
-"""Cross-cutting HTTP work: the body size limit and API keys."""
+"""Cross-cutting HTTP work: request ids, metrics and access lines; the body size limit; API keys."""
 
 import hmac
 import io
+import os
+import time
 from typing import Any
 
 import falcon
+
+from adapters.logs import REQUEST_ID, FastLogger
+from functions.ports import Metrics
+
+access = FastLogger("forkline.access")
+
+
+class RequestContext:
+    """Every request gets an id: the client's X-Request-ID when valid (1-128 printable ASCII
+    characters, functions.limits.REQUEST_ID_PATTERN), else a new one; it is sent back in
+    X-Request-ID and carried by every log line written while the request is served. Each answer
+    is counted (route template, method, status, latency), and logged as one access line when
+    ACCESS_LOG is on."""
+
+    def __init__(self, metrics: Metrics, access_log: bool = False):
+        self.metrics = metrics
+        self.access_log = access_log
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        # The WSGI variable, not get_header(), and str methods, not a regex: this runs on every request.
+        request_id = req.env.get("HTTP_X_REQUEST_ID")
+        if request_id is None or not (0 < len(request_id) <= 128 and request_id.isascii() and request_id.isprintable()):
+            request_id = os.urandom(8).hex()
+        context = req.context
+        context.request_id = request_id
+        context.started = time.perf_counter()
+        REQUEST_ID.set(request_id)
+
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: Any,
+                         req_succeeded: bool) -> None:
+        context = req.context
+        request_id = context.request_id  # set: this middleware comes first, so its process_request ran
+        resp.set_header("X-Request-ID", request_id)
+        seconds = time.perf_counter() - context.started
+        route = req.uri_template or "unmatched"
+        status = resp.status_code
+        self.metrics.observe_request(route, req.method, status, seconds)
+        if self.access_log:
+            access.info(f"{req.method} {req.path} {status}", event="access", method=req.method, path=req.path,
+                        status=status, durationMs=round(seconds * 1000, 3), workerPid=os.getpid())
+        REQUEST_ID.set(None)
 
 
 class BodyLimit:

@@ -8,7 +8,14 @@ from pydantic.json_schema import models_json_schema
 
 from adapters.http.operations import Operation, Route
 from functions.jobs import JOB_TYPES
-from functions.limits import IDEMPOTENCY_KEY_PATTERN, JOB_ID_PATTERN, MAX_BODY_BYTES, PAGE_DEFAULT, PAGE_MAX
+from functions.limits import (
+    IDEMPOTENCY_KEY_PATTERN,
+    JOB_ID_PATTERN,
+    MAX_BODY_BYTES,
+    PAGE_DEFAULT,
+    PAGE_MAX,
+    REQUEST_ID_PATTERN,
+)
 from functions.models import ErrorBody
 
 REF = "#/components/schemas/{model}"
@@ -24,6 +31,8 @@ _ERRORS = {
     501: "Not supported by the configured backend",
     503: "A dependency (Redis, SQS) is unreachable; retry after `Retry-After` seconds",
 }
+REQUEST_ID_HEADER = {"description": "The request's id: the client's X-Request-ID when valid, else a new one",
+                     "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN}}
 JOB_ID_PARAMETER = {"name": "job_id", "in": "path", "required": True,
                     "schema": {"type": "string", "pattern": JOB_ID_PATTERN}}
 PAGE_PARAMETERS = (
@@ -58,7 +67,7 @@ def _responses(op: Operation, refs: dict[type[BaseModel], dict[str, Any]]) -> di
     responses: dict[str, Any] = {}
     for status, model in op.ok.items():
         if isinstance(model, dict):
-            responses[str(status)] = {"description": op.summary, "content": _json(model)}
+            responses[str(status)] = {"description": op.summary, "content": {op.media: {"schema": model}}}
         else:
             responses[str(status)] = {"description": model.__doc__ or model.__name__, "content": _json(refs[model])}
         if status == 202:
@@ -67,6 +76,8 @@ def _responses(op: Operation, refs: dict[type[BaseModel], dict[str, Any]]) -> di
         responses[str(status)] = {"description": _ERRORS[status], "content": _json(refs[ErrorBody])}
         if status == 503:
             responses[str(status)]["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
+    for response in responses.values():
+        response.setdefault("headers", {})["X-Request-ID"] = REQUEST_ID_HEADER
     return responses
 
 

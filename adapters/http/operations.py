@@ -14,6 +14,7 @@ class Operation:
     errors: tuple[int, ...] = (500,)
     parameters: tuple[dict[str, Any], ...] = ()
     body: bool = False
+    media: str = "application/json"  # of the success responses; errors are always JSON
 
 
 @dataclass(frozen=True)

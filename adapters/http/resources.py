@@ -8,10 +8,26 @@ from dataclasses import dataclass, field
 
 import falcon
 
+from adapters.logs import FastLogger
 from functions import routes
 from functions.errors import NotFound
 from functions.limits import JOB_ID, MAX_BODY_BYTES
-from functions.ports import DeadLetterQueue, HealthProbe, JobQueue
+from functions.ports import DeadLetterQueue, HealthProbe, JobQueue, Metrics, WorkerRegistry
+
+jobs_log = FastLogger("forkline.jobs")
+
+
+class NoMetrics:
+    """Metrics that count nothing (the default for an app built without a Metrics port)."""
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        pass
+
+    def job_enqueued(self, job_type: str) -> None:
+        pass
+
+    def render(self) -> tuple[str, bytes]:
+        return "text/plain; version=0.0.4; charset=utf-8", b""
 
 
 @dataclass
@@ -28,6 +44,11 @@ class AppDeps:
     started_at: float = field(default_factory=time.time)
     max_body: int = MAX_BODY_BYTES
     api_keys: tuple[str, ...] = ()
+    workers: WorkerRegistry | None = None
+    beat_seconds: float = 2.0
+    metrics: Metrics = field(default_factory=NoMetrics)
+    metrics_auth: bool = False  # GET /metrics needs an API key too
+    access_log: bool = False
 
 
 def job_id_param(raw: str) -> str:
@@ -59,7 +80,11 @@ class JobsResource(Resource):
         d = self.deps
         body = req.get_media()
         accepted, created = routes.submit_job(body, d.jobs, d.new_id, d.clock(), d.max_attempts,
-                                              req.get_header("Idempotency-Key"))
+                                              req.get_header("Idempotency-Key"), req.context.get("request_id"))
+        if created:
+            job_type = routes.job_type_of(body)
+            jobs_log.info("job accepted", event="job_accepted", jobId=accepted.jobId, type=job_type)
+            d.metrics.job_enqueued(job_type)
         resp.status = 202 if created else 200
         resp.location = f"/jobs/{accepted.jobId}"
         resp.media = accepted.model_dump()
@@ -79,6 +104,16 @@ class DeadLettersResource(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         page = routes.list_dlq(self.deps.dlq, req.get_param("offset"), req.get_param("limit"))
         resp.media = page.model_dump(mode="json")
+
+
+class WorkersResource(Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = routes.list_workers(self.deps.workers, self.deps.beat_seconds).model_dump()
+
+
+class MetricsResource(Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.content_type, resp.data = self.deps.metrics.render()
 
 
 class ReplayResource(Resource):

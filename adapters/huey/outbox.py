@@ -19,11 +19,13 @@ import threading
 import time
 
 from adapters.huey.storage import LeasedRedisStorage
+from adapters.logs import FastLogger
 from adapters.redis.job_store import RedisJobQueue
 from functions.models import DeadJob
 from functions.ports import DeadLetterQueue
 
 log = logging.getLogger("forkline.queue")
+jobs_log = FastLogger("forkline.jobs")
 
 HOLD = 60.0  # seconds a consumer holds a pending entry while it puts it
 FIRST_RETRY = 1.0  # seconds before the first retry of a failed put
@@ -52,8 +54,8 @@ class DeadLetterOutbox:
             return False
         self.storage.forget(lease)  # the script dropped the lease
         if dead:
-            log.warning("job %s is dead after %d attempts: %s", entry.jobId, entry.attempts, entry.error,
-                        extra={"event": "job_dead", "jobId": entry.jobId, "attempts": entry.attempts})
+            jobs_log.warning(f"job {entry.jobId} is dead after {entry.attempts} attempts", event="job_dead",
+                             jobId=entry.jobId, type=entry.type, attempts=entry.attempts, error=entry.error)
             if not self.deliver(entry):
                 self._postpone(entry.jobId, FIRST_RETRY)
         return True

@@ -20,6 +20,8 @@ class RunningJob:
     attempt: int
     started: bool = False
     outcome: Outcome = Outcome.PENDING
+    started_at: float = 0.0  # time.perf_counter() when the attempt started
+    job_type: str = ""
 
     def keeps_lease(self) -> bool:
         """True when the lease must expire rather than be dropped now: started, and nothing recorded."""

@@ -20,14 +20,24 @@ from adapters.huey.outbox import DeadLetterOutbox
 from adapters.huey.running import Outcome, RunningJob
 from adapters.huey.storage import LeasedRedisStorage
 from adapters.huey.timeout import JobWatchdog
+from adapters.logs import REQUEST_ID, FastLogger
 from adapters.redis.job_store import RedisJobQueue
 from adapters.redis.scripts import frame_message, unframe_message
 from functions.jobs import backoff_delay, run_job
 from functions.limits import TRACEBACK_MAX_CHARS
 from functions.models import DeadJob, JobRecord
-from functions.ports import DeadLetterQueue
+from functions.ports import DeadLetterQueue, JobMetrics
 
 log = logging.getLogger("forkline.queue")
+jobs_log = FastLogger("forkline.jobs")
+
+
+class NoJobMetrics:
+    def job_started(self, job_type: str) -> None:
+        pass
+
+    def job_finished(self, job_type: str, outcome: str, seconds: float | None) -> None:
+        pass
 
 
 def running(task: Task) -> RunningJob:
@@ -62,13 +72,18 @@ class ForklineHuey(RedisHuey):
         self.max_attempts = 4
         self.backoff_base = 2.0
         self.watchdog = JobWatchdog(300.0)
+        self.metrics: JobMetrics = NoJobMetrics()
+        self.running_now: dict[str, float] = {}  # job id -> when it started (time.time()), for the heartbeat
+        self.done = 0
         self.pre_execute("forkline.started")(self._mark_started)
         self.post_execute("forkline.outcome")(self._record_outcome)
 
     def configure(self, redis_url: str, lease: float, jobs: RedisJobQueue, dlq: DeadLetterQueue,
-                  max_attempts: int, backoff_base: float, job_timeout: float, batch: int = 1) -> None:
+                  max_attempts: int, backoff_base: float, job_timeout: float, batch: int = 1,
+                  metrics: JobMetrics | None = None) -> None:
         """Point the storage at Redis and give the hooks their ports (no connection yet)."""
         self.storage.configure(redis_url, lease, batch=batch, retention=jobs.retention)
+        self.metrics = metrics or NoJobMetrics()
         self.jobs, self.outbox = jobs, DeadLetterOutbox(jobs, dlq, self.storage)
         self.max_attempts, self.backoff_base = max_attempts, backoff_base
         self.watchdog = JobWatchdog(job_timeout)
@@ -95,6 +110,7 @@ class ForklineHuey(RedisHuey):
                 return task
             # The job's consumer died under it on every attempt (a poison job).
             error = f"consumer lost while running the job ({attempt - 1} attempts)"
+            self.metrics.job_finished(task.args[0], "dead", None)
             self.bury(task, error, "", attempt - 1, data)  # its lease is dropped, or held until it can be
 
     def execute(self, task: Task, timestamp: Any = None) -> Any:
@@ -119,19 +135,38 @@ class ForklineHuey(RedisHuey):
     def bury(self, task: Task, error: str, trace: str, attempts: int, lease: bytes) -> bool:
         """Record the job dead and send it to the DLQ (see the outbox). True when recorded."""
         assert self.outbox is not None, "configure() first"
-        type_name, payload = task.args
+        type_name, payload = task.args[0], task.args[1]
         entry = DeadJob(jobId=task.id, type=type_name, payload=payload, error=error,
                         traceback=trace[-TRACEBACK_MAX_CHARS:], attempts=attempts, failedAt=time.time())
         return self.outbox.bury(entry, lease)
 
     def _mark_started(self, task: Task) -> None:
-        running(task).started = True
+        job = running(task)
+        job.started, job.started_at = True, time.perf_counter()
+        job.job_type = task.args[0]
+        # The request that submitted the job: in every line logged while it runs (this thread's context).
+        REQUEST_ID.set(task.args[2] if len(task.args) > 2 and task.args[2] else None)
+        self.running_now[task.id] = time.time()
+        jobs_log.debug("job started", event="job_started", jobId=task.id, type=job.job_type, attempt=job.attempt)
+        self.metrics.job_started(job.job_type)
 
     def _record_outcome(self, task: Task, value: Any, exc: BaseException | None) -> None:
         job = running(task)
+        seconds = time.perf_counter() - job.started_at
+        self.running_now.pop(task.id, None)
+        self.done += 1
+        try:
+            self._settle(task, job, value, exc, seconds)
+        finally:
+            REQUEST_ID.set(None)
+
+    def _settle(self, task: Task, job: RunningJob, value: Any, exc: BaseException | None, seconds: float) -> None:
         if exc is None:
             self.storage.complete(task.id, json.dumps(value, default=str), job.message)
             job.outcome = Outcome.WITH_NEXT_CLAIM
+            jobs_log.info("job completed", event="job_completed", jobId=task.id, type=job.job_type,
+                          durationMs=round(seconds * 1000, 3))
+            self.metrics.job_finished(job.job_type, "completed", seconds)
             return
         assert self.jobs is not None, "configure() first"
         now = time.time()
@@ -139,11 +174,13 @@ class ForklineHuey(RedisHuey):
         if task.retries:
             # Unrecorded if this raises: Huey logs it, and the lease expiring runs the job again.
             self.jobs.mark_retrying(task.id, error, now + task.retry_delay, now)
-            log.info("job %s attempt %d failed, retrying in %.1fs", task.id, job.attempt, task.retry_delay,
-                     extra={"event": "job_retrying", "jobId": task.id, "attempt": job.attempt})
+            jobs_log.warning("job retrying", event="job_retrying", jobId=task.id, type=job.job_type,
+                             attempt=job.attempt, delay=task.retry_delay, error=error)
+            self.metrics.job_finished(job.job_type, "retried", seconds)
             job.outcome = Outcome.RECORDED
             return
         trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        self.metrics.job_finished(job.job_type, "dead", seconds)
         buried = self.bury(task, error, trace, job.attempt, job.message)
         job.outcome = Outcome.RECORDED if buried else Outcome.HELD
 
@@ -152,12 +189,13 @@ huey = ForklineHuey("forkline")
 
 
 @huey.task(name="forkline.run_job")
-def run_job_task(type_name: str, payload: dict[str, Any]) -> Any:
+def run_job_task(type_name: str, payload: dict[str, Any], request_id: str = "") -> Any:
+    """`request_id`: the X-Request-ID that submitted it (messages from before it existed have none)."""
     with huey.watchdog.limit():
         return run_job(type_name, payload)
 
 
 def encode_job(job: JobRecord) -> bytes:
     """The queue message for a job record, as the HTTP side enqueues it."""
-    message: bytes = huey.serialize_task(run_job_task.s(job.type, job.payload, id=job.id))
+    message: bytes = huey.serialize_task(run_job_task.s(job.type, job.payload, job.requestId or "", id=job.id))
     return message

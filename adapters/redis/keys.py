@@ -9,6 +9,8 @@ DLQ_ENTRIES = "forkline:dlq"
 DLQ_ORDER = "forkline:dlq:order"
 DLQ_PENDING = "forkline:dlq:pending"  # dead jobs whose DLQ put is not confirmed yet
 IDEMPOTENCY_PREFIX = "forkline:idem:"
+WORKERS = "forkline:workers"  # worker id -> last beat
+WORKER_PREFIX = "forkline:worker:"  # one key per live worker, with an expiry
 
 
 def job_key(job_id: str) -> str:
@@ -17,3 +19,7 @@ def job_key(job_id: str) -> str:
 
 def idempotency_key(key: str) -> str:
     return IDEMPOTENCY_PREFIX + key
+
+
+def worker_key(worker_id: str) -> str:
+    return WORKER_PREFIX + worker_id

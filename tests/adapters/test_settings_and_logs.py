@@ -2,6 +2,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 
@@ -61,3 +62,54 @@ def test_prune_keeps_recent_days(tmp_path):
     assert sorted(p.name for p in removed) == ["forkline-2026-01-01.log"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "forkline-2026-01-10.log", "forkline-2026-01-14.log", "other.log"]
+
+
+def test_stdout_is_json_when_piped_and_human_on_a_terminal_and_the_file_always_json(tmp_path):
+    import pty
+
+    code = ("import logging; from adapters.logs import setup_logging, FastLogger; "
+            f"setup_logging('web', 'info', {str(tmp_path)!r}); "
+            "logging.getLogger('forkline.x').info('plain %s', 'line', extra={'jobId': 'j1'}); "
+            "FastLogger('forkline.jobs').info('job accepted', event='job_accepted', jobId='j2', type='message')")
+    piped = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    first, second = (json.loads(line) for line in piped.stdout.splitlines())
+    assert first["message"] == "plain line" and first["jobId"] == "j1" and first["role"] == "web"
+    assert second["message"] == "job accepted" and second["jobId"] == "j2" and second["level"] == "info"
+    assert set(second) == {"time", "level", "role", "pid", "logger", "message", "event", "jobId", "type"}
+
+    leader, follower = pty.openpty()
+    on_tty = subprocess.run([sys.executable, "-c", code], cwd=ROOT, stdout=follower, stderr=subprocess.PIPE,
+                            timeout=30)
+    os.close(follower)
+    assert on_tty.returncode == 0
+    text = os.read(leader, 65536).decode()
+    os.close(leader)
+    human = [line for line in text.splitlines() if line.strip()]
+    assert len(human) == 2 and not human[0].startswith("{")
+    assert re.match(r"^\d\d:\d\d:\d\d\.\d{3} INFO +web/\d+ plain line +jobId=j1$", human[0]), human
+    assert "job accepted" in human[1] and "jobId=j2" in human[1] and "event=" not in human[1]
+    in_file = [json.loads(line) for line in next(tmp_path.glob("forkline-*.log")).read_text().splitlines()]
+    assert [e["message"] for e in in_file] == ["plain line", "job accepted"] * 2  # both runs, JSON
+
+
+def test_a_line_logged_while_a_request_is_served_carries_its_request_id(tmp_path):
+    import falcon.testing
+
+    from adapters.http.app import create_app
+    from tests.fakes import MemoryQueue, fake_deps
+
+    queue = MemoryQueue()
+    queue.fail_next = True  # the submit raises: a logged 500
+    client = falcon.testing.TestClient(create_app(fake_deps(jobs=queue)))
+    setup_logging("web", "info", str(tmp_path))
+    try:
+        result = client.simulate_post("/jobs", json={"message": "m"}, headers={"X-Request-ID": "req-500"})
+        after = client.simulate_get("/")
+    finally:
+        setup_logging("test", "warning", None)
+    assert result.status_code == 500 and result.headers["X-Request-ID"] == "req-500"
+    assert "Traceback" not in result.text
+    logged = [json.loads(line) for line in next(tmp_path.glob("forkline-*.log")).read_text().splitlines()]
+    errors = [entry for entry in logged if entry["level"] == "error"]
+    assert errors and all(entry["requestId"] == "req-500" for entry in errors)
+    assert after.headers["X-Request-ID"] != "req-500"

@@ -11,14 +11,15 @@ from functions.models import DeadJob
 KEY = "k-3f9a1c0e5b7d"
 # (method, route, what a request with a valid key must answer)
 PROTECTED = [("POST", "/jobs", 202), ("GET", "/jobs/{job_id}", 200), ("GET", "/dlq", 200),
-             ("POST", "/dlq/{job_id}/replay", 202)]
+             ("POST", "/dlq/{job_id}/replay", 202), ("GET", "/workers", 200)]
 VALID = ({"Authorization": f"Bearer {KEY}"}, {"X-API-Key": KEY}, {"X-API-Key": "other-key"},
          {"Authorization": f"bearer   {KEY}  "})
 
 
 @pytest.fixture
 def client(ports):
-    deps = AppDeps(jobs=ports.jobs, dlq=ports.dlq, probe=ports.probe, max_attempts=4, api_keys=(KEY, "other-key"))
+    deps = AppDeps(jobs=ports.jobs, dlq=ports.dlq, probe=ports.probe, max_attempts=4, api_keys=(KEY, "other-key"),
+                   workers=ports.workers)
     return falcon.testing.TestClient(create_app(deps))
 
 
@@ -76,3 +77,13 @@ def test_without_configured_keys_everything_is_open(ports):
                                                           max_attempts=4)))
     for method, route, success in PROTECTED:
         assert call(client, ports, method, route).status_code == success
+
+
+@pytest.mark.parametrize("metrics_auth, without_key", [(False, 200), (True, 401)])
+def test_metrics_are_open_like_health_unless_metrics_auth(ports, metrics_auth, without_key):
+    deps = AppDeps(jobs=ports.jobs, dlq=ports.dlq, probe=ports.probe, max_attempts=4, api_keys=(KEY,),
+                   metrics_auth=metrics_auth)
+    client = falcon.testing.TestClient(create_app(deps))
+    assert client.simulate_get("/metrics").status_code == without_key
+    assert client.simulate_get("/metrics", headers={"X-API-Key": KEY}).status_code == 200
+    assert client.simulate_get("/health").status_code == 200
