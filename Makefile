@@ -46,6 +46,7 @@ test: install $(TOOLS_STAMP) system-packages lint
 	$(VENV)/bin/pytest -q
 
 bench: install bench-packages
+	@$(PY) bench/overhead.py
 	@$(VENV)/bin/forkline bench
 
 clean:

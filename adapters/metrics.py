@@ -7,13 +7,19 @@ start and marks each dead child's files dead; every process writes its own files
 any web worker (GET /metrics) or `forkline worker`'s METRICS_PORT adds them up. Queue
 depths are not stored: they are read from the job store when scraped.
 
-Metric children are bound once per label value and kept, so an update is an increment
-on an mmap'd file, not a label lookup.
+Requests and jobs are tallied in each process's memory and added to the shared files at
+most a second later (by a flusher thread, at a scrape of that worker, when the process
+stops): the mmap writes of one request cost more than its id and its counting together.
+A SIGKILLed process's last second of counts is lost to the metrics. Adding a tally to a
+histogram uses three private attributes of prometheus_client (`_upper_bounds`, a child's
+`_buckets` and `_sum`); tests/adapters/test_metrics.py checks they are still there.
 """
 
+import bisect
 import logging
 import os
 import shutil
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -77,17 +83,6 @@ class _Metrics:
         self.restarts = Counter("forkline_worker_restarts", "Children replaced by the supervisor",
                                 ["role", "cause"])
         self._children: dict[tuple[Any, ...], Any] = {}
-        self._requests: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-
-    def request_children(self, route: str, method: str, status: int) -> tuple[Any, Any]:
-        """(counter, latency histogram or None) of one route, method and status, bound once."""
-        key = (route, method, status)
-        found = self._requests.get(key)
-        if found is None:
-            timed = route not in UNTIMED_ROUTES
-            found = self._requests[key] = (self.http_requests.labels(route, method, str(status)),
-                                           self.http_duration.labels(route, method) if timed else None)
-        return found
 
     def child(self, family: Any, *labels: str) -> Any:
         key = (id(family), *labels)
@@ -98,6 +93,67 @@ class _Metrics:
 
 
 _metrics: _Metrics | None = None
+
+
+class Tally:
+    """Counts and observations kept in this process's memory, added to the shared metrics by
+    `flush` (a flusher thread each second, a scrape, the process stopping)."""
+
+    FLUSH_SECONDS = 1.0
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.counts: dict[tuple[Any, tuple[str, ...]], int] = {}
+        self.observed: dict[tuple[Any, tuple[str, ...]], list[float]] = {}  # bucket counts, then the sum
+        self.bounds: dict[Any, tuple[float, ...]] = {}
+        self.flusher: threading.Thread | None = None
+
+    def add(self, counter: Any, labels: tuple[str, ...], histogram: Any = None, hist_labels: tuple[str, ...] = (),
+            seconds: float = 0.0) -> None:
+        """Count one in `counter`; with `histogram`, observe `seconds` in it too."""
+        if self.flusher is None:
+            self.flusher = threading.Thread(target=self._flush_forever, name="metrics-flush", daemon=True)
+            self.flusher.start()  # on first use, in the process that counts: a thread does not survive a fork
+        with self.lock:
+            key = (counter, labels)
+            self.counts[key] = self.counts.get(key, 0) + 1
+            if histogram is not None:
+                bounds = self.bounds.get(histogram)
+                if bounds is None:
+                    bounds = self.bounds[histogram] = (*histogram._upper_bounds,)
+                key = (histogram, hist_labels)
+                tally = self.observed.get(key)
+                if tally is None:
+                    tally = self.observed[key] = [0.0] * (len(bounds) + 1)
+                tally[bisect.bisect_left(bounds, seconds)] += 1
+                tally[-1] += seconds
+
+    def _flush_forever(self) -> None:
+        while True:
+            threading.Event().wait(self.FLUSH_SECONDS)
+            self.flush()
+
+    def flush(self) -> None:
+        with self.lock:
+            counts, self.counts = self.counts, {}
+            observed, self.observed = self.observed, {}
+        m = families()
+        for (counter, labels), n in counts.items():
+            m.child(counter, *labels).inc(n)
+        for (histogram, labels), tally in observed.items():
+            child = m.child(histogram, *labels)
+            for bucket, hits in zip(child._buckets, tally, strict=False):
+                if hits:
+                    bucket.inc(hits)
+            child._sum.inc(tally[-1])
+
+
+_tally = Tally()
+
+
+def flush_all() -> None:
+    """Add what this process tallied to the shared metrics (a worker about to exit)."""
+    _tally.flush()
 
 
 def families() -> _Metrics:
@@ -160,28 +216,31 @@ class PrometheusMetrics:
         self.depth = QueueDepth(jobs, dlq) if jobs is not None and dlq is not None else None
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        counter, latency = self.m.request_children(route, method, status)
-        counter.inc()
-        if latency is not None:
-            latency.observe(seconds)
+        m = self.m
+        if route in UNTIMED_ROUTES:
+            _tally.add(m.http_requests, (route, method, str(status)))
+        else:
+            _tally.add(m.http_requests, (route, method, str(status)), m.http_duration, (route, method), seconds)
 
     def job_enqueued(self, job_type: str) -> None:
-        self.m.child(self.m.enqueued, job_type).inc()
+        _tally.add(self.m.enqueued, (job_type,))
 
     def job_started(self, job_type: str) -> None:
-        self.m.child(self.m.started, job_type).inc()
+        _tally.add(self.m.started, (job_type,))
 
     def job_finished(self, job_type: str, outcome: str, seconds: float | None) -> None:
         """outcome: completed, retried or dead; `seconds` the attempt ran (None: it did not run)."""
         m = self.m
-        m.child(getattr(m, outcome), job_type).inc()
-        if seconds is not None:
-            m.child(m.job_duration, job_type).observe(seconds)
+        if seconds is None:
+            _tally.add(getattr(m, outcome), (job_type,))
+        else:
+            _tally.add(getattr(m, outcome), (job_type,), m.job_duration, (job_type,), seconds)
 
     def worker_restarted(self, role: str, cause: str) -> None:
         self.m.child(self.m.restarts, role, cause).inc()
 
     def render(self) -> tuple[str, bytes]:
+        _tally.flush()  # this worker's own counts up to now
         return exposition(self.depth)
 
 

@@ -160,7 +160,7 @@ def run_bench(args: argparse.Namespace) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="forkline-bench-"))
     port = free_port()
     env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "DATA_DIR": str(tmp / "data"),
-           "LOG_DIR": str(tmp / "logs"), "LOG_LEVEL": os.environ.get("LOG_LEVEL", "warning")}
+           "LOG_DIR": str(tmp / "logs"), "LOG_LEVEL": os.environ.get("LOG_LEVEL", "info")}  # the default
     env.pop("REDIS_URL", None)
     (tmp / "get.lua").write_text(REPORT_LUA)
     (tmp / "post.lua").write_text(POST_LUA)

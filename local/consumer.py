@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 
+from adapters import metrics
 from adapters.huey.tasks import ForklineHuey
 from adapters.logs import setup_logging
 from adapters.metrics import serve_metrics
@@ -135,5 +136,6 @@ def run_consumer(settings: Settings, metrics_port: int = 0) -> None:
     finally:
         stop.set()
         give_back(huey)
+        metrics.flush_all()  # the counts of its last second
         if beat is not None:
             beat.join(5)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 
 import bjoern
 
+from adapters import metrics
 from adapters.logs import setup_logging
 from adapters.settings import Settings
 from local.exits import RECYCLED
@@ -150,5 +151,6 @@ def serve(sock: socket.socket, settings: Settings, slots: WorkerSlots, index: in
         bjoern.server_run(sock, app)
     except KeyboardInterrupt:
         pass
+    metrics.flush_all()  # the requests of its last second
     if retirement.reason:
         raise SystemExit(RECYCLED)

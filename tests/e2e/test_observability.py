@@ -87,7 +87,10 @@ def test_a_jobs_lines_carry_its_id_and_its_requests_id_and_the_metrics_count_it(
     assert [(a["method"], a["path"], a["status"]) for a in access] == [("POST", "/jobs", 202)]
     assert access[0]["workerPid"] == accepted["pid"] and access[0]["durationMs"] > 0
 
-    exposition = stack.request("GET", "/metrics")[2]
+    # Each process adds its counts to the shared files within a second.
+    exposition = wait_until(lambda: (lambda e: e if metric(e, "forkline_jobs_dead_total", type="message") == 1
+                                     and metric(e, "forkline_jobs_enqueued_total", type="message") == 2 else None)(
+        stack.request("GET", "/metrics")[2]), 5, 0.2, "the jobs counted")
     checked = promtool_check(exposition)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert metric(exposition, "forkline_jobs_enqueued_total", type="message") == 2
