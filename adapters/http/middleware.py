@@ -2,8 +2,10 @@
 
 import hmac
 import io
+import itertools
 import os
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import falcon
@@ -24,12 +26,21 @@ class RequestContext:
     def __init__(self, metrics: Metrics, access_log: bool = False):
         self.metrics = metrics
         self.access_log = access_log
+        self.new_ids: Iterator[str] | None = None
+        self.pid = 0
+
+    def new_id(self) -> str:
+        """16 hex digits: 8 random per process, then a counter (cheaper than 8 random bytes each)."""
+        if self.pid != os.getpid() or self.new_ids is None:
+            self.pid, prefix = os.getpid(), os.urandom(4).hex()
+            self.new_ids = (f"{prefix}{n:08x}" for n in itertools.count(int.from_bytes(os.urandom(2), "big")))
+        return next(self.new_ids)
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         # The WSGI variable, not get_header(), and str methods, not a regex: this runs on every request.
         request_id = req.env.get("HTTP_X_REQUEST_ID")
         if request_id is None or not (0 < len(request_id) <= 128 and request_id.isascii() and request_id.isprintable()):
-            request_id = os.urandom(8).hex()
+            request_id = self.new_id()
         context = req.context
         context.request_id = request_id
         context.started = time.perf_counter()
