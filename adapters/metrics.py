@@ -7,7 +7,7 @@ start and marks each dead child's files dead; every process writes its own files
 any web worker (GET /metrics) or `forkline worker`'s METRICS_PORT adds them up. Queue
 depths are not stored: they are read from the job store when scraped.
 
-Requests and jobs are queued in each process's memory and added to the shared files at
+Requests and jobs are added up in each process's memory and added to the shared files at
 most a second later (by a flusher thread, at a scrape of that worker, when the process
 stops): the mmap writes of one request cost more than its id and its counting together.
 A SIGKILLed process's last second of counts is lost to the metrics. Adding a tally to a
@@ -16,7 +16,6 @@ histogram uses three private attributes of prometheus_client (`_upper_bounds`, a
 """
 
 import bisect
-import collections
 import logging
 import os
 import shutil
@@ -97,16 +96,16 @@ _metrics: _Metrics | None = None
 
 
 class Tally:
-    """Counts and observations queued in this process's memory, added to the shared metrics by
-    `flush` (a flusher thread each second, a scrape, the process stopping). Counting is one
-    append to a deque (thread-safe, no lock); the flush adds them up."""
+    """Counts and observations added up in this process's memory, then added to the shared
+    metrics by `flush` (a flusher thread each second, a scrape, the process stopping). The
+    flush only touches the few distinct label sets, so it never holds the GIL for long."""
 
     FLUSH_SECONDS = 1.0
 
     def __init__(self) -> None:
-        self.queue: collections.deque[tuple[Any, tuple[str, ...], Any, tuple[str, ...], float]] = \
-            collections.deque()
-        self.flush_lock = threading.Lock()
+        self.lock = threading.Lock()  # consumers count from several threads
+        self.counts: dict[tuple[Any, tuple[str, ...]], int] = {}
+        self.observed: dict[tuple[Any, tuple[str, ...]], list[float]] = {}  # bucket counts, then the sum
         self.flusher: threading.Thread | None = None
 
     def add(self, counter: Any, labels: tuple[str, ...], histogram: Any = None, hist_labels: tuple[str, ...] = (),
@@ -115,7 +114,17 @@ class Tally:
         if self.flusher is None:
             self.flusher = threading.Thread(target=self._flush_forever, name="metrics-flush", daemon=True)
             self.flusher.start()  # on first use, in the process that counts: a thread does not survive a fork
-        self.queue.append((counter, labels, histogram, hist_labels, seconds))
+        with self.lock:
+            counts = self.counts
+            key = (counter, labels)
+            counts[key] = counts.get(key, 0) + 1
+            if histogram is not None:
+                bounds = histogram._upper_bounds
+                tally = self.observed.get((histogram, hist_labels))
+                if tally is None:
+                    tally = self.observed[(histogram, hist_labels)] = [0.0] * (len(bounds) + 1)
+                tally[bisect.bisect_left(bounds, seconds)] += 1
+                tally[-1] += seconds
 
     def _flush_forever(self) -> None:
         while True:
@@ -123,31 +132,18 @@ class Tally:
             self.flush()
 
     def flush(self) -> None:
-        counts: dict[tuple[Any, tuple[str, ...]], int] = {}
-        observed: dict[tuple[Any, tuple[str, ...]], list[float]] = {}  # bucket counts, then the sum
-        with self.flush_lock:
-            queue = self.queue
-            while True:
-                try:
-                    counter, labels, histogram, hist_labels, seconds = queue.popleft()
-                except IndexError:
-                    break
-                counts[(counter, labels)] = counts.get((counter, labels), 0) + 1
-                if histogram is not None:
-                    tally = observed.get((histogram, hist_labels))
-                    if tally is None:
-                        tally = observed[(histogram, hist_labels)] = [0.0] * (len(histogram._upper_bounds) + 1)
-                    tally[bisect.bisect_left(histogram._upper_bounds, seconds)] += 1
-                    tally[-1] += seconds
-            m = families()
-            for (counter, labels), n in counts.items():
-                m.child(counter, *labels).inc(n)
-            for (histogram, labels), tally in observed.items():
-                child = m.child(histogram, *labels)
-                for bucket, hits in zip(child._buckets, tally, strict=False):
-                    if hits:
-                        bucket.inc(hits)
-                child._sum.inc(tally[-1])
+        with self.lock:
+            counts, self.counts = self.counts, {}
+            observed, self.observed = self.observed, {}
+        m = families()
+        for (counter, labels), n in counts.items():
+            m.child(counter, *labels).inc(n)
+        for (histogram, labels), tally in observed.items():
+            child = m.child(histogram, *labels)
+            for bucket, hits in zip(child._buckets, tally, strict=False):
+                if hits:
+                    bucket.inc(hits)
+            child._sum.inc(tally[-1])
 
 
 _tally = Tally()
