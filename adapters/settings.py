@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     jobs_sqs_queue_url: str | None = None
     api_keys: str = Field("", description="comma-separated API keys; empty = no authentication")
     access_log: bool = Field(False, description="one log line per HTTP request")
+    dlq_max_replays: int = Field(3, ge=0, le=1000, description="a bulk replay skips jobs replayed this many times")
     metrics_auth: bool = Field(False, description="GET /metrics needs an API key")
     metrics_port: int = Field(9464, ge=0, le=65535,
                               description="where `forkline worker` alone serves its metrics; 0 = nowhere")

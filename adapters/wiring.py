@@ -65,7 +65,8 @@ def build_app(settings: Settings) -> falcon.App:
     return create_app(AppDeps(jobs=ports.jobs, dlq=ports.dlq, probe=ports.probe, max_attempts=settings.max_attempts,
                               api_keys=settings.api_key_list, workers=ports.workers,
                               beat_seconds=settings.worker_heartbeat, metrics=PrometheusMetrics(ports.jobs, ports.dlq),
-                              metrics_auth=settings.metrics_auth, access_log=settings.access_log))
+                              metrics_auth=settings.metrics_auth, access_log=settings.access_log,
+                              max_replays=settings.dlq_max_replays))
 
 
 def configure_consumer(settings: Settings) -> ForklineHuey:

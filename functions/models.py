@@ -51,6 +51,7 @@ class JobRecord(BaseModel):
     finishedAt: float | None = None
     dlqPending: bool = Field(False, description="dead, and its DLQ entry not written yet (retried until it is)")
     requestId: str | None = Field(None, description="X-Request-ID of the request that submitted it")
+    replays: int = Field(0, description="times this job was replayed from the dead-letter queue")
 
 
 class JobAccepted(BaseModel):
@@ -97,6 +98,7 @@ class DeadJob(BaseModel):
     traceback: str = ""
     attempts: int
     failedAt: float
+    replays: int = Field(0, description="times it was replayed from the dead-letter queue before this failure")
 
 
 class DeadJobPage(BaseModel):
@@ -115,3 +117,59 @@ class ErrorBody(BaseModel):
     code: str
     message: str
     details: Any = None
+
+
+class DeadJobFilter(BaseModel):
+    """Which dead jobs an operation is about; every field given must match."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str | None = Field(None, min_length=1, max_length=64, description="the job type")
+    errorContains: str | None = Field(None, min_length=1, max_length=200, description="a substring of the error")
+    failedAfter: float | None = Field(None, ge=0, description="failed at or after (Unix seconds)")
+    failedBefore: float | None = Field(None, ge=0, description="failed before (Unix seconds)")
+
+    def matches(self, job: "DeadJob") -> bool:
+        return ((self.type is None or job.type == self.type)
+                and (self.errorContains is None or self.errorContains in job.error)
+                and (self.failedAfter is None or job.failedAt >= self.failedAfter)
+                and (self.failedBefore is None or job.failedAt < self.failedBefore))
+
+    def is_empty(self) -> bool:
+        return self.type is None and self.errorContains is None and self.failedAfter is None \
+            and self.failedBefore is None
+
+    def only(self) -> "DeadJobFilter":
+        """The filter fields alone (a request model's other fields dropped)."""
+        return DeadJobFilter(type=self.type, errorContains=self.errorContains, failedAfter=self.failedAfter,
+                             failedBefore=self.failedBefore)
+
+
+class ReplayRequest(DeadJobFilter):
+    """Body of POST /dlq/replay."""
+
+    limit: int = Field(100, ge=1, le=100, description="most jobs replayed by this call")
+    dryRun: bool = Field(False, description="report what would be replayed, replay nothing")
+
+
+class PurgeRequest(DeadJobFilter):
+    """Body of POST /dlq/purge."""
+
+    confirm: bool = Field(False, description="must be true: a purge cannot be undone")
+
+
+class ReplayReport(BaseModel):
+    matched: int = Field(description="dead jobs matching the filter (of those seen, see complete)")
+    replayed: int = Field(description="put back on the queue by this call (0 with dryRun)")
+    skipped: int = Field(description="matching jobs left in the DLQ: replayed DLQ_MAX_REPLAYS times already")
+    jobIds: list[str] = Field(description="replayed by this call (with dryRun: what it would replay)")
+    skippedIds: list[str]
+    remaining: int = Field(description="matching, replayable jobs still in the DLQ after this call")
+    complete: bool = Field(description="false when the DLQ could not be read whole (SQS: one pass reads at most "
+                                       "1,000 messages): then more may match than counted")
+
+
+class PurgeReport(BaseModel):
+    purged: int
+    remaining: int = Field(description="matching jobs still in the DLQ after this call")
+    complete: bool = Field(description="false when the DLQ could not be read whole: more may match")

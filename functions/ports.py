@@ -1,8 +1,9 @@
 """The ports the pure functions are given: small protocols, one per kind of I/O."""
 
+import builtins
 from typing import Protocol
 
-from functions.models import DeadJob, JobRecord, WorkerInfo
+from functions.models import DeadJob, DeadJobFilter, JobRecord, WorkerInfo
 
 
 class JobQueue(Protocol):
@@ -33,6 +34,13 @@ class DeadLetterQueue(Protocol):
 
     def take(self, job_id: str) -> DeadJob | None:
         """Remove the entry and return it; None if absent (so a replay happens once)."""
+
+    def take_many(self, job_ids: builtins.list[str]) -> builtins.list[DeadJob]:
+        """Remove and return those of the entries still there, in the order asked."""
+
+    def matching(self, where: DeadJobFilter) -> tuple[builtins.list[DeadJob], bool]:
+        """The entries matching `where`, oldest failure first, and whether the whole DLQ was read
+        (a backend may read only part of it in one call)."""
 
     def count(self) -> int: ...
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from functions import dead_letters
 from functions.errors import InvalidInput, KeyReused, NotFound
 from functions.jobs import JOB_TYPES
 from functions.limits import IDEMPOTENCY_KEY, PAGE_DEFAULT, PAGE_MAX
@@ -133,33 +134,17 @@ def _page_param(value: str | None, default: int, name: str, low: int, high: int)
     return number
 
 
-def list_dlq(dlq: DeadLetterQueue, offset: str | None, limit: str | None) -> DeadJobPage:
+def list_dlq(dlq: DeadLetterQueue, offset: str | None, limit: str | None,
+             filters: dict[str, Any] | None = None) -> DeadJobPage:
+    """GET /dlq: a page of the entries matching the query's filters (dead_letters.parse_filter)."""
     first = _page_param(offset, 0, "offset", 0, 10**9)
     size = _page_param(limit, PAGE_DEFAULT, "limit", 1, PAGE_MAX)
-    return DeadJobPage(items=dlq.list(first, size), total=dlq.count(), offset=first, limit=size)
+    return dead_letters.list_dead(dlq, first, size, dead_letters.parse_filter(filters or {}))
 
 
-def replay_dlq(
-    job_id: str, dlq: DeadLetterQueue, queue: JobQueue, now: float, max_attempts: int
-) -> Replayed:
-    dead = dlq.take(job_id)
-    if dead is None:
-        raise NotFound(f"No job {job_id!r} in the dead-letter queue")
-    job = JobRecord(
-        id=dead.jobId,
-        type=dead.type,
-        payload=dead.payload,
-        state=JobState.queued,
-        maxAttempts=max_attempts,
-        createdAt=now,
-        updatedAt=now,
-    )
-    try:
-        queue.requeue(job)
-    except Exception:
-        dlq.put(dead)  # nothing lost: the entry goes back where it was
-        raise
-    return Replayed(jobId=job.id)
+def replay_dlq(job_id: str, dlq: DeadLetterQueue, queue: JobQueue, now: float, max_attempts: int,
+               request_id: str | None = None) -> Replayed:
+    return dead_letters.replay_one(job_id, dlq, queue, now, max_attempts, request_id)
 
 
 def list_workers(registry: WorkerRegistry | None, beat_seconds: float) -> WorkerList:

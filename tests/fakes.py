@@ -55,6 +55,12 @@ class MemoryDLQ:
     def take(self, job_id):
         return self.entries.pop(job_id, None)
 
+    def take_many(self, job_ids):
+        return [self.entries.pop(i) for i in job_ids if i in self.entries]
+
+    def matching(self, where):
+        return [e for e in self.list(0, len(self.entries)) if where.matches(e)], True
+
     def count(self):
         return len(self.entries)
 

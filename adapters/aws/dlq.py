@@ -14,11 +14,12 @@ times before the move) and its failure time is its `SentTimestamp` (SQS keeps a
 redriven message's original timestamp; the moment of the move is not recorded).
 """
 
+import builtins
 import json
 import time
 
 from adapters.aws.client import SQS_ERRORS, SQSHandle, sqs_unavailable
-from functions.models import DeadJob
+from functions.models import DeadJob, DeadJobFilter
 
 PEEK_LIMIT = 1000  # most messages one listing reads
 PEEK_VISIBILITY = 10
@@ -40,6 +41,7 @@ def decode(message: dict, max_receive_count: int | None = None) -> DeadJob:
         payload=body["payload"],
         error="exceeded the retry limit (moved by the queue's redrive policy)",
         attempts=max_receive_count or body.get("maxAttempts", 0),
+        replays=body.get("replays", 0),
         failedAt=int(message.get("Attributes", {}).get("SentTimestamp", time.time() * 1000)) / 1000,
     )
 
@@ -139,13 +141,39 @@ class SQSDLQ:
         return next((job for job, _ in seen if job is not None and job.jobId == job_id), None)
 
     def take(self, job_id: str) -> DeadJob | None:
+        taken = self.take_many([job_id])
+        return taken[0] if taken else None
+
+    def take_many(self, job_ids: builtins.list[str]) -> builtins.list[DeadJob]:
+        """One pass: the wanted messages seen are deleted, every other one made visible again."""
+        if not job_ids:
+            return []
+        wanted = set(job_ids)
         try:
             seen = self._peek(PEEK_LIMIT)
-            found = next(((job, m) for job, m in seen if job is not None and job.jobId == job_id), None)
-            others = [m for job, m in seen if found is None or m is not found[1]]
-            if found is not None:
-                self.sqs.client.delete_message(QueueUrl=self.queue_url, ReceiptHandle=found[1]["ReceiptHandle"])
+            found: dict[str, tuple[DeadJob, dict]] = {}
+            others = []
+            for job, message in seen:
+                if job is not None and job.jobId in wanted and job.jobId not in found:
+                    found[job.jobId] = (job, message)
+                else:
+                    others.append(message)
+            for i in range(0, len(found), 10):
+                chunk = list(found.values())[i:i + 10]
+                self.sqs.client.delete_message_batch(QueueUrl=self.queue_url, Entries=[
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, (_, m) in enumerate(chunk)])
             self._release(others)
         except SQS_ERRORS as exc:
             raise sqs_unavailable(exc, "take") from None
-        return found[0] if found else None
+        return [found[job_id][0] for job_id in job_ids if job_id in found]
+
+    def matching(self, where: DeadJobFilter) -> tuple[builtins.list[DeadJob], bool]:
+        """What one pass sees (at most PEEK_LIMIT messages); complete when that was every message."""
+        try:
+            seen = self._peek(PEEK_LIMIT + 1)
+            self._release([m for _, m in seen])
+        except SQS_ERRORS as exc:
+            raise sqs_unavailable(exc, "list") from None
+        complete = len(seen) <= PEEK_LIMIT
+        entries = sorted((job for job, _ in seen[:PEEK_LIMIT] if job is not None), key=lambda j: j.failedAt)
+        return [job for job in entries if where.matches(job)], complete

@@ -15,7 +15,10 @@ from functions.models import JobRecord
 
 
 def job_message(job: JobRecord) -> str:
-    return json.dumps({"id": job.id, "type": job.type, "payload": job.payload, "maxAttempts": job.maxAttempts})
+    body = {"id": job.id, "type": job.type, "payload": job.payload, "maxAttempts": job.maxAttempts}
+    if job.replays:
+        body["replays"] = job.replays  # read back by the SQS DLQ when the redrive policy moves it
+    return json.dumps(body)
 
 
 class SQSJobQueue:

@@ -12,10 +12,19 @@ import falcon
 
 from adapters.http.errors import register_error_handlers
 from adapters.http.middleware import ApiKeyAuth, BodyLimit, RequestContext
-from adapters.http.openapi import IDEMPOTENCY_PARAMETER, JOB_ID_PARAMETER, PAGE_PARAMETERS, openapi_document
+from adapters.http.openapi import (
+    FILTER_PARAMETERS,
+    IDEMPOTENCY_PARAMETER,
+    JOB_ID_PARAMETER,
+    PAGE_PARAMETERS,
+    openapi_document,
+)
 from adapters.http.operations import Operation, Route
 from adapters.http.resources import (
     AppDeps,
+    DeadLetterResource,
+    DeadLettersPurgeResource,
+    DeadLettersReplayResource,
     DeadLettersResource,
     HealthResource,
     JobResource,
@@ -27,7 +36,22 @@ from adapters.http.resources import (
     RootResource,
     WorkersResource,
 )
-from functions.models import DeadJobPage, Health, JobAccepted, JobRecord, QueueStats, Replayed, Welcome, WorkerList
+from functions.models import (
+    DeadJob,
+    DeadJobPage,
+    Health,
+    JobAccepted,
+    JobRecord,
+    JobRequest,
+    PurgeReport,
+    PurgeRequest,
+    QueueStats,
+    Replayed,
+    ReplayReport,
+    ReplayRequest,
+    Welcome,
+    WorkerList,
+)
 
 
 class OpenAPIResource(Resource):
@@ -45,7 +69,8 @@ ROUTES: tuple[Route, ...] = (
         Operation("get", "Health of this worker and its dependencies", {200: Health, 503: Health}),)),
     Route("/jobs", JobsResource, (
         Operation("post", "Submit a job", {202: JobAccepted, 200: JobAccepted},
-                  (400, 401, 403, 413, 415, 422, 500, 501, 503), parameters=(IDEMPOTENCY_PARAMETER,), body=True),
+                  (400, 401, 403, 413, 415, 422, 500, 501, 503), parameters=(IDEMPOTENCY_PARAMETER,),
+                  body=JobRequest),
     ), protected=True),
     Route("/jobs/{job_id}", JobResource, (
         Operation("get", "A job's state and result", {200: JobRecord}, (401, 403, 404, 500, 503),
@@ -54,8 +79,22 @@ ROUTES: tuple[Route, ...] = (
     Route("/queue/stats", QueueStatsResource, (
         Operation("get", "Queue counts", {200: QueueStats}, (500, 503)),)),
     Route("/dlq", DeadLettersResource, (
-        Operation("get", "Dead-letter queue, oldest failure first", {200: DeadJobPage},
-                  (400, 401, 403, 422, 500, 503), parameters=PAGE_PARAMETERS),
+        Operation("get", "Dead-letter queue, oldest failure first, filtered", {200: DeadJobPage},
+                  (400, 401, 403, 422, 500, 503), parameters=PAGE_PARAMETERS + FILTER_PARAMETERS),
+    ), protected=True),
+    Route("/dlq/replay", DeadLettersReplayResource, (
+        Operation("post", "Replay up to `limit` matching dead jobs (DLQ_MAX_REPLAYS skips poison jobs)",
+                  {200: ReplayReport}, (400, 401, 403, 413, 415, 422, 500, 503), body=ReplayRequest),
+    ), protected=True),
+    Route("/dlq/purge", DeadLettersPurgeResource, (
+        Operation("post", "Remove up to 1,000 matching dead jobs; needs \"confirm\": true", {200: PurgeReport},
+                  (400, 401, 403, 413, 415, 422, 500, 503), body=PurgeRequest),
+    ), protected=True),
+    Route("/dlq/{job_id}", DeadLetterResource, (
+        Operation("get", "One dead job, with its traceback", {200: DeadJob}, (401, 403, 404, 500, 503),
+                  parameters=(JOB_ID_PARAMETER,)),
+        Operation("delete", "Remove one dead job", {204: {}}, (401, 403, 404, 500, 503),
+                  parameters=(JOB_ID_PARAMETER,)),
     ), protected=True),
     Route("/dlq/{job_id}/replay", ReplayResource, (
         Operation("post", "Put a dead job back on the queue", {202: Replayed}, (401, 403, 404, 500, 503),

@@ -16,7 +16,7 @@ from functions.limits import (
     PAGE_MAX,
     REQUEST_ID_PATTERN,
 )
-from functions.models import ErrorBody
+from functions.models import ErrorBody, JobRequest
 
 REF = "#/components/schemas/{model}"
 _ERRORS = {
@@ -39,6 +39,13 @@ PAGE_PARAMETERS = (
     {"name": "offset", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0, "default": 0}},
     {"name": "limit", "in": "query", "required": False,
      "schema": {"type": "integer", "minimum": 1, "maximum": PAGE_MAX, "default": PAGE_DEFAULT}},
+)
+FILTER_PARAMETERS = (
+    {"name": "type", "in": "query", "required": False, "schema": {"type": "string", "minLength": 1, "maxLength": 64}},
+    {"name": "errorContains", "in": "query", "required": False,
+     "schema": {"type": "string", "minLength": 1, "maxLength": 200}},
+    {"name": "failedAfter", "in": "query", "required": False, "schema": {"type": "number", "minimum": 0}},
+    {"name": "failedBefore", "in": "query", "required": False, "schema": {"type": "number", "minimum": 0}},
 )
 IDEMPOTENCY_PARAMETER = {"name": "Idempotency-Key", "in": "header", "required": False,
                          "description": "Repeat within JOB_RETENTION: 200 with the first jobId, nothing enqueued",
@@ -66,7 +73,9 @@ def _json(ref: dict[str, Any]) -> dict[str, Any]:
 def _responses(op: Operation, refs: dict[type[BaseModel], dict[str, Any]]) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for status, model in op.ok.items():
-        if isinstance(model, dict):
+        if status == 204:
+            responses[str(status)] = {"description": op.summary}
+        elif isinstance(model, dict):
             responses[str(status)] = {"description": op.summary, "content": {op.media: {"schema": model}}}
         else:
             responses[str(status)] = {"description": model.__doc__ or model.__name__, "content": _json(refs[model])}
@@ -86,6 +95,8 @@ def _models(routes: Iterable[Route]) -> list[type[BaseModel]]:
     for route in routes:
         for op in route.operations:
             found.update((m, None) for m in op.ok.values() if isinstance(m, type))
+            if op.body is not None and op.body is not JobRequest:
+                found[op.body] = None
     return [*found, ErrorBody]
 
 
@@ -102,8 +113,10 @@ def openapi_document(routes: tuple[Route, ...], title: str = "forkline", version
                                      "responses": _responses(op, model_refs)}
             if op.parameters:
                 entry["parameters"] = list(op.parameters)
-            if op.body:
+            if op.body is JobRequest:
                 entry["requestBody"] = {"required": True, "content": _json({"$ref": REF.format(model="JobRequest")})}
+            elif op.body is not None:
+                entry["requestBody"] = {"required": True, "content": _json(model_refs[op.body])}
             entry["security"] = [{"bearer": []}, {"apiKey": []}] if route.protected else []
             paths.setdefault(route.path, {})[op.method] = entry
     return {

@@ -13,7 +13,7 @@ class Operation:
     ok: dict[int, type[BaseModel] | dict[str, Any]]  # a model, or an inline JSON schema
     errors: tuple[int, ...] = (500,)
     parameters: tuple[dict[str, Any], ...] = ()
-    body: bool = False
+    body: type[BaseModel] | None = None  # the JSON body's model (JobRequest: its schema is built per job type)
     media: str = "application/json"  # of the success responses; errors are always JSON
 
 

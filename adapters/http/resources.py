@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import falcon
 
 from adapters.logs import FastLogger
-from functions import routes
+from functions import dead_letters, routes
 from functions.errors import NotFound
 from functions.limits import JOB_ID, MAX_BODY_BYTES
 from functions.ports import DeadLetterQueue, HealthProbe, JobQueue, Metrics, WorkerRegistry
@@ -49,6 +49,7 @@ class AppDeps:
     metrics: Metrics = field(default_factory=NoMetrics)
     metrics_auth: bool = False  # GET /metrics needs an API key too
     access_log: bool = False
+    max_replays: int = 3  # DLQ_MAX_REPLAYS
 
 
 def job_id_param(raw: str) -> str:
@@ -100,10 +101,36 @@ class QueueStatsResource(Resource):
         resp.media = routes.queue_stats(self.deps.jobs, self.deps.dlq).model_dump()
 
 
+FILTER_PARAMS = ("type", "errorContains", "failedAfter", "failedBefore")
+
+
 class DeadLettersResource(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        page = routes.list_dlq(self.deps.dlq, req.get_param("offset"), req.get_param("limit"))
+        filters = {name: req.get_param(name) for name in FILTER_PARAMS}
+        page = routes.list_dlq(self.deps.dlq, req.get_param("offset"), req.get_param("limit"), filters)
         resp.media = page.model_dump(mode="json")
+
+
+class DeadLetterResource(Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
+        resp.media = dead_letters.get_dead(self.deps.dlq, job_id_param(job_id)).model_dump(mode="json")
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
+        dead_letters.delete_dead(self.deps.dlq, job_id_param(job_id))
+        resp.status = 204
+
+
+class DeadLettersReplayResource(Resource):
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        d = self.deps
+        report = dead_letters.replay_matching(req.get_media(default_when_empty=None), d.dlq, d.jobs, d.clock(),
+                                              d.max_attempts, d.max_replays, req.context.get("request_id"))
+        resp.media = report.model_dump()
+
+
+class DeadLettersPurgeResource(Resource):
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = dead_letters.purge_matching(req.get_media(default_when_empty=None), self.deps.dlq).model_dump()
 
 
 class WorkersResource(Resource):
@@ -119,7 +146,8 @@ class MetricsResource(Resource):
 class ReplayResource(Resource):
     def on_post(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
         d = self.deps
-        replayed = routes.replay_dlq(job_id_param(job_id), d.dlq, d.jobs, d.clock(), d.max_attempts)
+        replayed = routes.replay_dlq(job_id_param(job_id), d.dlq, d.jobs, d.clock(), d.max_attempts,
+                                     req.context.get("request_id"))
         resp.status = 202
         resp.location = f"/jobs/{replayed.jobId}"
         resp.media = replayed.model_dump()

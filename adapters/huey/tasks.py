@@ -137,7 +137,8 @@ class ForklineHuey(RedisHuey):
         assert self.outbox is not None, "configure() first"
         type_name, payload = task.args[0], task.args[1]
         entry = DeadJob(jobId=task.id, type=type_name, payload=payload, error=error,
-                        traceback=trace[-TRACEBACK_MAX_CHARS:], attempts=attempts, failedAt=time.time())
+                        traceback=trace[-TRACEBACK_MAX_CHARS:], attempts=attempts, failedAt=time.time(),
+                        replays=task.args[3] if len(task.args) > 3 else 0)
         return self.outbox.bury(entry, lease)
 
     def _mark_started(self, task: Task) -> None:
@@ -189,13 +190,15 @@ huey = ForklineHuey("forkline")
 
 
 @huey.task(name="forkline.run_job")
-def run_job_task(type_name: str, payload: dict[str, Any], request_id: str = "") -> Any:
-    """`request_id`: the X-Request-ID that submitted it (messages from before it existed have none)."""
+def run_job_task(type_name: str, payload: dict[str, Any], request_id: str = "", replays: int = 0) -> Any:
+    """`request_id`: the X-Request-ID that submitted it; `replays`: times it came back from the DLQ
+    (messages from before these existed have neither)."""
     with huey.watchdog.limit():
         return run_job(type_name, payload)
 
 
 def encode_job(job: JobRecord) -> bytes:
     """The queue message for a job record, as the HTTP side enqueues it."""
-    message: bytes = huey.serialize_task(run_job_task.s(job.type, job.payload, job.requestId or "", id=job.id))
+    message: bytes = huey.serialize_task(run_job_task.s(job.type, job.payload, job.requestId or "", job.replays,
+                                                        id=job.id))
     return message

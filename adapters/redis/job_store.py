@@ -16,10 +16,11 @@ from adapters.redis import keys, scripts
 from adapters.redis.client import RedisHandle, redis_outages, unavailable
 from functions.models import DeadJob, JobRecord
 
-_INT_FIELDS = {"attempts", "maxAttempts"}
+_INT_FIELDS = {"attempts", "maxAttempts", "replays"}
 _FLOAT_FIELDS = {"createdAt", "updatedAt", "nextAttemptAt", "finishedAt"}
 _JSON_FIELDS = {"payload", "result"}
 _FLAG_FIELDS = {"dlqPending"}  # stored as "1" only while true
+_OMITTED_AT_ZERO = {"replays"}  # most jobs: one hash field less
 
 
 def encode_record(job: JobRecord) -> list[str]:
@@ -27,7 +28,7 @@ def encode_record(job: JobRecord) -> list[str]:
     fields: list[str] = []
     for name in JobRecord.model_fields:
         value = getattr(job, name)
-        if value is None or (name in _FLAG_FIELDS and not value):
+        if value is None or (name in _FLAG_FIELDS and not value) or (name in _OMITTED_AT_ZERO and value == 0):
             continue
         if name in _FLAG_FIELDS:
             value = "1"

@@ -11,7 +11,8 @@ from functions.models import DeadJob
 KEY = "k-3f9a1c0e5b7d"
 # (method, route, what a request with a valid key must answer)
 PROTECTED = [("POST", "/jobs", 202), ("GET", "/jobs/{job_id}", 200), ("GET", "/dlq", 200),
-             ("POST", "/dlq/{job_id}/replay", 202), ("GET", "/workers", 200)]
+             ("POST", "/dlq/{job_id}/replay", 202), ("GET", "/workers", 200), ("GET", "/dlq/{job_id}", 200),
+             ("DELETE", "/dlq/{job_id}", 204), ("POST", "/dlq/replay", 200), ("POST", "/dlq/purge", 200)]
 VALID = ({"Authorization": f"Bearer {KEY}"}, {"X-API-Key": KEY}, {"X-API-Key": "other-key"},
          {"Authorization": f"bearer   {KEY}  "})
 
@@ -30,11 +31,15 @@ def call(client, ports, method, route, headers=None):
         body = {"message": "hi", "shouldFail": False}
     elif route == "/jobs/{job_id}":
         path = f"/jobs/{client.simulate_post('/jobs', json={'message': 'x'}, headers={'X-API-Key': KEY}).json['jobId']}"
-    elif route == "/dlq/{job_id}/replay":
+    elif route in ("/dlq/{job_id}/replay", "/dlq/{job_id}"):
         dead = DeadJob(jobId=f"dead-{len(ports.dlq.list(0, 100))}", type="message", payload={"message": "m"},
                        error="E", attempts=4, failedAt=1.0)
         ports.dlq.put(dead)
-        path = f"/dlq/{dead.jobId}/replay"
+        path = route.replace("{job_id}", dead.jobId)
+    elif route == "/dlq/replay":
+        body = {"dryRun": True}
+    elif route == "/dlq/purge":
+        body = {"confirm": True}
     return client.simulate_request(method, path, json=body, headers=headers or {})
 
 
