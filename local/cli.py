@@ -10,7 +10,7 @@ from setproctitle import setproctitle
 from adapters import metrics
 from adapters.logs import setup_logging
 from adapters.settings import Settings, SettingsError, load_settings
-from local import bench
+from local import bench, ops
 
 COMMANDS = {
     "run": "the whole stack: HTTP workers, job consumer, and an embedded Redis when REDIS_URL is unset",
@@ -18,6 +18,8 @@ COMMANDS = {
     "worker": "the job consumer only (WORKER_CONCURRENCY threads per process)",
     "bench": "start the stack on loopback and measure it with wrk (a benchmark, not a test)",
 }
+# Over the HTTP API (FORKLINE_URL, FORKLINE_API_KEY): local/ops.py.
+OPERATOR_COMMANDS = ("stats", "jobs", "workers", "dlq")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -29,6 +31,7 @@ def parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help_text, description=help_text)
         if name == "bench":
             bench.add_arguments(command)
+    ops.add_arguments(sub)
     return top
 
 
@@ -43,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "bench":
         return bench.run_bench(args)
+    if args.command in OPERATOR_COMMANDS:
+        return ops.run(args)
     try:
         settings = load_settings()
     except SettingsError as exc:

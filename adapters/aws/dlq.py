@@ -22,7 +22,7 @@ from adapters.aws.client import SQS_ERRORS, SQSHandle, sqs_unavailable
 from functions.models import DeadJob, DeadJobFilter
 
 PEEK_LIMIT = 1000  # most messages one listing reads
-PEEK_VISIBILITY = 10
+PEEK_VISIBILITY = 60  # longer than a pass of PEEK_LIMIT messages takes
 
 
 def decode(message: dict, max_receive_count: int | None = None) -> DeadJob:
@@ -44,6 +44,16 @@ def decode(message: dict, max_receive_count: int | None = None) -> DeadJob:
         replays=body.get("replays", 0),
         failedAt=int(message.get("Attributes", {}).get("SentTimestamp", time.time() * 1000)) / 1000,
     )
+
+
+def unique(seen: list[tuple[DeadJob | None, dict]]) -> list[DeadJob]:
+    """One entry per job, oldest failure first: SQS delivers at least once, so a put retried
+    after a timeout can leave two messages for one job."""
+    by_id: dict[str, DeadJob] = {}
+    for job, _ in seen:
+        if job is not None:
+            by_id.setdefault(job.jobId, job)
+    return sorted(by_id.values(), key=lambda j: j.failedAt)
 
 
 class SQSDLQ:
@@ -99,15 +109,20 @@ class SQSDLQ:
         return int(attrs["ApproximateNumberOfMessages"])
 
     def _peek(self, want: int) -> list[tuple[DeadJob | None, dict]]:
+        """Receive up to `want` messages, each once (a message seen again means the pass has
+        gone round, or outlived PEEK_VISIBILITY): the caller makes them visible again."""
         seen: list[tuple[DeadJob | None, dict]] = []
-        while len(seen) < min(want, PEEK_LIMIT):
+        ids: set[str] = set()
+        while len(seen) < want:
             batch = self.sqs.client.receive_message(
                 QueueUrl=self.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=PEEK_VISIBILITY,
                 WaitTimeSeconds=0, MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"],
             ).get("Messages", [])
-            if not batch:
+            fresh = [m for m in batch if m["MessageId"] not in ids]
+            if not fresh:
                 break
-            for message in batch:
+            for message in fresh:
+                ids.add(message["MessageId"])
                 try:
                     body_is_ours = "jobId" in json.loads(message["Body"])
                     seen.append((decode(message, None if body_is_ours else self.max_receive_count(message)),
@@ -129,8 +144,7 @@ class SQSDLQ:
             self._release([m for _, m in seen])
         except SQS_ERRORS as exc:
             raise sqs_unavailable(exc, "list") from None
-        entries = sorted((job for job, _ in seen if job is not None), key=lambda j: j.failedAt)
-        return entries[offset:offset + limit]
+        return unique(seen)[offset:offset + limit]
 
     def get(self, job_id: str) -> DeadJob | None:
         try:
@@ -151,21 +165,21 @@ class SQSDLQ:
         wanted = set(job_ids)
         try:
             seen = self._peek(PEEK_LIMIT)
-            found: dict[str, tuple[DeadJob, dict]] = {}
-            others = []
+            found: dict[str, DeadJob] = {}
+            doomed, others = [], []
             for job, message in seen:
-                if job is not None and job.jobId in wanted and job.jobId not in found:
-                    found[job.jobId] = (job, message)
+                if job is not None and job.jobId in wanted:
+                    found.setdefault(job.jobId, job)
+                    doomed.append(message)  # every copy: SQS can hold a job's entry twice
                 else:
                     others.append(message)
-            for i in range(0, len(found), 10):
-                chunk = list(found.values())[i:i + 10]
+            for i in range(0, len(doomed), 10):
                 self.sqs.client.delete_message_batch(QueueUrl=self.queue_url, Entries=[
-                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, (_, m) in enumerate(chunk)])
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(doomed[i:i + 10])])
             self._release(others)
         except SQS_ERRORS as exc:
             raise sqs_unavailable(exc, "take") from None
-        return [found[job_id][0] for job_id in job_ids if job_id in found]
+        return [found[job_id] for job_id in job_ids if job_id in found]
 
     def matching(self, where: DeadJobFilter) -> tuple[builtins.list[DeadJob], bool]:
         """What one pass sees (at most PEEK_LIMIT messages); complete when that was every message."""
@@ -175,5 +189,4 @@ class SQSDLQ:
         except SQS_ERRORS as exc:
             raise sqs_unavailable(exc, "list") from None
         complete = len(seen) <= PEEK_LIMIT
-        entries = sorted((job for job, _ in seen[:PEEK_LIMIT] if job is not None), key=lambda j: j.failedAt)
-        return [job for job in entries if where.matches(job)], complete
+        return [job for job in unique(seen[:PEEK_LIMIT]) if where.matches(job)], complete
