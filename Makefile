@@ -10,11 +10,14 @@ TOOLS_STAMP := $(TOOLS)/.installed-stamp
 .PHONY: install system-packages bench-packages run lint test bench clean
 
 # Programs the tests run next to forkline, from Debian's packages, installed only when missing
-# (these machines run as root): nginx (the reverse proxy), prometheus (its promtool checks /metrics).
+# (these machines run as root): nginx (the reverse proxy), prometheus (its promtool checks /metrics),
+# chromium and chromium-driver (the dashboard's tests drive a real headless browser).
 system-packages:
 	@missing=""; \
 	test -x /usr/sbin/nginx || missing="$$missing nginx"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	test -x /usr/bin/chromedriver || missing="$$missing chromium-driver"; \
 	if [ -n "$$missing" ]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; fi
 
 # wrk for `make bench`, the same way.

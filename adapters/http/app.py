@@ -10,6 +10,7 @@ from typing import Any
 
 import falcon
 
+from adapters.http.dashboard import DashboardAssetResource, DashboardResource
 from adapters.http.errors import register_error_handlers
 from adapters.http.middleware import ApiKeyAuth, BodyLimit, RequestContext
 from adapters.http.openapi import (
@@ -108,6 +109,14 @@ ROUTES: tuple[Route, ...] = (
     Route("/metrics", MetricsResource, (
         Operation("get", "Prometheus metrics of every process of the stack", {200: {"type": "string"}},
                   (401, 403, 500), media="text/plain"),)),
+    Route("/dashboard", DashboardResource, (
+        Operation("get", "The dashboard: one page, its data from the routes above", {200: {"type": "string"}},
+                  (500,), media="text/html"),)),
+    Route("/dashboard/{asset}", DashboardAssetResource, (
+        Operation("get", "The dashboard's script and style sheet", {200: {"type": "string"}}, (404, 500),
+                  parameters=({"name": "asset", "in": "path", "required": True,
+                               "schema": {"type": "string", "enum": ["dashboard.js", "dashboard.css"]}},),
+                  media="text/*"),)),
     Route("/openapi.json", OpenAPIResource, (Operation("get", "This document", {200: {"type": "object"}}),)),
 )
 

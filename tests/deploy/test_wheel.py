@@ -60,10 +60,12 @@ def installed():
 def test_the_wheel_carries_the_package_and_its_data_and_nothing_of_the_checkout(installed):
     venv, work = installed
     probe = ("import adapters.redis.scripts as s, local.cli, importlib.util as u; print(s.__file__); "
-             "print(len(s.ALL), u.find_spec('tests'), u.find_spec('bench'))")
+             "print(len(s.ALL), u.find_spec('tests'), u.find_spec('bench')); "
+             "import adapters.http.dashboard as d; print(sorted(d.DashboardResource().assets))")
     out = run([str(venv / "bin" / "python"), "-c", probe], cwd=work, env={"PATH": "/usr/bin:/bin"}).stdout.split("\n")
     assert out[0].startswith(str(venv)), out  # the installed copy, not the checkout
     assert out[1] == f"{len(scripts.ALL)} None None", out  # every Lua script loads from the wheel
+    assert out[2] == "['dashboard.css', 'dashboard.js', 'index.html']", out  # and the dashboard's files
 
 
 @pytest.mark.slow
