@@ -183,7 +183,9 @@ def setup_logging(role: str, level: str = "info", log_dir: str | None = None) ->
 
 
 def prune_logs(log_dir: str, keep_days: int, today: dt.date | None = None) -> list[Path]:
-    """Delete dated log files older than keep_days; return what was deleted."""
+    """Delete dated log files older than keep_days; return what was deleted (none without LOG_DIR)."""
+    if not log_dir:
+        return []
     today = today or dt.datetime.now(dt.UTC).date()
     removed = []
     for path in Path(log_dir).glob("forkline-*.log"):
