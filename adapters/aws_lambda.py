@@ -10,6 +10,7 @@ maxReceiveCount receives the queue's redrive policy moves it to the DLQ.
 
 import json
 import logging
+import random
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -30,6 +31,9 @@ MAX_VISIBILITY = 43200  # SQS's upper bound, 12 h
 def _http() -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     settings = load_settings()
     setup_logging("lambda-http", settings.log_level, settings.log_dir or None)
+    if not settings.api_key_list:  # once per cold start
+        log.warning("API_KEYS is empty: /jobs, /dlq and /workers are open to anyone who can reach the API "
+                    "(set the ApiKeys parameter)", extra={"event": "auth_disabled"})
     return make_lambda_handler(build_app(settings), binary_support=False)
 
 
@@ -61,7 +65,8 @@ def jobs_handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str
             log.warning("job message %s failed on attempt %d: %s: %s", record.get("messageId"), attempt,
                         type(exc).__name__, exc, extra={"event": "job_failed", "attempt": attempt})
             failures.append({"itemIdentifier": record["messageId"]})
-            delay = min(int(backoff_delay(attempt, settings.job_backoff_base)), MAX_VISIBILITY)
+            delay = min(int(backoff_delay(attempt, settings.job_backoff_base, settings.job_backoff_max,
+                                          settings.job_backoff_jitter, random.random())), MAX_VISIBILITY)
             try:
                 sqs.client.change_message_visibility(
                     QueueUrl=settings.jobs_sqs_queue_url or queue_url_from_arn(record["eventSourceARN"]),

@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     consumer_processes: int = Field(1, ge=1, le=64)
     job_max_retries: int = Field(3, ge=0, le=100)
     job_backoff_base: float = Field(2.0, ge=0)
+    job_backoff_max: float = Field(300.0, ge=0, description="no retry waits longer (seconds)")
+    job_backoff_jitter: float = Field(0.0, ge=0, le=1, description="spread each delay by +/- this fraction")
     job_lease: float = Field(30.0, gt=0, description="seconds a claimed job stays invisible before it is re-queued")
     job_timeout: float = Field(300.0, gt=0, description="seconds one attempt may run before it is stopped")
     job_retention: int = Field(86400, ge=1, description="seconds completed job records are kept")

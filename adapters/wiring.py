@@ -76,5 +76,6 @@ def configure_consumer(settings: Settings) -> ForklineHuey:
         raise ValueError("the consumer runs Redis jobs; with QUEUE_BACKEND=sqs jobs run in the Lambda")
     huey.configure(redis_url(settings), settings.job_lease, ports.jobs, ports.dlq, settings.max_attempts,
                    settings.job_backoff_base, settings.job_timeout, batch=settings.worker_concurrency,
-                   metrics=PrometheusMetrics())
+                   metrics=PrometheusMetrics(), backoff_max=settings.job_backoff_max,
+                   backoff_jitter=settings.job_backoff_jitter)
     return huey

@@ -74,6 +74,12 @@ def run_job(type_name: str, payload: dict[str, Any]) -> Any:
     return job_type.run(job_type.payload_model.model_validate(payload))
 
 
-def backoff_delay(attempt: int, base: float) -> float:
-    """Delay before the next attempt after `attempt` failed ones: base, 2*base, 4*base..."""
-    return float(base * 2 ** (attempt - 1))
+def backoff_delay(attempt: int, base: float, cap: float = float("inf"), jitter: float = 0.0,
+                  rand: float = 0.5) -> float:
+    """Delay before the next attempt after `attempt` failed ones: base, 2*base, 4*base... never
+    over `cap`. With `jitter` (a fraction, 0-1) the delay is spread over delay * (1 +/- jitter)
+    by `rand` (uniform in [0, 1), the caller's random number), then capped again."""
+    delay = min(float(base * 2 ** (attempt - 1)), cap)
+    if jitter:
+        delay = min(delay * (1 + jitter * (2 * rand - 1)), cap)
+    return delay

@@ -9,6 +9,7 @@ its retries when the DLQ fails, is the outbox: adapters/huey/outbox.py).
 
 import json
 import logging
+import random
 import time
 import traceback
 from typing import Any
@@ -71,6 +72,7 @@ class ForklineHuey(RedisHuey):
         self.outbox: DeadLetterOutbox | None = None
         self.max_attempts = 4
         self.backoff_base = 2.0
+        self.backoff_max, self.backoff_jitter = 300.0, 0.0
         self.watchdog = JobWatchdog(300.0)
         self.metrics: JobMetrics = NoJobMetrics()
         self.running_now: dict[str, float] = {}  # job id -> when it started (time.time()), for the heartbeat
@@ -80,12 +82,13 @@ class ForklineHuey(RedisHuey):
 
     def configure(self, redis_url: str, lease: float, jobs: RedisJobQueue, dlq: DeadLetterQueue,
                   max_attempts: int, backoff_base: float, job_timeout: float, batch: int = 1,
-                  metrics: JobMetrics | None = None) -> None:
+                  metrics: JobMetrics | None = None, backoff_max: float = 300.0, backoff_jitter: float = 0.0) -> None:
         """Point the storage at Redis and give the hooks their ports (no connection yet)."""
         self.storage.configure(redis_url, lease, batch=batch, retention=jobs.retention)
         self.metrics = metrics or NoJobMetrics()
         self.jobs, self.outbox = jobs, DeadLetterOutbox(jobs, dlq, self.storage)
         self.max_attempts, self.backoff_base = max_attempts, backoff_base
+        self.backoff_max, self.backoff_jitter = backoff_max, backoff_jitter
         self.watchdog = JobWatchdog(job_timeout)
 
     def serialize_task(self, task: Task) -> bytes:
@@ -105,7 +108,8 @@ class ForklineHuey(RedisHuey):
             task.running_job = RunningJob(message=data, attempt=attempt)
             if attempt <= max_attempts:
                 task.retries = max_attempts - attempt
-                task.retry_delay = backoff_delay(attempt, self.backoff_base)
+                task.retry_delay = backoff_delay(attempt, self.backoff_base, self.backoff_max, self.backoff_jitter,
+                                                 random.random())
                 task.retry_backoff = None
                 return task
             # The job's consumer died under it on every attempt (a poison job).

@@ -120,3 +120,36 @@ def test_jobs_handler_on_the_recorded_batch(cloud):
     event = copy.deepcopy(load("sqs_batch.json"))
     event["Records"] = event["Records"][:1]
     assert aws_lambda.jobs_handler(event, None) == {"batchItemFailures": []}
+
+
+def template_environment(function: str) -> dict:
+    """The environment template.yaml gives `function` (Globals merged with its own), parameters as named."""
+    import yaml
+
+    class Tagged(yaml.SafeLoader):
+        pass
+
+    def tagged(loader, tag, node):
+        return f"{tag}:{loader.construct_scalar(node)}" if isinstance(node, yaml.ScalarNode) else tag
+
+    Tagged.add_multi_constructor("!", tagged)
+    template = yaml.load((Path(__file__).resolve().parents[2] / "template.yaml").read_text(), Loader=Tagged)
+    merged = dict(template["Globals"]["Function"]["Environment"]["Variables"])
+    merged.update(template["Resources"][function]["Properties"].get("Environment", {}).get("Variables", {}))
+    return merged
+
+
+def test_the_template_wires_api_keys_into_the_http_function_only_and_it_is_enforced(cloud, monkeypatch, capfd):
+    http_env, jobs_env = template_environment("HttpFunction"), template_environment("JobsFunction")
+    assert http_env["API_KEYS"] == "Ref:ApiKeys" and "API_KEYS" not in jobs_env
+    assert (http_env["JOB_BACKOFF_MAX"], jobs_env["JOB_BACKOFF_JITTER"]) == ("Ref:JobBackoffMax",
+                                                                            "Ref:JobBackoffJitter")
+    assert call(v2("GET", "/dlq"))[0] == 200  # open: a warning once per cold start
+    assert call(v2("GET", "/dlq"))[0] == 200
+    assert capfd.readouterr().out.count('"event": "auth_disabled"') == 1  # the log goes to stdout
+    monkeypatch.setenv("API_KEYS", "cloud-key")
+    aws_lambda._http.cache_clear()  # a new cold start with the parameter set
+    assert call(v2("GET", "/dlq"))[0] == 401
+    event = v2("GET", "/dlq")
+    event["headers"]["x-api-key"] = "cloud-key"
+    assert call(event)[0] == 200

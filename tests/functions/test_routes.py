@@ -136,6 +136,10 @@ def test_replay_that_cannot_enqueue_keeps_the_dlq_entry():
 
 def test_backoff_is_exponential():
     assert [backoff_delay(n, 2.0) for n in (1, 2, 3)] == [2.0, 4.0, 8.0]
+    assert [backoff_delay(n, 2.0, cap=5.0) for n in (1, 2, 3, 30)] == [2.0, 4.0, 5.0, 5.0]
+    # Jitter spreads a delay over +/- the fraction, and never past the cap.
+    assert (backoff_delay(3, 2.0, 300, 0.25, rand=0.0), backoff_delay(3, 2.0, 300, 0.25, rand=1.0)) == (6.0, 10.0)
+    assert backoff_delay(3, 2.0, 300, 0.25, rand=0.5) == 8.0 and backoff_delay(3, 2.0, 9.0, 0.25, rand=1.0) == 9.0
 
 
 def test_job_functions():
