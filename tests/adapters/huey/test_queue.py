@@ -144,3 +144,18 @@ def test_replay_from_the_dlq_runs_the_job_again(ports):
 def test_runtime_is_configured_from_settings(ports, settings):
     assert huey.max_attempts == settings.max_attempts and huey.backoff_base == settings.job_backoff_base
     assert huey.storage.lease == settings.job_lease
+
+
+def test_retry_delays_are_capped_by_job_backoff_max(ports, settings):
+    capped = settings.model_copy(update={"job_backoff_max": 0.3})
+    configure_consumer(capped)
+    job_id = submit(ports, {"message": "boom", "shouldFail": True})
+    delays = []
+    for _ in range(3):
+        before = time.time()
+        work_one()
+        record = ports.jobs.get(job_id)
+        delays.append(round(record.nextAttemptAt - before, 1))
+        time.sleep(max(0.0, record.nextAttemptAt - time.time()) + 0.05)
+        promote_due()
+    assert delays == [0.2, 0.3, 0.3]  # base 0.2: 0.2, 0.4 -> 0.3, 0.8 -> 0.3
