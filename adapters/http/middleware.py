@@ -54,7 +54,9 @@ class RequestContext:
         seconds = time.perf_counter() - context.started
         route = req.uri_template or "unmatched"
         status = resp.status_code
-        self.metrics.observe_request(route, req.method, status, seconds)
+        # A label from the client must be bounded: an odd method does not add a series per spelling.
+        method = req.method if req.method in falcon.constants.COMBINED_METHODS else "OTHER"
+        self.metrics.observe_request(route, method, status, seconds)
         if self.access_log:
             access.info(f"{req.method} {req.path} {status}", event="access", method=req.method, path=req.path,
                         status=status, durationMs=round(seconds * 1000, 3), workerPid=os.getpid())
