@@ -110,3 +110,18 @@ def test_replay_dry_run_confirmation_and_a_paced_bulk_replay(stack, request):
     job = json.loads(forkline(api, "jobs", "show", "message-0042", "--json").stdout)
     assert job["state"] == "queued" and job["replays"] == 1
     print(f"\nbulk replay of {count} at --per-second {rate}: {took:.1f} s")
+
+
+def test_stats_watch_refreshes_until_interrupted(stack):
+    api, _ = stack
+    env = {**os.environ, "FORKLINE_URL": f"http://127.0.0.1:{api.port}", "FORKLINE_API_KEY": KEY,
+           "PYTHONPATH": str(ROOT)}
+    watch = subprocess.Popen([sys.executable, "-m", "local.cli", "stats", "--watch", "0.2"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)
+    finally:
+        watch.send_signal(signal.SIGINT)
+        out, _ = watch.communicate(timeout=10)
+    assert watch.returncode == 130
+    assert out.count("waiting") >= 4  # a table every 0.2 s
