@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from functions.errors import InvalidInput, NotFound
+from functions.errors import InvalidInput, NotFound, validation_details
 from functions.models import (
     DeadJob,
     DeadJobFilter,
@@ -28,16 +28,12 @@ from functions.ports import DeadLetterQueue, JobQueue
 PURGE_MAX = 1000  # most entries one purge call removes
 
 
-def _details(exc: ValidationError) -> list[dict[str, Any]]:
-    return [{"field": ".".join(str(p) for p in e["loc"]), "error": e["msg"]} for e in exc.errors()]
-
-
 def parse_filter(params: dict[str, Any]) -> DeadJobFilter:
     """The filter from query parameters (strings) or a JSON body; 422 naming the bad field."""
     try:
         return DeadJobFilter.model_validate({k: v for k, v in params.items() if v not in (None, "")})
     except ValidationError as exc:
-        raise InvalidInput("Invalid DLQ filter", _details(exc)) from None
+        raise InvalidInput("Invalid DLQ filter", validation_details(exc)) from None
 
 
 def _parse(model: type[ReplayRequest] | type[PurgeRequest], body: Any) -> Any:
@@ -48,7 +44,7 @@ def _parse(model: type[ReplayRequest] | type[PurgeRequest], body: Any) -> Any:
     try:
         return model.model_validate(body)
     except ValidationError as exc:
-        raise InvalidInput("Invalid request", _details(exc)) from None
+        raise InvalidInput("Invalid request", validation_details(exc)) from None
 
 
 def get_dead(dlq: DeadLetterQueue, job_id: str) -> DeadJob:
@@ -76,9 +72,10 @@ def replay_one(job_id: str, dlq: DeadLetterQueue, queue: JobQueue, now: float, m
                request_id: str | None = None) -> Replayed:
     """Put one dead job back on the queue, its attempts reset (an operator's explicit choice:
     DLQ_MAX_REPLAYS does not apply)."""
-    dead = dlq.take(job_id)
-    if dead is None:
+    taken = dlq.take_many([job_id])
+    if not taken:
         raise NotFound(f"No job {job_id!r} in the dead-letter queue")
+    dead = taken[0]
     try:
         _requeue(dead, queue, now, max_attempts, request_id)
     except Exception:
@@ -114,7 +111,7 @@ def replay_matching(body: Any, dlq: DeadLetterQueue, queue: JobQueue, now: float
 
 
 def delete_dead(dlq: DeadLetterQueue, job_id: str) -> None:
-    if dlq.take(job_id) is None:
+    if not dlq.take_many([job_id]):
         raise NotFound(f"No job {job_id!r} in the dead-letter queue")
 
 

@@ -2,6 +2,13 @@
 
 from typing import Any
 
+from pydantic import ValidationError
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    """A pydantic error as the `details` of a 422: one {field, error} per problem."""
+    return [{"field": ".".join(str(p) for p in e["loc"]), "error": e["msg"]} for e in exc.errors()]
+
 
 class DomainError(Exception):
     status: int = 400

@@ -32,11 +32,9 @@ class DeadLetterQueue(Protocol):
 
     def get(self, job_id: str) -> DeadJob | None: ...
 
-    def take(self, job_id: str) -> DeadJob | None:
-        """Remove the entry and return it; None if absent (so a replay happens once)."""
-
     def take_many(self, job_ids: builtins.list[str]) -> builtins.list[DeadJob]:
-        """Remove and return those of the entries still there, in the order asked."""
+        """Remove and return those of the entries still there, in the order asked (each is taken
+        once however many callers race: a replay happens once)."""
 
     def matching(self, where: DeadJobFilter) -> tuple[builtins.list[DeadJob], bool]:
         """The entries matching `where`, oldest failure first, and whether the whole DLQ was read

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from functions import dead_letters
-from functions.errors import InvalidInput, KeyReused, NotFound
+from functions.errors import InvalidInput, KeyReused, NotFound, validation_details
 from functions.jobs import JOB_TYPES
 from functions.limits import IDEMPOTENCY_KEY, PAGE_DEFAULT, PAGE_MAX
 from functions.models import (
@@ -19,7 +19,6 @@ from functions.models import (
     JobRequest,
     JobState,
     QueueStats,
-    Replayed,
     Welcome,
     WorkerList,
 )
@@ -41,10 +40,6 @@ def health(probe: HealthProbe, started_at: float, now: float, pid: int) -> Healt
     )
 
 
-def _validation_details(exc: ValidationError) -> list[dict[str, Any]]:
-    return [{"field": ".".join(str(p) for p in e["loc"]), "error": e["msg"]} for e in exc.errors()]
-
-
 def build_job(body: Any, job_id: str, now: float, max_attempts: int, request_id: str | None = None) -> JobRecord:
     """Validate a POST /jobs body into a new job record (pure: no I/O)."""
     if not isinstance(body, dict):
@@ -52,14 +47,14 @@ def build_job(body: Any, job_id: str, now: float, max_attempts: int, request_id:
     try:
         request = JobRequest.model_validate(body)
     except ValidationError as exc:
-        raise InvalidInput("Invalid job request", _validation_details(exc)) from None
+        raise InvalidInput("Invalid job request", validation_details(exc)) from None
     job_type = JOB_TYPES.get(request.type)
     if job_type is None:
         raise InvalidInput(f"Unknown job type {request.type!r}", {"known": sorted(JOB_TYPES)})
     try:
         payload = job_type.payload_model.model_validate(request.model_extra or {})
     except ValidationError as exc:
-        raise InvalidInput("Invalid job payload", _validation_details(exc)) from None
+        raise InvalidInput("Invalid job payload", validation_details(exc)) from None
     return JobRecord(
         id=job_id,
         type=job_type.name,
@@ -142,9 +137,6 @@ def list_dlq(dlq: DeadLetterQueue, offset: str | None, limit: str | None,
     return dead_letters.list_dead(dlq, first, size, dead_letters.parse_filter(filters or {}))
 
 
-def replay_dlq(job_id: str, dlq: DeadLetterQueue, queue: JobQueue, now: float, max_attempts: int,
-               request_id: str | None = None) -> Replayed:
-    return dead_letters.replay_one(job_id, dlq, queue, now, max_attempts, request_id)
 
 
 def list_workers(registry: WorkerRegistry | None, beat_seconds: float) -> WorkerList:

@@ -52,9 +52,6 @@ class MemoryDLQ:
     def get(self, job_id):
         return self.entries.get(job_id)
 
-    def take(self, job_id):
-        return self.entries.pop(job_id, None)
-
     def take_many(self, job_ids):
         return [self.entries.pop(i) for i in job_ids if i in self.entries]
 

@@ -139,24 +139,10 @@ class SQSDLQ:
                 for n, m in enumerate(chunk)])
 
     def list(self, offset: int, limit: int) -> list[DeadJob]:
-        try:
-            seen = self._peek(PEEK_LIMIT)
-            self._release([m for _, m in seen])
-        except SQS_ERRORS as exc:
-            raise sqs_unavailable(exc, "list") from None
-        return unique(seen)[offset:offset + limit]
+        return self.matching(DeadJobFilter())[0][offset:offset + limit]
 
     def get(self, job_id: str) -> DeadJob | None:
-        try:
-            seen = self._peek(PEEK_LIMIT)
-            self._release([m for _, m in seen])
-        except SQS_ERRORS as exc:
-            raise sqs_unavailable(exc, "get") from None
-        return next((job for job, _ in seen if job is not None and job.jobId == job_id), None)
-
-    def take(self, job_id: str) -> DeadJob | None:
-        taken = self.take_many([job_id])
-        return taken[0] if taken else None
+        return next((job for job in self.matching(DeadJobFilter())[0] if job.jobId == job_id), None)
 
     def take_many(self, job_ids: builtins.list[str]) -> builtins.list[DeadJob]:
         """One pass: the wanted messages seen are deleted, every other one made visible again."""

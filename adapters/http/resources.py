@@ -146,7 +146,7 @@ class MetricsResource(Resource):
 class ReplayResource(Resource):
     def on_post(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
         d = self.deps
-        replayed = routes.replay_dlq(job_id_param(job_id), d.dlq, d.jobs, d.clock(), d.max_attempts,
+        replayed = dead_letters.replay_one(job_id_param(job_id), d.dlq, d.jobs, d.clock(), d.max_attempts,
                                      req.context.get("request_id"))
         resp.status = 202
         resp.location = f"/jobs/{replayed.jobId}"

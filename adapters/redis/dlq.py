@@ -41,10 +41,6 @@ class RedisDLQ:
             raise unavailable(exc) from None
         return DeadJob.model_validate_json(raw) if raw else None
 
-    def take(self, job_id: str) -> DeadJob | None:
-        taken = self.take_many([job_id])
-        return taken[0] if taken else None
-
     def take_many(self, job_ids: builtins.list[str]) -> builtins.list[DeadJob]:
         if not job_ids:
             return []

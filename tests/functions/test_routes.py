@@ -1,6 +1,6 @@
 import pytest
 
-from functions import routes
+from functions import dead_letters, routes
 from functions.errors import InvalidInput, JobFailed, KeyReused, NotFound
 from functions.jobs import JOB_TYPES, backoff_delay, run_job
 from functions.models import DeadJob, JobState
@@ -117,20 +117,20 @@ def test_list_dlq_pages_in_failure_order_and_validates_params():
 
 def test_replay_moves_the_job_back_with_attempts_reset():
     queue, dlq = MemoryQueue(), MemoryDLQ([dead("a")])
-    replayed = routes.replay_dlq("a", dlq, queue, now=9.0, max_attempts=4)
+    replayed = dead_letters.replay_one("a", dlq, queue, now=9.0, max_attempts=4)
     assert replayed.jobId == "a"
     assert dlq.count() == 0
     record = queue.get("a")
     assert record.attempts == 0 and record.state == JobState.queued and record.payload["shouldFail"] is True
     with pytest.raises(NotFound):
-        routes.replay_dlq("a", dlq, queue, now=9.0, max_attempts=4)
+        dead_letters.replay_one("a", dlq, queue, now=9.0, max_attempts=4)
 
 
 def test_replay_that_cannot_enqueue_keeps_the_dlq_entry():
     queue, dlq = MemoryQueue(), MemoryDLQ([dead("a")])
     queue.fail_next = True
     with pytest.raises(RuntimeError):
-        routes.replay_dlq("a", dlq, queue, now=9.0, max_attempts=4)
+        dead_letters.replay_one("a", dlq, queue, now=9.0, max_attempts=4)
     assert dlq.get("a") is not None
 
 

@@ -8,7 +8,7 @@ import pytest
 from adapters.aws.dlq import SQSDLQ
 from adapters.aws.jobs import SQSJobQueue
 from adapters.aws_lambda import _jobs_context, jobs_handler, queue_url_from_arn
-from functions import routes
+from functions import dead_letters, routes
 from functions.errors import Unavailable, Unsupported
 from functions.models import DeadJob
 
@@ -65,8 +65,8 @@ def test_dlq_take_removes_exactly_one(queues):
     dlq = SQSDLQ(dlq_url)
     dlq.put(dead("a", 1.0))
     dlq.put(dead("b", 2.0))
-    assert dlq.take("a").jobId == "a"
-    assert dlq.take("a") is None
+    assert [e.jobId for e in dlq.take_many(["a"])] == ["a"]
+    assert dlq.take_many(["a"]) == []
     assert dlq.count() == 1 and [e.jobId for e in dlq.list(0, 10)] == ["b"]
 
 
@@ -143,7 +143,7 @@ def test_failing_job_is_retried_with_backoff_then_redriven_to_the_dlq(queues, aw
     listed = [dlq.list(0, 10)[0] for _ in range(4)]
     assert {(e.attempts, e.failedAt) for e in listed} == {(4, entry.failedAt)} and entry.attempts == 4
     # Replay puts it back on the jobs queue and removes it from the DLQ.
-    routes.replay_dlq(job_id, dlq, SQSJobQueue(jobs_url), time.time(), 4)
+    dead_letters.replay_one(job_id, dlq, SQSJobQueue(jobs_url), time.time(), 4)
     assert dlq.count() == 0
     assert SQSJobQueue(jobs_url).counts()["waiting"] == 1
 

@@ -7,7 +7,7 @@ import pytest
 from adapters.huey.tasks import huey
 from adapters.redis import keys
 from adapters.wiring import configure_consumer
-from functions import routes
+from functions import dead_letters
 from tests.adapters.huey.steps import promote_due, submit, work_one
 
 
@@ -132,7 +132,7 @@ def test_replay_from_the_dlq_runs_the_job_again(ports):
     job_id = submit(ports, {"message": "boom", "shouldFail": True}, max_attempts=1)
     work_one()
     assert ports.dlq.count() == 1
-    routes.replay_dlq(job_id, ports.dlq, ports.jobs, time.time(), max_attempts=1)
+    dead_letters.replay_one(job_id, ports.dlq, ports.jobs, time.time(), max_attempts=1)
     assert ports.dlq.count() == 0
     record = ports.jobs.get(job_id)
     assert record.state == "queued" and record.attempts == 0

@@ -14,8 +14,8 @@ def test_put_list_get_take_count(ports):
     assert [e.jobId for e in dlq.list(0, 10)] == ["a", "b", "c"]
     assert [e.jobId for e in dlq.list(1, 1)] == ["b"]
     assert dlq.get("c").payload == {"message": "c"}
-    assert dlq.take("b").jobId == "b"
-    assert dlq.take("b") is None and dlq.get("b") is None
+    assert [e.jobId for e in dlq.take_many(["b"])] == ["b"]
+    assert dlq.take_many(["b"]) == [] and dlq.get("b") is None
     assert dlq.count() == 2 and [e.jobId for e in dlq.list(0, 10)] == ["a", "c"]
     dlq.put(entry("a", 1.0))  # putting the same job twice keeps one entry
     assert dlq.count() == 2
