@@ -69,9 +69,9 @@ def build_app(settings: Settings) -> falcon.App:
                               max_replays=settings.dlq_max_replays))
 
 
-def configure_consumer(settings: Settings) -> ForklineHuey:
+def configure_consumer(settings: Settings, ports: Ports | None = None) -> ForklineHuey:
     """The Huey instance, pointed at Redis with the hooks' ports (the Redis job queue only)."""
-    ports = build_ports(settings)
+    ports = ports or build_ports(settings)
     if not isinstance(ports.jobs, RedisJobQueue):
         raise ValueError("the consumer runs Redis jobs; with QUEUE_BACKEND=sqs jobs run in the Lambda")
     huey.configure(redis_url(settings), settings.job_lease, ports.jobs, ports.dlq, settings.max_attempts,

@@ -96,8 +96,8 @@ def run_consumer(settings: Settings, metrics_port: int = 0) -> None:
     """Run until SIGINT/SIGTERM; jobs still running after the grace period are given back.
     With `metrics_port`, also serve the stack's metrics there (`forkline worker` has no web workers)."""
     setup_logging("consumer", settings.log_level, settings.log_dir)
-    huey = configure_consumer(settings)
-    ports = build_ports(settings)
+    ports = build_ports(settings)  # one set for the hooks, the heartbeat and the metrics' queue depths
+    huey = configure_consumer(settings, ports)
     if metrics_port:
         serve_metrics(settings.host, metrics_port, ports.jobs, ports.dlq)
     consumer = huey.create_consumer(
