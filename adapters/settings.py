@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     dlq_sqs_queue_url: str | None = None
     queue_backend: Literal["redis", "sqs"] = "redis"
     jobs_sqs_queue_url: str | None = None
+    job_store: Literal["redis", "dynamodb"] = "redis"
+    jobs_table: str | None = Field(None, description="the DynamoDB table of job records (JOB_STORE=dynamodb)")
     api_keys: str = Field("", description="comma-separated API keys; empty = no authentication")
     access_log: bool = Field(False, description="one log line per HTTP request")
     dlq_max_replays: int = Field(3, ge=0, le=1000, description="a bulk replay skips jobs replayed this many times")
@@ -65,6 +67,11 @@ class Settings(BaseSettings):
             raise ValueError("DLQ_BACKEND=sqs needs DLQ_SQS_QUEUE_URL")
         if self.queue_backend == "sqs" and not self.jobs_sqs_queue_url:
             raise ValueError("QUEUE_BACKEND=sqs needs JOBS_SQS_QUEUE_URL")
+        if (self.queue_backend == "sqs") != (self.job_store == "dynamodb"):
+            raise ValueError("QUEUE_BACKEND=sqs goes with JOB_STORE=dynamodb, and redis with redis "
+                             "(the two supported pairings)")
+        if self.job_store == "dynamodb" and not self.jobs_table:
+            raise ValueError("JOB_STORE=dynamodb needs JOBS_TABLE")
         return self
 
     @property

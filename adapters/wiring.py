@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import falcon
 
 from adapters.aws.dlq import SQSDLQ
-from adapters.aws.jobs import SQSJobQueue, SQSProbe
+from adapters.aws.job_table import JobTable
+from adapters.aws.jobs import CloudProbe, SQSJobQueue
 from adapters.http.app import create_app
 from adapters.http.resources import AppDeps
 from adapters.huey.tasks import ForklineHuey, encode_job, huey
@@ -51,10 +52,10 @@ def build_ports(settings: Settings) -> Ports:
     """Ports for the configured backends; nothing connects until first use."""
     redis = RedisHandle(redis_url(settings), socket_timeout=1.0, connect_timeout=0.5)
     dlq = build_dlq(settings, redis)
-    if settings.queue_backend == "sqs":
-        assert settings.jobs_sqs_queue_url, "checked by Settings"
-        sqs_jobs = SQSJobQueue(settings.jobs_sqs_queue_url)
-        return Ports(redis=redis, jobs=sqs_jobs, dlq=dlq, probe=SQSProbe(sqs_jobs), workers=None)
+    if settings.queue_backend == "sqs":  # with JOB_STORE=dynamodb (checked by Settings)
+        assert settings.jobs_sqs_queue_url and settings.jobs_table, "checked by Settings"
+        sqs_jobs = SQSJobQueue(settings.jobs_sqs_queue_url, JobTable(settings.jobs_table, settings.job_retention))
+        return Ports(redis=redis, jobs=sqs_jobs, dlq=dlq, probe=CloudProbe(sqs_jobs), workers=None)
     jobs = RedisJobQueue(redis, encode_job, settings.job_retention)
     return Ports(redis=redis, jobs=jobs, dlq=dlq, probe=RedisProbe(redis_url(settings)),
                  workers=RedisWorkerRegistry(redis))

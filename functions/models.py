@@ -27,6 +27,7 @@ class JobRequest(BaseModel):
 
 
 class JobState(StrEnum):
+    pending = "pending"  # accepted; its queue message not confirmed sent yet (the SQS + DynamoDB store)
     queued = "queued"
     active = "active"
     retrying = "retrying"

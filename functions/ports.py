@@ -1,7 +1,7 @@
 """The ports the pure functions are given: small protocols, one per kind of I/O."""
 
 import builtins
-from typing import Protocol
+from typing import Any, Protocol
 
 from functions.models import DeadJob, DeadJobFilter, JobRecord, WorkerInfo
 
@@ -23,6 +23,23 @@ class JobQueue(Protocol):
 
     def requeue(self, job: JobRecord) -> None:
         """Put a job back on the queue as a fresh job (attempts reset)."""
+
+
+class JobOutcomes(Protocol):
+    """Where a job runner records each attempt (the SQS + DynamoDB pairing; on Redis the consumer's
+    scripts record them). Every method moves the record only from the state it expects, so a job
+    delivered twice reaches one outcome and is counted once."""
+
+    def start(self, job: JobRecord, attempt: int, now: float) -> JobRecord | None:
+        """Mark the job active for `attempt` and return its record; None when it has finished
+        already (a repeated delivery: do not run it). `job` is the message's copy."""
+
+    def completed(self, job_id: str, result: Any, now: float) -> None: ...
+
+    def retrying(self, job_id: str, error: str, next_attempt_at: float, now: float) -> None: ...
+
+    def dead(self, entry: DeadJob, delivered: bool) -> None:
+        """`delivered`: its DLQ entry is written (False: the queue's redrive policy moves it)."""
 
 
 class DeadLetterQueue(Protocol):

@@ -1,4 +1,4 @@
-"""boto3 SQS clients made lazily (per process) and SQS errors turned into 503s."""
+"""boto3 clients made lazily (one per process and service) and AWS errors turned into 503s."""
 
 import logging
 import os
@@ -11,13 +11,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.errors import Unavailable
 
-log = logging.getLogger("forkline.sqs")
+log = logging.getLogger("forkline.aws")
 
-SQS_ERRORS = (BotoCoreError, ClientError)
+AWS_ERRORS = (BotoCoreError, ClientError)
 
 
-class SQSHandle:
-    def __init__(self) -> None:
+class AWSHandle:
+    """A boto3 client of one service, made on first use in each process (never shared across a fork)."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
         self._client: Any = None
         self._pid = 0
         self._lock = threading.Lock()
@@ -29,12 +32,22 @@ class SQSHandle:
                 if self._client is None or self._pid != os.getpid():
                     # AWS_ENDPOINT_URL, AWS_REGION and credentials come from the standard variables.
                     config = Config(connect_timeout=2, read_timeout=10, retries={"max_attempts": 2, "mode": "standard"})
-                    self._client = boto3.session.Session().client("sqs", config=config)
+                    self._client = boto3.session.Session().client(self.service, config=config)  # type: ignore[call-overload]
                     self._pid = os.getpid()
         return self._client
 
 
-def sqs_unavailable(exc: Exception, action: str) -> Unavailable:
-    code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else type(exc).__name__
-    log.error("SQS %s failed: %s", action, code, extra={"event": "sqs_error", "action": action, "code": code})
-    return Unavailable(f"The SQS queue is unavailable ({code or 'error'})", dependency="sqs")
+def error_response(exc: Exception) -> dict[str, Any]:
+    return dict(exc.response) if isinstance(exc, ClientError) else {}
+
+
+def error_code(exc: Exception) -> str:
+    return str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, ClientError) else type(exc).__name__
+
+
+def aws_unavailable(exc: Exception, action: str, dependency: str = "sqs") -> Unavailable:
+    code = error_code(exc)
+    log.error("%s %s failed: %s", dependency, action, code,
+              extra={"event": f"{dependency}_error", "action": action, "code": code})
+    name = {"sqs": "The SQS queue", "dynamodb": "The DynamoDB job table"}.get(dependency, dependency)
+    return Unavailable(f"{name} is unavailable ({code or 'error'})", dependency=dependency)

@@ -18,7 +18,7 @@ import builtins
 import json
 import time
 
-from adapters.aws.client import SQS_ERRORS, SQSHandle, sqs_unavailable
+from adapters.aws.client import AWS_ERRORS, AWSHandle, aws_unavailable
 from functions.models import DeadJob, DeadJobFilter
 
 PEEK_LIMIT = 1000  # most messages one listing reads
@@ -60,9 +60,9 @@ class SQSDLQ:
     """`redrive_source_url`: the queue whose redrive policy moves job messages here (the jobs
     queue), when the messages do not name it themselves (`DeadLetterQueueSourceArn`)."""
 
-    def __init__(self, queue_url: str, sqs: SQSHandle | None = None, redrive_source_url: str | None = None):
+    def __init__(self, queue_url: str, sqs: AWSHandle | None = None, redrive_source_url: str | None = None):
         self.queue_url = queue_url
-        self.sqs = sqs or SQSHandle()
+        self.sqs = sqs or AWSHandle("sqs")
         self.redrive_source_url = redrive_source_url
         self._max_receive: dict[str, int | None] = {}
 
@@ -79,7 +79,7 @@ class SQSDLQ:
                     _, _, _, _, account, name = source.split(":", 5)
                     url = self.sqs.client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
                 attrs = self.sqs.client.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
-            except SQS_ERRORS:
+            except AWS_ERRORS:
                 return None
             policy = attrs.get("Attributes", {}).get("RedrivePolicy")
             self._max_receive[source] = int(json.loads(policy)["maxReceiveCount"]) if policy else None
@@ -97,15 +97,15 @@ class SQSDLQ:
                     "failedAt": {"DataType": "Number", "StringValue": f"{job.failedAt:.3f}"},
                 },
             )
-        except SQS_ERRORS as exc:
-            raise sqs_unavailable(exc, "put") from None
+        except AWS_ERRORS as exc:
+            raise aws_unavailable(exc, "put") from None
 
     def count(self) -> int:
         try:
             attrs = self.sqs.client.get_queue_attributes(
                 QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
-        except SQS_ERRORS as exc:
-            raise sqs_unavailable(exc, "count") from None
+        except AWS_ERRORS as exc:
+            raise aws_unavailable(exc, "count") from None
         return int(attrs["ApproximateNumberOfMessages"])
 
     def _peek(self, want: int) -> list[tuple[DeadJob | None, dict]]:
@@ -163,8 +163,8 @@ class SQSDLQ:
                 self.sqs.client.delete_message_batch(QueueUrl=self.queue_url, Entries=[
                     {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(doomed[i:i + 10])])
             self._release(others)
-        except SQS_ERRORS as exc:
-            raise sqs_unavailable(exc, "take") from None
+        except AWS_ERRORS as exc:
+            raise aws_unavailable(exc, "take") from None
         return [found[job_id] for job_id in job_ids if job_id in found]
 
     def matching(self, where: DeadJobFilter) -> tuple[builtins.list[DeadJob], bool]:
@@ -172,7 +172,7 @@ class SQSDLQ:
         try:
             seen = self._peek(PEEK_LIMIT + 1)
             self._release([m for _, m in seen])
-        except SQS_ERRORS as exc:
-            raise sqs_unavailable(exc, "list") from None
+        except AWS_ERRORS as exc:
+            raise aws_unavailable(exc, "list") from None
         complete = len(seen) <= PEEK_LIMIT
         return [job for job in unique(seen[:PEEK_LIMIT]) if where.matches(job)], complete

@@ -1,78 +1,146 @@
-"""The job queue on Amazon SQS (QUEUE_BACKEND=sqs, JOBS_SQS_QUEUE_URL) and its health probe.
+"""The cloud pairing: jobs on Amazon SQS, their records in DynamoDB (QUEUE_BACKEND=sqs, JOB_STORE=dynamodb).
 
-Jobs are run by `adapters.aws_lambda.jobs_handler`; retries use the message's
-visibility timeout and the queue's redrive policy moves a job that keeps
-failing to the DLQ. SQS keeps no per-job state: GET /jobs/{id} answers 404 in
-this mode and `completed`/`failed` are not counted (see the README).
+Submit is three steps, ordered so that no accepted job is lost and none is left
+unrun: a conditional put of the record as `pending` (which also takes the
+idempotency key), SendMessage, then `queued`. A send that fails leaves a
+`pending` record and answers 503; a repeat of the same Idempotency-Key finds it
+pending and sends again. A runner accepts a pending record as runnable (the
+send may have worked when the mark did not), and a job sent twice runs to one
+outcome (the table's state moves are conditional).
+
+Jobs are run by `adapters.aws_lambda.jobs_handler`, which records every outcome
+here (the JobOutcomes port); retries use the message's visibility timeout.
 """
 
 import json
+import logging
 import time
+from typing import Any
 
-from adapters.aws.client import SQS_ERRORS, SQSHandle, sqs_unavailable
-from functions.errors import Unsupported
-from functions.models import JobRecord
+from adapters.aws.client import AWS_ERRORS, AWSHandle, aws_unavailable
+from adapters.aws.job_table import Cancelled, JobTable
+from functions.models import DeadJob, JobRecord, JobState
+
+log = logging.getLogger("forkline.sqs")
 
 
 def job_message(job: JobRecord) -> str:
     body = {"id": job.id, "type": job.type, "payload": job.payload, "maxAttempts": job.maxAttempts}
     if job.replays:
         body["replays"] = job.replays  # read back by the SQS DLQ when the redrive policy moves it
+    if job.requestId:
+        body["requestId"] = job.requestId
     return json.dumps(body)
 
 
+def job_from_message(body: str, now: float) -> JobRecord:
+    """The job a queue message carries (its record's copy, for a record that is missing)."""
+    message = json.loads(body)
+    return JobRecord(id=message["id"], type=message["type"], payload=message["payload"], state=JobState.queued,
+                     maxAttempts=message["maxAttempts"], replays=message.get("replays", 0),
+                     requestId=message.get("requestId"), createdAt=now, updatedAt=now)
+
+
 class SQSJobQueue:
-    def __init__(self, queue_url: str, sqs: SQSHandle | None = None):
+    """The JobQueue and JobOutcomes ports of the SQS + DynamoDB pairing."""
+
+    def __init__(self, queue_url: str, table: JobTable, sqs: AWSHandle | None = None):
         self.queue_url = queue_url
-        self.sqs = sqs or SQSHandle()
+        self.table = table
+        self.sqs = sqs or AWSHandle("sqs")
 
-    def submit(self, job: JobRecord, once: tuple[str, str] | None = None) -> None:
-        if once is not None:
-            # A standard queue has no lasting deduplication (FIFO queues only for 5 minutes).
-            raise Unsupported("Idempotency-Key needs the Redis job queue (QUEUE_BACKEND=redis)")
-        self.requeue(job)
-
-    def requeue(self, job: JobRecord) -> None:
+    def _send(self, job: JobRecord) -> None:
         try:
             self.sqs.client.send_message(QueueUrl=self.queue_url, MessageBody=job_message(job))
-        except SQS_ERRORS as exc:
-            raise sqs_unavailable(exc, "submit") from None
+        except AWS_ERRORS as exc:
+            raise aws_unavailable(exc, "submit") from None
+        try:
+            self.table.mark_queued(job.id)
+        except Exception:  # the message is sent: the job will run; its record says pending until then
+            log.warning("job %s sent but not marked queued", job.id, exc_info=True)
 
-    def get(self, job_id: str) -> JobRecord | None:
+    def submit(self, job: JobRecord, once: tuple[str, str] | None = None) -> tuple[str, str] | None:
+        now = time.time()
+        try:
+            self.table.put_pending(job, once, now)
+        except Cancelled as cancelled:
+            key_held = len(cancelled.reasons) > 1 and cancelled.reasons[1].get("Code") == "ConditionalCheckFailed"
+            if once is None or not key_held:
+                raise aws_unavailable(RuntimeError(f"job id {job.id} taken"), "submit", "dynamodb") from None
+            held = cancelled.reasons[1].get("Item") or {}
+            holder = (held["jobId"]["S"], held["fingerprint"]["S"]) if held else self.table.holder(once[0])
+            if holder is None:  # expired between the write and the read: the client may try again
+                raise aws_unavailable(RuntimeError("idempotency key expired"), "submit", "dynamodb") from None
+            if holder[1] == once[1]:
+                first = self.table.get(holder[0])
+                if first is not None and first.state == JobState.pending:
+                    self._send(first)  # the first request's send failed (or its mark): send it now
+            return holder
+        self._send(job)
         return None
 
+    def requeue(self, job: JobRecord) -> None:
+        self.table.replace_pending(job, time.time())
+        self._send(job)
+
+    def get(self, job_id: str) -> JobRecord | None:
+        return self.table.get(job_id)
+
     def counts(self) -> dict[str, int]:
+        """waiting: SQS's visible messages; active: its in-flight ones less the jobs waiting out a
+        retry delay (in flight to SQS); delayed: those jobs; completed/failed: exact, from the table."""
         try:
             attrs = self.sqs.client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=[
                 "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
                 "ApproximateNumberOfMessagesDelayed"])["Attributes"]
-        except SQS_ERRORS as exc:
-            raise sqs_unavailable(exc, "counts") from None
+        except AWS_ERRORS as exc:
+            raise aws_unavailable(exc, "counts") from None
+        totals = self.table.totals()
         return {
             "waiting": int(attrs["ApproximateNumberOfMessages"]),
-            "active": int(attrs["ApproximateNumberOfMessagesNotVisible"]),
-            "completed": 0,
-            "failed": 0,
-            "delayed": int(attrs["ApproximateNumberOfMessagesDelayed"]),
+            "active": max(0, int(attrs["ApproximateNumberOfMessagesNotVisible"]) - totals["retrying"]),
+            "completed": totals["completed"],
+            "failed": totals["failed"],
+            "delayed": totals["retrying"] + int(attrs["ApproximateNumberOfMessagesDelayed"]),
         }
 
-    def reachable(self) -> bool:
-        try:
-            self.sqs.client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
-            return True
-        except SQS_ERRORS:
-            return False
+    # The JobOutcomes port: what the jobs handler records of each attempt.
+
+    def start(self, job: JobRecord, attempt: int, now: float) -> JobRecord | None:
+        return self.table.start(job, attempt, now)
+
+    def completed(self, job_id: str, result: Any, now: float) -> None:
+        self.table.completed(job_id, result, now)
+
+    def retrying(self, job_id: str, error: str, next_attempt_at: float, now: float) -> None:
+        self.table.retrying(job_id, error, next_attempt_at, now)
+
+    def dead(self, entry: DeadJob, delivered: bool) -> None:
+        self.table.dead(entry, delivered)
 
 
-class SQSProbe:
-    """Health of the SQS job queue, checked at most once per `ttl` seconds."""
+class CloudProbe:
+    """Health of the SQS queue and the DynamoDB table, checked at most once per `ttl` seconds."""
 
     def __init__(self, jobs: SQSJobQueue, ttl: float = 5.0):
         self.jobs, self.ttl = jobs, ttl
-        self._checked_at, self._up = float("-inf"), False
+        self._checked_at = float("-inf")
+        self._up = {"sqs": False, "dynamodb": False}
+
+    def _reachable(self, check: Any) -> bool:
+        try:
+            check()
+            return True
+        except Exception:
+            return False
 
     def dependencies(self) -> dict[str, bool]:
         if time.monotonic() - self._checked_at >= self.ttl:
-            self._up = self.jobs.reachable()
+            jobs = self.jobs
+            self._up = {
+                "sqs": self._reachable(lambda: jobs.sqs.client.get_queue_attributes(
+                    QueueUrl=jobs.queue_url, AttributeNames=["QueueArn"])),
+                "dynamodb": self._reachable(lambda: jobs.table.get("probe")),
+            }
             self._checked_at = time.monotonic()
-        return {"sqs": self._up}
+        return dict(self._up)

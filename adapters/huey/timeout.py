@@ -26,8 +26,10 @@ def _raise_in_thread(thread_id: int, exc_type: type[BaseException] | None) -> No
 
 
 class JobWatchdog:
-    def __init__(self, timeout: float, grace: float = 5.0, on_stuck: Callable[[int], None] | None = None):
+    def __init__(self, timeout: float, grace: float = 5.0, on_stuck: Callable[[int], None] | None = None,
+                 limit_name: str = "JOB_TIMEOUT"):
         self.timeout = timeout
+        self.limit_name = limit_name
         self.grace = grace
         self.on_stuck = on_stuck
         self._running: dict[int, list] = {}  # thread id -> [deadline, cut at or None, reported stuck]
@@ -48,7 +50,7 @@ class JobWatchdog:
                     # Withdraw it if still pending, so it cannot surface later in Huey's own code.
                     _raise_in_thread(thread_id, None)
             if cut_at is not None:
-                raise JobTimeout(f"the job ran longer than JOB_TIMEOUT ({self.timeout:g}s)") from None
+                raise JobTimeout(f"the job ran longer than {self.limit_name} ({self.timeout:g}s)") from None
 
     def check(self) -> int:
         """Cut off jobs past their deadline; returns how many are newly stuck past the grace period."""

@@ -2,77 +2,38 @@
 
 import copy
 import json
-from pathlib import Path
 
 import pytest
 
 from adapters import aws_lambda
 from functions.models import DeadJob
-
-EVENTS = Path(__file__).resolve().parent.parent / "events"
-
-
-def load(name):
-    return json.loads((EVENTS / name).read_text())
+from tests.adapters.aws.lambda_events import call, load, v2
 
 
-@pytest.fixture
-def cloud(aws, monkeypatch):
-    monkeypatch.setenv("LOG_DIR", "")
-    jobs = aws.create_queue(QueueName="jobs")["QueueUrl"]
-    dlq = aws.create_queue(QueueName="jobs-dlq")["QueueUrl"]
-    for name, value in {"QUEUE_BACKEND": "sqs", "JOBS_SQS_QUEUE_URL": jobs,
-                        "DLQ_BACKEND": "sqs", "DLQ_SQS_QUEUE_URL": dlq}.items():
-        monkeypatch.setenv(name, value)
-    aws_lambda._http.cache_clear()
-    aws_lambda._jobs_context.cache_clear()
-    yield aws, jobs, dlq
-    aws_lambda._http.cache_clear()
-    aws_lambda._jobs_context.cache_clear()
-
-
-def v2(method, path, body=None, query="", content_type="application/json"):
-    event = load("apigw_v2_post_jobs.json")
-    event["rawPath"] = event["requestContext"]["http"]["path"] = path
-    event["requestContext"]["http"]["method"] = method
-    event["rawQueryString"] = query
-    event["body"] = body
-    event["headers"]["content-type"] = content_type
-    if body is None:
-        event["headers"].pop("content-length", None)
-    else:
-        event["headers"]["content-length"] = str(len(body))
-    return event
-
-
-def call(event):
-    response = aws_lambda.http_handler(event, None)
-    return response["statusCode"], json.loads(response["body"]), response
-
-
-def test_v2_post_jobs_enqueues_on_sqs(cloud):
-    sqs, jobs, _ = cloud
+def test_v2_post_jobs_enqueues_on_sqs_and_records_the_job(cloud):
     status, body, response = call(load("apigw_v2_post_jobs.json"))
     assert status == 202 and body["status"] == "queued"
     headers = {k.lower(): v for k, v in response["headers"].items()}
     assert headers["location"] == f"/jobs/{body['jobId']}"
-    message = json.loads(sqs.receive_message(QueueUrl=jobs)["Messages"][0]["Body"])
+    message = json.loads(cloud.sqs.receive_message(QueueUrl=cloud.jobs_url)["Messages"][0]["Body"])
     assert message["id"] == body["jobId"]
     assert message["payload"] == {"message": "Hello from queue!", "shouldFail": False}
+    record = call(v2("GET", f"/jobs/{body['jobId']}"))[1]
+    assert record["state"] == "queued" and record["requestId"] == headers["x-request-id"]
 
 
 def test_every_route_through_v2(cloud):
-    sqs, jobs, dlq = cloud
     assert call(v2("GET", "/"))[0] == 200
-    assert call(v2("GET", "/health"))[1]["dependencies"] == {"sqs": "up"}
+    assert call(v2("GET", "/health"))[1]["dependencies"] == {"sqs": "up", "dynamodb": "up"}
     assert call(v2("GET", "/queue/stats"))[1]["waiting"] == 0
-    assert call(v2("GET", "/jobs/abc"))[0] == 404  # SQS mode keeps no job records
-    sqs.send_message(QueueUrl=dlq, MessageBody=DeadJob(
+    assert call(v2("GET", "/jobs/abc"))[0] == 404
+    cloud.sqs.send_message(QueueUrl=cloud.dlq_url, MessageBody=DeadJob(
         jobId="d1", type="message", payload={"message": "m", "shouldFail": True}, error="E", attempts=4,
         failedAt=1.0).model_dump_json())
     listed = call(v2("GET", "/dlq", query="limit=5"))[1]
     assert listed["total"] == 1 and listed["items"][0]["jobId"] == "d1"
     assert call(v2("POST", "/dlq/d1/replay"))[0] == 202
+    assert call(v2("GET", "/jobs/d1"))[1]["state"] == "queued"  # the replay wrote its record
     assert call(v2("GET", "/queue/stats"))[1] == {
         "waiting": 1, "active": 0, "completed": 0, "failed": 0, "delayed": 0, "dlq": 0, "dlqPending": 0}
 
@@ -105,7 +66,7 @@ def test_alb_event(cloud):
 
 
 def test_sqs_errors_are_a_503_json_error(cloud, monkeypatch):
-    monkeypatch.setenv("DLQ_SQS_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/gone")
+    monkeypatch.setenv("DLQ_SQS_QUEUE_URL", cloud.dlq_url.replace("JobsDeadLetterQueue", "gone"))
     aws_lambda._http.cache_clear()
     status, body, _ = call(v2("GET", "/dlq"))
     assert status == 503 and body["code"] == "service_unavailable" and body["details"] == {"dependency": "sqs"}
@@ -122,28 +83,11 @@ def test_jobs_handler_on_the_recorded_batch(cloud):
     assert aws_lambda.jobs_handler(event, None) == {"batchItemFailures": []}
 
 
-def template_environment(function: str) -> dict:
-    """The environment template.yaml gives `function` (Globals merged with its own), parameters as named."""
-    import yaml
-
-    class Tagged(yaml.SafeLoader):
-        pass
-
-    def tagged(loader, tag, node):
-        return f"{tag}:{loader.construct_scalar(node)}" if isinstance(node, yaml.ScalarNode) else tag
-
-    Tagged.add_multi_constructor("!", tagged)
-    template = yaml.load((Path(__file__).resolve().parents[2] / "template.yaml").read_text(), Loader=Tagged)
-    merged = dict(template["Globals"]["Function"]["Environment"]["Variables"])
-    merged.update(template["Resources"][function]["Properties"].get("Environment", {}).get("Variables", {}))
-    return merged
-
-
 def test_the_template_wires_api_keys_into_the_http_function_only_and_it_is_enforced(cloud, monkeypatch, capfd):
-    http_env, jobs_env = template_environment("HttpFunction"), template_environment("JobsFunction")
-    assert http_env["API_KEYS"] == "Ref:ApiKeys" and "API_KEYS" not in jobs_env
-    assert (http_env["JOB_BACKOFF_MAX"], jobs_env["JOB_BACKOFF_JITTER"]) == ("Ref:JobBackoffMax",
-                                                                            "Ref:JobBackoffJitter")
+    http_env, jobs_env = cloud.environment_source("HttpFunction"), cloud.environment_source("JobsFunction")
+    assert http_env["API_KEYS"].value == "ApiKeys" and "API_KEYS" not in jobs_env
+    assert (http_env["JOB_BACKOFF_MAX"].value, jobs_env["JOB_BACKOFF_JITTER"].value) == ("JobBackoffMax",
+                                                                                        "JobBackoffJitter")
     assert call(v2("GET", "/dlq"))[0] == 200  # open: a warning once per cold start
     assert call(v2("GET", "/dlq"))[0] == 200
     assert capfd.readouterr().out.count('"event": "auth_disabled"') == 1  # the log goes to stdout

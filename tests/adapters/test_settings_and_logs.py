@@ -32,6 +32,25 @@ def test_an_invalid_value_names_the_variable(monkeypatch, name, value):
     assert str(err.value).startswith(f"invalid setting {name}=")
 
 
+@pytest.mark.parametrize("env, says", [
+    ({"QUEUE_BACKEND": "sqs", "JOBS_SQS_QUEUE_URL": "https://q"}, "QUEUE_BACKEND=sqs goes with JOB_STORE=dynamodb"),
+    ({"JOB_STORE": "dynamodb", "JOBS_TABLE": "t"}, "QUEUE_BACKEND=sqs goes with JOB_STORE=dynamodb"),
+    ({"QUEUE_BACKEND": "sqs", "JOBS_SQS_QUEUE_URL": "https://q", "JOB_STORE": "dynamodb"},
+     "JOB_STORE=dynamodb needs JOBS_TABLE"),
+])
+def test_only_the_two_pairings_of_queue_and_store_are_accepted(monkeypatch, env, says):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert says in str(err.value)
+    monkeypatch.setenv("QUEUE_BACKEND", "sqs")
+    monkeypatch.setenv("JOBS_SQS_QUEUE_URL", "https://q")
+    monkeypatch.setenv("JOB_STORE", "dynamodb")
+    monkeypatch.setenv("JOBS_TABLE", "t")
+    assert load_settings().jobs_table == "t"
+
+
 def test_the_command_exits_2_with_one_line_and_no_traceback(tmp_path):
     result = subprocess.run([sys.executable, "-m", "local.cli", "run"], cwd=tmp_path, capture_output=True,
                             text=True, timeout=30, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT),

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.cloud_stack import evaluate, yaml_load
+
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS_PYTHON = ROOT / ".venv-tools" / "bin" / "python"
 
@@ -37,46 +39,6 @@ def test_a_broken_template_fails(tmp_path, old, new, finding):
     broken.write_text(text.replace(old, new, 1))
     result = check_template(broken)
     assert result.returncode != 0 and finding in result.stdout, result.stdout
-
-
-class Intrinsic:
-    """A CloudFormation intrinsic function (!Ref, !Select, ...), kept to be evaluated."""
-
-    def __init__(self, name: str, value):
-        self.name, self.value = name, value
-
-
-def yaml_load(path: Path):
-    class Loader(yaml.SafeLoader):
-        pass
-
-    def construct(loader, suffix, node):
-        if isinstance(node, yaml.ScalarNode):
-            value = loader.construct_scalar(node)
-        else:
-            value = loader.construct_sequence(node, deep=True)
-        return Intrinsic(suffix, value)
-
-    Loader.add_multi_constructor("!", construct)
-    return yaml.load(path.read_text(), Loader=Loader)
-
-
-def evaluate(value, template: dict, names: dict | None = None):
-    """The value with !Ref (parameters at their defaults), !Select and !Sub worked out."""
-    names = names or {}
-    if not isinstance(value, Intrinsic):
-        return value
-    if value.name == "Ref":
-        return names[value.value] if value.value in names else template["Parameters"][value.value]["Default"]
-    if value.name == "Select":
-        index, items = (evaluate(v, template, names) for v in value.value)
-        return evaluate(items[int(index)], template, names)
-    if value.name == "Sub":
-        text, variables = value.value
-        for name, inner in variables.items():
-            text = text.replace("${" + name + "}", str(evaluate(inner, template, names)))
-        return text
-    raise ValueError(f"cannot evaluate !{value.name}")
 
 
 def handler(dotted: str):

@@ -1,4 +1,4 @@
-"""SQS adapters and the jobs handler against moto's mocked SQS."""
+"""The SQS DLQ, and the jobs handler's retries and redrive, against moto's mocked SQS."""
 
 import json
 import time
@@ -6,11 +6,10 @@ import time
 import pytest
 
 from adapters.aws.dlq import SQSDLQ
-from adapters.aws.jobs import SQSJobQueue
-from adapters.aws_lambda import _jobs_context, jobs_handler, queue_url_from_arn
-from functions import dead_letters, routes
-from functions.errors import Unavailable, Unsupported
+from adapters.aws_lambda import queue_url_from_arn
+from functions.errors import Unavailable
 from functions.models import DeadJob
+from tests.adapters.aws.lambda_events import call, post, run_jobs, v2
 
 
 @pytest.fixture
@@ -70,15 +69,6 @@ def test_dlq_take_removes_exactly_one(queues):
     assert dlq.count() == 1 and [e.jobId for e in dlq.list(0, 10)] == ["b"]
 
 
-def test_idempotency_keys_are_refused_on_the_sqs_queue(queues, aws):
-    jobs_url, _ = queues
-    with pytest.raises(Unsupported) as err:
-        routes.submit_job({"message": "x"}, SQSJobQueue(jobs_url), lambda: "j1", time.time(), 4, idempotency_key="k1")
-    assert err.value.status == 501
-    attrs = aws.get_queue_attributes(QueueUrl=jobs_url, AttributeNames=["ApproximateNumberOfMessages"])
-    assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "0"
-
-
 def test_sqs_errors_become_503(aws):
     dlq = SQSDLQ("https://sqs.us-east-1.amazonaws.com/123456789012/missing")
     with pytest.raises(Unavailable) as err:
@@ -88,80 +78,44 @@ def test_sqs_errors_become_503(aws):
         dlq.put(dead("a", 1.0))
 
 
-def sqs_event(client, queue_url, max_messages=10):
-    """Receive like the Lambda event source mapping and build its event."""
-    arn = client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    messages = client.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=max_messages,
-                                      MessageSystemAttributeNames=["All"]).get("Messages", [])
-    return {"Records": [{
-        "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-        "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
-        "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": "us-east-1"} for m in messages]}, messages
-
-
-def submit(queue, body):
-    return routes.submit_job(body, queue, lambda: f"id-{time.monotonic_ns()}", time.time(), 4)[0].jobId
-
-
-def test_jobs_handler_reports_exactly_the_failed_record(queues, aws, monkeypatch):
-    jobs_url, _ = queues
-    monkeypatch.setenv("JOBS_SQS_QUEUE_URL", jobs_url)
-    monkeypatch.setenv("QUEUE_BACKEND", "sqs")
-    monkeypatch.setenv("LOG_DIR", "")
-    _jobs_context.cache_clear()
-    queue = SQSJobQueue(jobs_url)
+def test_jobs_handler_reports_exactly_the_failed_record(cloud):
     for i in range(3):
-        submit(queue, {"message": f"ok{i}", "shouldFail": False})
-    submit(queue, {"message": "bad", "shouldFail": True})
-    event, messages = sqs_event(aws, jobs_url)
+        post({"message": f"ok{i}", "shouldFail": False})
+    post({"message": "bad", "shouldFail": True})
+    event, result = run_jobs(cloud)
     assert len(event["Records"]) == 4
-    result = jobs_handler(event, None)
     bad = [r["messageId"] for r in event["Records"] if json.loads(r["body"])["payload"]["shouldFail"]]
     assert result == {"batchItemFailures": [{"itemIdentifier": bad[0]}]}
 
 
-def test_failing_job_is_retried_with_backoff_then_redriven_to_the_dlq(queues, aws, monkeypatch):
-    jobs_url, dlq_url = queues
-    monkeypatch.setenv("JOBS_SQS_QUEUE_URL", jobs_url)
-    monkeypatch.setenv("QUEUE_BACKEND", "sqs")
-    monkeypatch.setenv("JOB_BACKOFF_BASE", "0")  # the delay's value is checked in the unit test of backoff
-    monkeypatch.setenv("LOG_DIR", "")
-    _jobs_context.cache_clear()
-    job_id = submit(SQSJobQueue(jobs_url), {"message": "bad", "shouldFail": True})
+def test_when_the_dlq_put_fails_the_job_is_recorded_dead_and_the_redrive_policy_moves_it(cloud, monkeypatch):
+    monkeypatch.setenv("JOB_BACKOFF_BASE", "0")
+    monkeypatch.setenv("DLQ_SQS_QUEUE_URL", cloud.dlq_url.replace("JobsDeadLetterQueue", "missing"))  # puts fail
+    job_id = post({"message": "bad", "shouldFail": True})[1]["jobId"]
     for attempt in range(1, 5):
-        event, messages = sqs_event(aws, jobs_url)
-        assert len(messages) == 1, f"attempt {attempt}"
-        assert messages[0]["Attributes"]["ApproximateReceiveCount"] == str(attempt)
-        assert jobs_handler(event, None)["batchItemFailures"]
+        event, result = run_jobs(cloud)
+        assert event["Records"][0]["attributes"]["ApproximateReceiveCount"] == str(attempt)
+        assert result["batchItemFailures"]
+    job = call(v2("GET", f"/jobs/{job_id}"))[1]
+    assert (job["state"], job["dlqPending"], job["attempts"]) == ("dead", True, 4)
     # The 5th receive exceeds maxReceiveCount=4: SQS moves the message to the DLQ.
-    assert aws.receive_message(QueueUrl=jobs_url).get("Messages", []) == []
-    dlq = SQSDLQ(dlq_url, redrive_source_url=jobs_url)
-    assert dlq.count() == 1
+    assert cloud.sqs.receive_message(QueueUrl=cloud.jobs_url).get("Messages", []) == []
+    dlq = SQSDLQ(cloud.dlq_url, redrive_source_url=cloud.jobs_url)
     entry = dlq.get(job_id)
     assert entry.type == "message" and entry.payload == {"message": "bad", "shouldFail": True}
     # Every listing raises the message's ApproximateReceiveCount; the entry does not change with it.
     listed = [dlq.list(0, 10)[0] for _ in range(4)]
     assert {(e.attempts, e.failedAt) for e in listed} == {(4, entry.failedAt)} and entry.attempts == 4
-    # Replay puts it back on the jobs queue and removes it from the DLQ.
-    dead_letters.replay_one(job_id, dlq, SQSJobQueue(jobs_url), time.time(), 4)
-    assert dlq.count() == 0
-    assert SQSJobQueue(jobs_url).counts()["waiting"] == 1
 
 
-def test_visibility_backoff_is_applied(queues, aws, monkeypatch):
-    jobs_url, _ = queues
-    monkeypatch.setenv("JOBS_SQS_QUEUE_URL", jobs_url)
-    monkeypatch.setenv("QUEUE_BACKEND", "sqs")
+def test_visibility_backoff_is_applied(cloud, monkeypatch):
     monkeypatch.setenv("JOB_BACKOFF_BASE", "2")
-    monkeypatch.setenv("LOG_DIR", "")
-    _jobs_context.cache_clear()
-    submit(SQSJobQueue(jobs_url), {"message": "bad", "shouldFail": True})
-    event, _ = sqs_event(aws, jobs_url)
-    jobs_handler(event, None)
-    # Hidden for 2 s after the first failure, not the queue's 30 s.
-    assert aws.receive_message(QueueUrl=jobs_url).get("Messages", []) == []
+    post({"message": "bad", "shouldFail": True})
+    run_jobs(cloud)
+    # Hidden for 2 s after the first failure, not the queue's 180 s.
+    assert cloud.sqs.receive_message(QueueUrl=cloud.jobs_url).get("Messages", []) == []
     time.sleep(2.2)
-    assert len(aws.receive_message(QueueUrl=jobs_url).get("Messages", [])) == 1
+    assert len(cloud.sqs.receive_message(QueueUrl=cloud.jobs_url).get("Messages", [])) == 1
 
 
 def test_queue_url_from_arn():

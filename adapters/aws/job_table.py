@@ -1,0 +1,228 @@
+"""Job records, idempotency keys and counters in one DynamoDB table (JOB_STORE=dynamodb, JOBS_TABLE).
+
+One item per job (`pk` = "job#<id>", the fields of a job record), one per
+idempotency key ("key#<key>": the holder's job id and request fingerprint) and
+COUNTER_SHARDS counter items ("counter#<n>"). Invariants:
+- a record's state moves pending -> queued -> active -> (retrying -> active)* -> completed | dead,
+  each move conditional on the state it leaves, so a repeated delivery cannot finish a job twice;
+- a counter changes only in the same transaction as the state move it counts, so the counts
+  are exact; a job's counter shard is fixed by its id (crc32), which spreads the writes of
+  1,000 jobs/s over COUNTER_SHARDS items; reads sum the shards;
+- every item carries `expiresAt` (the table's TTL attribute): finished jobs JOB_RETENTION
+  after they finish (dead ones DEAD_RETENTION, as long as the SQS DLQ keeps their entry), keys
+  JOB_RETENTION after the submit; an item past it reads as absent even before DynamoDB deletes it.
+"""
+
+import json
+import time
+import zlib
+from enum import Enum
+from typing import Any
+
+from adapters.aws.client import AWS_ERRORS, AWSHandle, aws_unavailable, error_code, error_response
+from functions.models import DeadJob, JobRecord, JobState
+
+COUNTER_SHARDS = 16
+DEAD_RETENTION = 14 * 86400  # the SQS DLQ's longest retention
+UNFINISHED_RETENTION = 14 * 86400  # beyond JOB_RETENTION: a job may wait that long on its queue
+_JSON_FIELDS = {"payload", "result"}
+_COUNTED = ("completed", "failed", "retrying")
+
+
+def encode_item(job: JobRecord) -> dict[str, Any]:
+    item: dict[str, Any] = {}
+    for name in JobRecord.model_fields:
+        value = getattr(job, name)
+        if name in _JSON_FIELDS:
+            item[name] = {"S": json.dumps(value)}
+        elif value is None:
+            continue
+        elif isinstance(value, bool):
+            item[name] = {"BOOL": value}
+        elif isinstance(value, int | float):
+            item[name] = {"N": repr(value)}
+        else:
+            item[name] = {"S": value.value if isinstance(value, Enum) else str(value)}
+    return item
+
+
+def decode_item(item: dict[str, Any]) -> JobRecord:
+    data: dict[str, Any] = {}
+    for name, typed in item.items():
+        if name not in JobRecord.model_fields:
+            continue
+        kind, value = next(iter(typed.items()))
+        if name in _JSON_FIELDS:
+            data[name] = json.loads(value)
+        elif kind == "N":
+            data[name] = float(value) if "." in value or "e" in value.lower() else int(value)
+        else:
+            data[name] = value
+    return JobRecord.model_validate(data)
+
+
+def shard_of(job_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"counter#{zlib.crc32(job_id.encode()) % COUNTER_SHARDS}"}}
+
+
+def job_key(job_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"job#{job_id}"}}
+
+
+def number(value: float) -> dict[str, str]:
+    return {"N": repr(value)}
+
+
+class Cancelled(Exception):
+    """A transaction or a conditional write found the item in another state."""
+
+    def __init__(self, reasons: list[dict[str, Any]]):
+        super().__init__("condition failed")
+        self.reasons = reasons
+
+
+class JobTable:
+    def __init__(self, table: str, retention: int, dynamodb: AWSHandle | None = None):
+        self.table = table
+        self.retention = retention
+        self.db = dynamodb or AWSHandle("dynamodb")
+
+    def _call(self, action: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.db.client, action)(**kwargs)
+        except AWS_ERRORS as exc:
+            code = error_code(exc)
+            if code == "ConditionalCheckFailedException":
+                raise Cancelled([{"Code": "ConditionalCheckFailed", "Item": error_response(exc).get("Item")}]) from None
+            if code == "TransactionCanceledException":
+                raise Cancelled(list(error_response(exc).get("CancellationReasons", []))) from None
+            raise aws_unavailable(exc, action, "dynamodb") from None
+
+    def _transact(self, *writes: dict[str, Any]) -> None:
+        items = []
+        for write in writes:
+            kind = "Put" if "Item" in write else "Update"
+            items.append({kind: {"TableName": self.table, **write}})
+        self._call("transact_write_items", TransactItems=items)
+
+    def put_pending(self, job: JobRecord, key: tuple[str, str] | None, now: float) -> None:
+        """Write the record as pending (and the key's holder), only where none exists; Cancelled
+        names which item was there (reason 0: the job, 1: the key, with its item)."""
+        item = {**encode_item(job.model_copy(update={"state": JobState.pending})), **job_key(job.id),
+                "expiresAt": number(int(now + self.retention + UNFINISHED_RETENTION))}
+        absent = "attribute_not_exists(pk)"
+        if key is None:
+            self._call("put_item", TableName=self.table, Item=item, ConditionExpression=absent)
+            return
+        held = {"pk": {"S": f"key#{key[0]}"}, "jobId": {"S": job.id}, "fingerprint": {"S": key[1]},
+                "expiresAt": number(int(now + self.retention))}
+        self._transact(
+            {"Item": item, "ConditionExpression": absent},
+            {"Item": held, "ConditionExpression": f"{absent} OR expiresAt < :now",
+             "ExpressionAttributeValues": {":now": number(int(now))}, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"})
+
+    def replace_pending(self, job: JobRecord, now: float) -> None:
+        """Write the record as pending whatever was there (a replay: attempts start again)."""
+        item = {**encode_item(job.model_copy(update={"state": JobState.pending})), **job_key(job.id),
+                "expiresAt": number(int(now + self.retention + UNFINISHED_RETENTION))}
+        self._call("put_item", TableName=self.table, Item=item)
+
+    def mark_queued(self, job_id: str) -> None:
+        """pending -> queued once its message is on the queue (a runner may have started it already)."""
+        try:
+            self._call("update_item", TableName=self.table, Key=job_key(job_id),
+                       UpdateExpression="SET #s = :queued", ConditionExpression="#s = :pending",
+                       ExpressionAttributeNames={"#s": "state"},
+                       ExpressionAttributeValues={":queued": {"S": "queued"}, ":pending": {"S": "pending"}})
+        except Cancelled:
+            pass
+
+    def get(self, job_id: str) -> JobRecord | None:
+        item = self._call("get_item", TableName=self.table, Key=job_key(job_id), ConsistentRead=True).get("Item")
+        if item is None or int(item.get("expiresAt", {"N": "0"})["N"]) < time.time():
+            return None
+        return decode_item(item)
+
+    def holder(self, key: str) -> tuple[str, str] | None:
+        item = self._call("get_item", TableName=self.table, Key={"pk": {"S": f"key#{key}"}},
+                          ConsistentRead=True).get("Item")
+        return (item["jobId"]["S"], item["fingerprint"]["S"]) if item else None
+
+    def _move(self, job_id: str, leaving: str, sets: dict[str, Any], counter: str | None = None,
+              by: int = 1, removes: tuple[str, ...] = ()) -> None:
+        """One state move of a job, conditional on the state it leaves, with its counter change."""
+        names = {f"#{n}": n for n in sets} | {"#state": "state"}
+        values = {f":{n}": v for n, v in sets.items()} | {":leaving": {"S": leaving}}
+        update = "SET " + ", ".join(f"#{n} = :{n}" for n in sets) + (f" REMOVE {', '.join(removes)}" if removes else "")
+        move = {"Key": job_key(job_id), "UpdateExpression": update, "ConditionExpression": "#state = :leaving",
+                "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
+        if counter is None:
+            self._call("update_item", TableName=self.table, **move)
+            return
+        count = {"Key": shard_of(job_id), "UpdateExpression": "ADD #c :by",
+                 "ExpressionAttributeNames": {"#c": counter}, "ExpressionAttributeValues": {":by": number(by)}}
+        self._transact(move, count)
+
+    def start(self, job: JobRecord, attempt: int, now: float) -> JobRecord | None:
+        """Mark the job active for `attempt`; None when it has finished (a repeated delivery). A
+        record missing (expired, or never written) is written from the message's copy."""
+        for _ in range(3):  # another delivery of the same job may move it between read and write
+            record = self.get(job.id)
+            if record is None:
+                try:
+                    self.put_pending(job, None, now)
+                except Cancelled:
+                    continue
+                record = job.model_copy(update={"state": JobState.pending})
+            if record.state in ("completed", "dead"):
+                return None
+            sets = {"state": {"S": "active"}, "attempts": number(attempt), "updatedAt": number(now)}
+            try:
+                self._move(job.id, record.state, sets, "retrying" if record.state == "retrying" else None, -1,
+                           removes=("nextAttemptAt",))
+            except Cancelled:
+                continue
+            return record.model_copy(update={"state": JobState.active, "attempts": attempt, "updatedAt": now,
+                                             "nextAttemptAt": None})
+        raise aws_unavailable(RuntimeError("the job's state kept changing"), "start", "dynamodb")
+
+    def completed(self, job_id: str, result: Any, now: float) -> None:
+        try:
+            self._move(job_id, "active", {"state": {"S": "completed"}, "result": {"S": json.dumps(result, default=str)},
+                                          "finishedAt": number(now), "updatedAt": number(now),
+                                          "expiresAt": number(int(now + self.retention))}, "completed")
+        except Cancelled:
+            pass  # finished by another delivery: counted once
+
+    def retrying(self, job_id: str, error: str, next_attempt_at: float, now: float) -> None:
+        try:
+            self._move(job_id, "active", {"state": {"S": "retrying"}, "lastError": {"S": error},
+                                          "nextAttemptAt": number(next_attempt_at), "updatedAt": number(now)},
+                       "retrying")
+        except Cancelled:
+            pass
+
+    def dead(self, entry: DeadJob, delivered: bool) -> None:
+        sets = {"state": {"S": "dead"}, "lastError": {"S": entry.error}, "finishedAt": number(entry.failedAt),
+                "updatedAt": number(entry.failedAt), "attempts": number(entry.attempts),
+                "dlqPending": {"BOOL": not delivered}, "expiresAt": number(int(entry.failedAt + DEAD_RETENTION))}
+        try:
+            self._move(entry.jobId, "active", sets, "failed")
+        except Cancelled:
+            pass
+
+    def totals(self) -> dict[str, int]:
+        """completed, failed and retrying: the sums over the counter shards."""
+        keys = [{"pk": {"S": f"counter#{n}"}} for n in range(COUNTER_SHARDS)]
+        totals = dict.fromkeys(_COUNTED, 0)
+        asked: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
+        for _ in range(5):  # BatchGetItem may leave keys unprocessed when throttled
+            found = self._call("batch_get_item", RequestItems=asked)
+            for item in found.get("Responses", {}).get(self.table, []):
+                for name in _COUNTED:
+                    totals[name] += int(item.get(name, {"N": "0"})["N"])
+            asked = found.get("UnprocessedKeys") or {}
+            if not asked:
+                return totals
+            time.sleep(0.05)
+        raise aws_unavailable(RuntimeError("counters unread"), "totals", "dynamodb")

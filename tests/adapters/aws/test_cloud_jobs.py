@@ -1,0 +1,131 @@
+"""The cloud shape end to end, offline: the HTTP handler and the jobs handler fed SAM-shaped events,
+with the template's queues, table and environment in moto (JOB_STORE=dynamodb)."""
+
+import json
+import time
+
+import pytest
+
+from adapters import aws_lambda
+from adapters.aws.job_table import COUNTER_SHARDS
+from tests.adapters.aws.lambda_events import Context, call, post, rest_get, run_jobs, v2
+
+
+def stats():
+    return call(v2("GET", "/queue/stats"))[1]
+
+
+def test_a_job_submitted_over_http_and_run_by_the_jobs_handler_shows_completed(cloud):
+    status, accepted, _ = post({"message": "hello cloud"})
+    assert status == 202
+    job_id = accepted["jobId"]
+    assert rest_get(f"/jobs/{job_id}")[1]["state"] == "queued"
+    event, result = run_jobs(cloud)
+    assert len(event["Records"]) == 1 and result == {"batchItemFailures": []}
+    status, job, _ = rest_get(f"/jobs/{job_id}")
+    assert status == 200
+    assert (job["state"], job["result"], job["attempts"]) == ("completed", {"processed": "hello cloud"}, 1)
+    assert job["finishedAt"] >= job["createdAt"]
+    assert stats() == {"waiting": 0, "active": 0, "completed": 1, "failed": 0, "delayed": 0, "dlq": 0,
+                       "dlqPending": 0}
+
+
+def test_counters_are_exact_across_shards_and_a_repeated_delivery_counts_once(cloud):
+    ids = [post({"message": f"m{i}"})[1]["jobId"] for i in range(40)]
+    delivered = []
+    while len(delivered) < 40:
+        event, result = run_jobs(cloud)
+        assert result == {"batchItemFailures": []}
+        delivered += event["Records"]
+    # SQS delivers at least once: the same messages again find their jobs completed and skip them.
+    again = {"Records": delivered[:5]}
+    assert aws_lambda.jobs_handler(again, Context()) == {"batchItemFailures": []}
+    assert stats()["completed"] == 40
+    assert {rest_get(f"/jobs/{job_id}")[1]["attempts"] for job_id in ids} == {1}
+    shards = cloud.dynamodb.scan(TableName=cloud.table, FilterExpression="begins_with(pk, :c)",
+                                 ExpressionAttributeValues={":c": {"S": "counter#"}})["Items"]
+    assert 1 < len(shards) <= COUNTER_SHARDS  # spread over items, summed on read
+    assert sum(int(item["completed"]["N"]) for item in shards) == 40
+
+
+def test_a_repeated_idempotency_key_returns_the_first_job(cloud):
+    first = post({"message": "once"}, key="order-7")
+    again = post({"message": "once"}, key="order-7", base64_body=False)
+    assert (first[0], again[0]) == (202, 200) and first[1]["jobId"] == again[1]["jobId"]
+    other = post({"message": "another body"}, key="order-7")
+    assert other[0] == 422 and other[1]["code"] == "idempotency_key_reused"
+    assert other[1]["details"] == {"jobId": first[1]["jobId"]}
+    event, _ = run_jobs(cloud)
+    assert [json.loads(r["body"])["id"] for r in event["Records"]] == [first[1]["jobId"]]  # one message
+
+
+def test_a_failed_send_is_recovered_by_the_repeat(cloud):
+    # The fault, for real: the jobs queue is gone when the first request sends.
+    cloud.sqs.delete_queue(QueueUrl=cloud.jobs_url)
+    status, body, _ = post({"message": "survives"}, key="pay-42")
+    assert status == 503 and body["details"] == {"dependency": "sqs"}
+    pending = cloud.dynamodb.scan(TableName=cloud.table, FilterExpression="#s = :p",
+                                  ExpressionAttributeNames={"#s": "state"},
+                                  ExpressionAttributeValues={":p": {"S": "pending"}})["Items"]
+    assert len(pending) == 1  # accepted, not sent: written as pending
+    job_id = pending[0]["id"]["S"]
+    assert cloud.create_queue("JobsQueue") == cloud.jobs_url  # the queue is back
+    status, body, _ = post({"message": "survives"}, key="pay-42")
+    assert (status, body["jobId"]) == (200, job_id)
+    assert rest_get(f"/jobs/{job_id}")[1]["state"] == "queued"
+    assert run_jobs(cloud)[1] == {"batchItemFailures": []}
+    assert rest_get(f"/jobs/{job_id}")[1]["result"] == {"processed": "survives"}
+
+
+def test_a_job_that_keeps_failing_shows_its_error_in_the_dlq(cloud, monkeypatch):
+    monkeypatch.setenv("JOB_BACKOFF_BASE", "0")  # 2, 4, 8 s are checked by the backoff's own tests
+    job_id = post({"message": "doomed", "shouldFail": True})[1]["jobId"]
+    for attempt in range(1, 4):
+        event, result = run_jobs(cloud)
+        assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+        job = rest_get(f"/jobs/{job_id}")[1]
+        assert (job["state"], job["attempts"]) == ("retrying", attempt)
+        assert job["lastError"] == "JobFailed: Job failed on purpose: doomed"
+    assert stats()["delayed"] == 1
+    event, result = run_jobs(cloud)  # the 4th and last attempt
+    assert event["Records"][0]["attributes"]["ApproximateReceiveCount"] == "4"
+    assert result == {"batchItemFailures": []}  # its DLQ entry is written: the message is deleted
+    page = rest_get("/dlq", {"limit": ["10"], "type": ["message"]})[1]
+    assert page["total"] == 1
+    entry = page["items"][0]
+    assert (entry["jobId"], entry["attempts"]) == (job_id, 4)
+    assert entry["error"] == "JobFailed: Job failed on purpose: doomed"
+    assert "Traceback (most recent call last)" in entry["traceback"] and "run_message" in entry["traceback"]
+    assert rest_get(f"/jobs/{job_id}")[1]["state"] == "dead"
+    assert stats() == {"waiting": 0, "active": 0, "completed": 0, "failed": 1, "delayed": 0, "dlq": 1,
+                       "dlqPending": 0}
+    # Replayed, it runs again from attempt 1 (and fails again: it asks to).
+    assert call(v2("POST", f"/dlq/{job_id}/replay"))[0] == 202
+    assert rest_get(f"/jobs/{job_id}")[1]["state"] == "queued"
+    assert run_jobs(cloud)[1]["batchItemFailures"] and rest_get(f"/jobs/{job_id}")[1]["attempts"] == 1
+
+
+@pytest.mark.parametrize("env, context_seconds, limit", [
+    ({"JOB_TIMEOUT": "1"}, 30.0, "JOB_TIMEOUT (1s)"),
+    ({}, aws_lambda.STOP_MARGIN + 1.0, "the function's remaining time"),
+])
+def test_a_job_stops_at_job_timeout_or_before_the_functions_own_timeout(cloud, monkeypatch, env, context_seconds,
+                                                                        limit):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    job_id = post({"type": "sleep", "seconds": 20})[1]["jobId"]
+    started = time.monotonic()
+    event, result = run_jobs(cloud, Context(context_seconds))
+    assert time.monotonic() - started < 10  # stopped, not run to its end
+    assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    job = rest_get(f"/jobs/{job_id}")[1]
+    assert job["state"] == "retrying" and job["attempts"] == 1  # a failed attempt: retried, not lost
+    assert job["lastError"].startswith(f"JobTimeout: the job ran longer than {limit}")
+
+
+def test_no_time_left_hands_the_record_back_unrun(cloud):
+    job_id = post({"message": "later"})[1]["jobId"]
+    event, result = run_jobs(cloud, Context(aws_lambda.STOP_MARGIN / 2))
+    assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    assert rest_get(f"/jobs/{job_id}")[1]["state"] == "queued"  # not started
+    assert run_jobs(cloud)[1] == {"batchItemFailures": []}  # visible again at once
