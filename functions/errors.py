@@ -33,11 +33,6 @@ class KeyReused(DomainError):
     code = "idempotency_key_reused"
 
 
-class Unsupported(DomainError):
-    status = 501
-    code = "not_implemented"
-
-
 class NotFound(DomainError):
     status = 404
     code = "not_found"

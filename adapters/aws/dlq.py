@@ -77,7 +77,12 @@ class SQSDLQ:
                 url = source
                 if source.startswith("arn:"):
                     _, _, _, _, account, name = source.split(":", 5)
-                    url = self.sqs.client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+                    known = self.redrive_source_url
+                    if known and known.rstrip("/").split("/")[-2:] == [account, name]:
+                        url = known  # the jobs queue itself: no GetQueueUrl (nor its permission) needed
+                    else:
+                        url = self.sqs.client.get_queue_url(QueueName=name,
+                                                            QueueOwnerAWSAccountId=account)["QueueUrl"]
                 attrs = self.sqs.client.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
             except AWS_ERRORS:
                 return None

@@ -23,6 +23,7 @@ from adapters.aws.client import AWS_ERRORS, AWSHandle, aws_unavailable, error_co
 from functions.models import DeadJob, JobRecord, JobState
 
 COUNTER_SHARDS = 16
+TTL_ATTRIBUTE = "expiresAt"  # the table's TimeToLiveSpecification in template.yaml
 DEAD_RETENTION = 14 * 86400  # the SQS DLQ's longest retention
 UNFINISHED_RETENTION = 14 * 86400  # beyond JOB_RETENTION: a job may wait that long on its queue
 _JSON_FIELDS = {"payload", "result"}
@@ -109,22 +110,22 @@ class JobTable:
         """Write the record as pending (and the key's holder), only where none exists; Cancelled
         names which item was there (reason 0: the job, 1: the key, with its item)."""
         item = {**encode_item(job.model_copy(update={"state": JobState.pending})), **job_key(job.id),
-                "expiresAt": number(int(now + self.retention + UNFINISHED_RETENTION))}
+                TTL_ATTRIBUTE: number(int(now + self.retention + UNFINISHED_RETENTION))}
         absent = "attribute_not_exists(pk)"
         if key is None:
             self._call("put_item", TableName=self.table, Item=item, ConditionExpression=absent)
             return
         held = {"pk": {"S": f"key#{key[0]}"}, "jobId": {"S": job.id}, "fingerprint": {"S": key[1]},
-                "expiresAt": number(int(now + self.retention))}
+                TTL_ATTRIBUTE: number(int(now + self.retention))}
         self._transact(
             {"Item": item, "ConditionExpression": absent},
-            {"Item": held, "ConditionExpression": f"{absent} OR expiresAt < :now",
+            {"Item": held, "ConditionExpression": f"{absent} OR {TTL_ATTRIBUTE} < :now",
              "ExpressionAttributeValues": {":now": number(int(now))}, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"})
 
     def replace_pending(self, job: JobRecord, now: float) -> None:
         """Write the record as pending whatever was there (a replay: attempts start again)."""
         item = {**encode_item(job.model_copy(update={"state": JobState.pending})), **job_key(job.id),
-                "expiresAt": number(int(now + self.retention + UNFINISHED_RETENTION))}
+                TTL_ATTRIBUTE: number(int(now + self.retention + UNFINISHED_RETENTION))}
         self._call("put_item", TableName=self.table, Item=item)
 
     def mark_queued(self, job_id: str) -> None:
@@ -139,7 +140,7 @@ class JobTable:
 
     def get(self, job_id: str) -> JobRecord | None:
         item = self._call("get_item", TableName=self.table, Key=job_key(job_id), ConsistentRead=True).get("Item")
-        if item is None or int(item.get("expiresAt", {"N": "0"})["N"]) < time.time():
+        if item is None or int(item.get(TTL_ATTRIBUTE, {"N": "0"})["N"]) < time.time():
             return None
         return decode_item(item)
 
@@ -190,7 +191,7 @@ class JobTable:
         try:
             self._move(job_id, "active", {"state": {"S": "completed"}, "result": {"S": json.dumps(result, default=str)},
                                           "finishedAt": number(now), "updatedAt": number(now),
-                                          "expiresAt": number(int(now + self.retention))}, "completed")
+                                          TTL_ATTRIBUTE: number(int(now + self.retention))}, "completed")
         except Cancelled:
             pass  # finished by another delivery: counted once
 
@@ -205,7 +206,7 @@ class JobTable:
     def dead(self, entry: DeadJob, delivered: bool) -> None:
         sets = {"state": {"S": "dead"}, "lastError": {"S": entry.error}, "finishedAt": number(entry.failedAt),
                 "updatedAt": number(entry.failedAt), "attempts": number(entry.attempts),
-                "dlqPending": {"BOOL": not delivered}, "expiresAt": number(int(entry.failedAt + DEAD_RETENTION))}
+                "dlqPending": {"BOOL": not delivered}, TTL_ATTRIBUTE: number(int(entry.failedAt + DEAD_RETENTION))}
         try:
             self._move(entry.jobId, "active", sets, "failed")
         except Cancelled:

@@ -70,7 +70,7 @@ ROUTES: tuple[Route, ...] = (
         Operation("get", "Health of this worker and its dependencies", {200: Health, 503: Health}),)),
     Route("/jobs", JobsResource, (
         Operation("post", "Submit a job", {202: JobAccepted, 200: JobAccepted},
-                  (400, 401, 403, 413, 415, 422, 500, 501, 503), parameters=(IDEMPOTENCY_PARAMETER,),
+                  (400, 401, 403, 413, 415, 422, 500, 503), parameters=(IDEMPOTENCY_PARAMETER,),
                   body=JobRequest),
     ), protected=True),
     Route("/jobs/{job_id}", JobResource, (

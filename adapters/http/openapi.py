@@ -28,8 +28,7 @@ _ERRORS = {
     415: "Content type is not application/json",
     422: "Invalid input; `details` names the fields",
     500: "Unexpected error (logged; no detail is returned)",
-    501: "Not supported by the configured backend",
-    503: "A dependency (Redis, SQS) is unreachable; retry after `Retry-After` seconds",
+    503: "A dependency (Redis, SQS, DynamoDB) is unreachable; retry after `Retry-After` seconds",
 }
 REQUEST_ID_HEADER = {"description": "The request's id: the client's X-Request-ID when valid, else a new one",
                      "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN}}

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from adapters.aws.job_table import TTL_ATTRIBUTE
 from tests.cloud_stack import evaluate, yaml_load
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,3 +98,14 @@ def test_compose_runs_redis_api_and_worker():
     for name in ("api", "worker"):
         assert services[name]["build"]["target"] == "server"
         assert services[name]["environment"]["REDIS_URL"].startswith("redis://redis:")
+
+
+def test_the_template_declares_the_job_table_as_the_store_expects():
+    template = yaml_load(ROOT / "template.yaml")
+    table = template["Resources"]["JobsTable"]["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert (env["JOB_STORE"], env["JOBS_TABLE"].name, env["JOBS_TABLE"].value) == ("dynamodb", "Ref", "JobsTable")
