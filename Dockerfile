@@ -5,7 +5,8 @@
 
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# template.yaml: local/template.yaml links to it (the wheel carries it for `forkline run --cloud`).
+COPY pyproject.toml README.md template.yaml ./
 COPY functions ./functions
 COPY adapters ./adapters
 COPY local ./local
@@ -22,11 +23,11 @@ STOPSIGNAL SIGTERM
 CMD ["forkline", "serve"]
 
 FROM public.ecr.aws/lambda/python:3.11 AS lambda
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md template.yaml ./
 COPY functions ./functions
 COPY adapters ./adapters
 COPY local ./local
-RUN pip install --no-cache-dir --target "${LAMBDA_TASK_ROOT}" . && rm -rf pyproject.toml README.md
+RUN pip install --no-cache-dir --target "${LAMBDA_TASK_ROOT}" . && rm -rf pyproject.toml README.md template.yaml
 # Lambda runs the image as a non-root user; logs go to CloudWatch through stderr.
 ENV LOG_DIR=""
 CMD ["adapters.aws_lambda.http_handler"]

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed-stamp
 
-.PHONY: install system-packages bench-packages run lint test bench clean
+.PHONY: install system-packages bench-packages run run-cloud lint test bench clean
 
 # Programs the tests run next to forkline, from Debian's packages, installed only when missing
 # (these machines run as root): nginx (the reverse proxy), prometheus (its promtool checks /metrics),
@@ -27,7 +27,7 @@ bench-packages:
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,cloud]'
 	@touch $(STAMP)
 
 $(TOOLS_STAMP):
@@ -40,6 +40,9 @@ install: $(STAMP)
 
 run: install
 	@$(VENV)/bin/forkline run
+
+run-cloud: install
+	@$(VENV)/bin/forkline run --cloud
 
 lint: install
 	$(VENV)/bin/ruff check .

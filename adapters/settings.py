@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     queue_backend: Literal["redis", "sqs"] = "redis"
     jobs_sqs_queue_url: str | None = None
     job_store: Literal["redis", "dynamodb"] = "redis"
+    cloud_emulation: bool = Field(False, description="`forkline run` emulates the cloud shape (as `--cloud`)")
     jobs_table: str | None = Field(None, description="the DynamoDB table of job records (JOB_STORE=dynamodb)")
     api_keys: str = Field("", description="comma-separated API keys; empty = no authentication")
     access_log: bool = Field(False, description="one log line per HTTP request")

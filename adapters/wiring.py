@@ -13,6 +13,7 @@ import falcon
 from adapters.aws.dlq import SQSDLQ
 from adapters.aws.job_table import JobTable
 from adapters.aws.jobs import CloudProbe, SQSJobQueue
+from adapters.aws.workers import DynamoWorkerRegistry
 from adapters.http.app import create_app
 from adapters.http.resources import AppDeps
 from adapters.huey.tasks import ForklineHuey, encode_job, huey
@@ -34,7 +35,7 @@ class Ports:
     jobs: JobQueue
     dlq: DeadLetterQueue
     probe: HealthProbe
-    workers: WorkerRegistry | None  # None: the job store keeps no heartbeats (SQS: jobs run in Lambda)
+    workers: WorkerRegistry
 
 
 def redis_url(settings: Settings) -> str:
@@ -54,8 +55,10 @@ def build_ports(settings: Settings) -> Ports:
     dlq = build_dlq(settings, redis)
     if settings.queue_backend == "sqs":  # with JOB_STORE=dynamodb (checked by Settings)
         assert settings.jobs_sqs_queue_url and settings.jobs_table, "checked by Settings"
-        sqs_jobs = SQSJobQueue(settings.jobs_sqs_queue_url, JobTable(settings.jobs_table, settings.job_retention))
-        return Ports(redis=redis, jobs=sqs_jobs, dlq=dlq, probe=CloudProbe(sqs_jobs), workers=None)
+        table = JobTable(settings.jobs_table, settings.job_retention)
+        sqs_jobs = SQSJobQueue(settings.jobs_sqs_queue_url, table)
+        return Ports(redis=redis, jobs=sqs_jobs, dlq=dlq, probe=CloudProbe(sqs_jobs),
+                     workers=DynamoWorkerRegistry(table))
     jobs = RedisJobQueue(redis, encode_job, settings.job_retention)
     return Ports(redis=redis, jobs=jobs, dlq=dlq, probe=RedisProbe(redis_url(settings)),
                  workers=RedisWorkerRegistry(redis))

@@ -31,6 +31,11 @@ def parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help_text, description=help_text)
         if name == "bench":
             bench.add_arguments(command)
+        if name == "run":
+            command.add_argument("--cloud", action="store_true",
+                                 help="the cloud shape on this machine: an embedded AWS emulator (moto) with the "
+                                      "queues and table of template.yaml, the jobs function behind its SQS trigger "
+                                      "(as CLOUD_EMULATION=true)")
     ops.add_arguments(sub)
     return top
 
@@ -59,11 +64,26 @@ def main(argv: list[str] | None = None) -> int:
               "stop gracefully: install the bjoern-binary wheel", file=sys.stderr)
         return 2
 
+    if getattr(args, "cloud", False):
+        settings.cloud_emulation = True
+    if settings.cloud_emulation and (args.command != "run" or not cloud_tools_installed()):
+        print("forkline: the cloud emulation is `forkline run --cloud`, and needs the `cloud` extra "
+              "(pip install 'forkline[cloud]': moto, pyyaml)", file=sys.stderr)
+        return 2
     web, consumer = args.command in ("run", "serve"), args.command in ("run", "worker")
-    return supervise(settings, web, consumer, embedded_redis=args.command == "run" and settings.redis_url is None)
+    embedded = "cloud" if settings.cloud_emulation else None
+    if args.command == "run" and not settings.redis_url and not settings.cloud_emulation:
+        embedded = "redis"
+    return supervise(settings, web, consumer, embedded)
 
 
-def supervise(settings: Settings, web: bool, consumer: bool, embedded_redis: bool) -> int:
+def cloud_tools_installed() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("moto", "yaml", "flask"))
+
+
+def supervise(settings: Settings, web: bool, consumer: bool, embedded: str | None) -> int:
     """Run the supervisor in this process until it stops; its exit status.
 
     The metrics directory is chosen before the supervisor's module (and with it
@@ -76,7 +96,7 @@ def supervise(settings: Settings, web: bool, consumer: bool, embedded_redis: boo
 
         setup_logging("supervisor", settings.log_level, settings.log_dir)
         setproctitle("forkline: supervisor")
-        return Arbiter(settings, web=web, consumer=consumer, embedded_redis=embedded_redis).run()
+        return Arbiter(settings, web=web, consumer=consumer, embedded=embedded).run()
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
 

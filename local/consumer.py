@@ -6,6 +6,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 from adapters import metrics
 from adapters.huey.tasks import ForklineHuey
@@ -43,15 +44,18 @@ def deliver_dead_forever(huey: ForklineHuey, stop: threading.Event) -> None:
         delay = DLQ_RETRY_FIRST if ok else min(delay * 2, DLQ_RETRY_CAP)
 
 
-def beat_forever(huey: ForklineHuey, registry: WorkerRegistry, stop: threading.Event, settings: Settings) -> None:
-    """Tell GET /workers this consumer is alive, every WORKER_HEARTBEAT seconds; the entry expires
-    after 3 beats, so a consumer that stops beating (killed, host gone) disappears by then."""
+def beat_forever(registry: WorkerRegistry, stop: threading.Event, settings: Settings,
+                 snapshot: Callable[[], tuple[list[str], int]]) -> None:
+    """Tell GET /workers this consumer is alive, every WORKER_HEARTBEAT seconds, with what
+    `snapshot()` says: (ids of the jobs running, jobs done). The entry expires after 3 beats, so a
+    consumer that stops beating (killed, host gone) disappears by then."""
     host, pid, started = socket.gethostname(), os.getpid(), time.time()
     worker_id = f"{host}:{pid}"
     while True:
+        running, done = snapshot()
         info = WorkerInfo(id=worker_id, host=host, pid=pid, startedAt=started, queues=["default"],
-                          concurrency=settings.worker_concurrency, running=sorted(huey.running_now.copy()),
-                          done=huey.done, lastBeat=time.time())
+                          concurrency=settings.worker_concurrency, running=sorted(running), done=done,
+                          lastBeat=time.time())
         try:
             registry.beat(info, ttl=3 * settings.worker_heartbeat)
         except Exception as exc:  # Redis down: the next beat tries again
@@ -124,11 +128,9 @@ def run_consumer(settings: Settings, metrics_port: int = 0) -> None:
                      name="lease-renewer", daemon=True).start()
     threading.Thread(target=watch_jobs, args=(huey, stop), name="job-watchdog", daemon=True).start()
     threading.Thread(target=deliver_dead_forever, args=(huey, stop), name="dlq-retry", daemon=True).start()
-    registry = ports.workers
-    beat = None
-    if registry is not None:
-        beat = threading.Thread(target=beat_forever, args=(huey, registry, stop, settings), name="heartbeat")
-        beat.start()
+    beat = threading.Thread(target=beat_forever, name="heartbeat", args=(
+        ports.workers, stop, settings, lambda: (list(huey.running_now.copy()), huey.done)))
+    beat.start()
     log.info("consumer started with %d threads", settings.worker_concurrency,
              extra={"event": "consumer_started", "concurrency": settings.worker_concurrency})
     try:
@@ -137,5 +139,4 @@ def run_consumer(settings: Settings, metrics_port: int = 0) -> None:
         stop.set()
         give_back(huey)
         metrics.flush_all()  # the counts of its last second
-        if beat is not None:
-            beat.join(5)
+        beat.join(5)

@@ -100,7 +100,7 @@ class RedisProcess:
 class Forkline:
     """`forkline <command>` as a subprocess on a free port, with its own env and log dir."""
 
-    def __init__(self, command: str, tmp: Path, env: dict[str, str] | None = None):
+    def __init__(self, command: str, tmp: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = ()):
         self.port = free_port()
         self.tmp = tmp
         self.log_path = tmp / f"forkline-{command}-{self.port}.out"
@@ -114,12 +114,12 @@ class Forkline:
             "PYTHONPATH": str(ROOT),
             **(env or {}),
         }
-        self.command = command
+        self.command, self.args = command, args
         self.proc: subprocess.Popen | None = None
 
     def start(self, wait_http: bool = True, timeout: float = 20.0) -> "Forkline":
         self.out = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(FORKLINE + [self.command], env=self.env, cwd=self.tmp,
+        self.proc = subprocess.Popen(FORKLINE + [self.command, *self.args], env=self.env, cwd=self.tmp,
                                      stdout=self.out, stderr=subprocess.STDOUT)
         if wait_http:
             wait_until(self._healthy, timeout, 0.1, f"forkline {self.command} to answer /health")

@@ -3,7 +3,10 @@
 - `redis`: the embedded redis-server (a subprocess, not a fork);
 - `web`: one bjoern process on the supervisor's listening socket, with a slot in
   the shared `WorkerSlots` (local/slots.py);
-- `consumer`: the Huey job consumer.
+- `cloud`: with `forkline run --cloud`, the moto server standing in for SQS and DynamoDB (a subprocess);
+- `consumer`: the job consumer: Huey on Redis (local/consumer.py), the SQS worker with
+  QUEUE_BACKEND=sqs (local/sqs_worker.py), or under `--cloud` the jobs function behind its
+  emulated SQS trigger (local/event_source.py).
 """
 
 import logging
@@ -11,6 +14,7 @@ import os
 import select
 import socket
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -20,9 +24,11 @@ from setproctitle import setproctitle
 from adapters.settings import Settings
 from local import redis_server
 from local.consumer import run_consumer
+from local.event_source import run_event_source
 from local.exits import BOOT_ERROR
 from local.signals import reset_in_child
 from local.slots import WorkerSlots
+from local.sqs_worker import run_sqs_worker
 from local.web_worker import serve
 
 
@@ -34,6 +40,7 @@ class Boot:
     sock: socket.socket | None
     slots: WorkerSlots
     redis_port: int = 0
+    cloud_port: int = 0  # the embedded moto server of `forkline run --cloud`
     metrics_port: int = 0  # where consumer [0] serves the metrics: `forkline worker` alone, without web workers
 
 
@@ -82,6 +89,16 @@ class RedisRole:
         return Spawned(proc.pid, proc)
 
 
+class CloudRole:
+    name = "cloud"
+    uses_slot = False
+
+    def spawn(self, boot: Boot, slot: int, ready_fd: int | None) -> Spawned:
+        proc = subprocess.Popen([sys.executable, "-m", "local.moto_server", str(boot.cloud_port)],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return Spawned(proc.pid, proc)
+
+
 class WebRole:
     name = "web"
     uses_slot = True
@@ -102,12 +119,21 @@ class ConsumerRole:
         def body() -> None:
             if boot.sock is not None:
                 boot.sock.close()
-            run_consumer(boot.settings, metrics_port=boot.metrics_port if slot == 0 else 0)
+            settings, metrics_port = boot.settings, boot.metrics_port if slot == 0 else 0
+            if settings.cloud_emulation:
+                from local.cloud_template import trigger, yaml_load  # needs the `cloud` extra (pyyaml)
+
+                run_event_source(settings, *trigger(yaml_load()))
+            elif settings.queue_backend == "sqs":
+                run_sqs_worker(settings, metrics_port)
+            else:
+                run_consumer(settings, metrics_port)
 
         return Spawned(fork_child(self.name, slot, body))
 
 
-ROLES: dict[str, Role] = {role.name: role for role in (RedisRole(), WebRole(), ConsumerRole())}
+ROLES: dict[str, Role] = {role.name: role for role in (RedisRole(), CloudRole(), WebRole(), ConsumerRole())}
+EMBEDDED_ROLES = ("redis", "cloud")  # backing services: stopped last
 
 
 def wait_ready(fd: int, timeout: float) -> bool:

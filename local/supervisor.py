@@ -25,10 +25,10 @@ import bjoern
 from adapters import metrics
 from adapters.logs import prune_logs
 from adapters.settings import Settings
-from local import redis_server
 from local.children import BootBackoff, Child
+from local.embedded import EMBEDDED, EmbeddedFailed
 from local.exits import RECYCLED, Halt, describe_exit
-from local.roles import ROLES, Boot, wait_ready
+from local.roles import EMBEDDED_ROLES, ROLES, Boot, wait_ready
 from local.signals import SignalQueue
 from local.slots import CAUSES, DRAINING, MAX_SLOTS, RETIRING, SERVING, WorkerSlots
 
@@ -36,10 +36,11 @@ log = logging.getLogger("forkline.supervisor")
 
 
 class Arbiter:
-    def __init__(self, settings: Settings, web: bool = True, consumer: bool = True, embedded_redis: bool = False):
+    def __init__(self, settings: Settings, web: bool = True, consumer: bool = True, embedded: str | None = None):
         self.settings = settings
+        self.embedded = EMBEDDED[embedded]() if embedded else None  # "redis" or "cloud": started first
         self.targets = {  # in start order (the roles' order)
-            "redis": 1 if embedded_redis else 0,
+            **{name: int(embedded == name) for name in EMBEDDED_ROLES},
             "web": settings.web_workers if web else 0,
             "consumer": settings.consumer_processes if consumer else 0,
         }
@@ -56,14 +57,13 @@ class Arbiter:
 
     def start(self) -> None:
         self.signals.install()
-        if self.targets["redis"]:
-            self.boot.redis_port = redis_server.free_port()
-            self.settings.redis_url = f"redis://127.0.0.1:{self.boot.redis_port}/0"
-            self.spawn_worker("redis")
-            if not redis_server.wait_for_redis(self.settings.redis_url, timeout=15):
-                self.halt("the embedded Redis did not start (see its log under DATA_DIR)", 1)
-            log.info("embedded Redis ready at %s", self.settings.redis_url,
-                     extra={"event": "redis_ready", "url": self.settings.redis_url})
+        if self.embedded is not None:
+            self.embedded.prepare(self.boot)
+            self.spawn_worker(self.embedded.role)
+            try:
+                self.settings = self.boot.settings = self.embedded.ready(self.boot)
+            except EmbeddedFailed as exc:
+                self.halt(str(exc), 1)
         if self.targets["web"] and not self.settings.api_key_list:
             log.warning("API_KEYS is empty: /jobs and /dlq are open to anyone who can reach the port",
                         extra={"event": "auth_disabled"})
@@ -253,16 +253,16 @@ class Arbiter:
     # Stopping.
 
     def stop(self, graceful: bool = True) -> None:
-        """Drain the workers (in-flight work finishes by the drain deadline), then stop Redis."""
+        """Drain the workers (in-flight work finishes by the drain deadline), then the embedded service."""
         self.stopping = True
         log.info("stopping (%s)", "graceful" if graceful else "quick", extra={"event": "stopping"})
-        for child in [c for c in self.children.values() if c.role != "redis"]:
+        for child in [c for c in self.children.values() if c.role not in EMBEDDED_ROLES]:
             if graceful:
                 self.drain_worker(child, "shutdown")
             else:
                 child.stopping = True
                 self.kill_worker(child.pid, signal.SIGKILL)
-        self.wait_children(lambda c: c.role != "redis", self.settings.graceful_timeout + 5.0)
+        self.wait_children(lambda c: c.role not in EMBEDDED_ROLES, self.settings.graceful_timeout + 5.0)
         if self.boot.sock is not None:
             self.boot.sock.close()
         for child in list(self.children.values()):

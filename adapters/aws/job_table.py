@@ -88,7 +88,7 @@ class JobTable:
         self.retention = retention
         self.db = dynamodb or AWSHandle("dynamodb")
 
-    def _call(self, action: str, **kwargs: Any) -> Any:
+    def call(self, action: str, **kwargs: Any) -> Any:
         try:
             return getattr(self.db.client, action)(**kwargs)
         except AWS_ERRORS as exc:
@@ -104,7 +104,7 @@ class JobTable:
         for write in writes:
             kind = "Put" if "Item" in write else "Update"
             items.append({kind: {"TableName": self.table, **write}})
-        self._call("transact_write_items", TransactItems=items)
+        self.call("transact_write_items", TransactItems=items)
 
     def put_pending(self, job: JobRecord, key: tuple[str, str] | None, now: float) -> None:
         """Write the record as pending (and the key's holder), only where none exists; Cancelled
@@ -113,7 +113,7 @@ class JobTable:
                 TTL_ATTRIBUTE: number(int(now + self.retention + UNFINISHED_RETENTION))}
         absent = "attribute_not_exists(pk)"
         if key is None:
-            self._call("put_item", TableName=self.table, Item=item, ConditionExpression=absent)
+            self.call("put_item", TableName=self.table, Item=item, ConditionExpression=absent)
             return
         held = {"pk": {"S": f"key#{key[0]}"}, "jobId": {"S": job.id}, "fingerprint": {"S": key[1]},
                 TTL_ATTRIBUTE: number(int(now + self.retention))}
@@ -126,12 +126,12 @@ class JobTable:
         """Write the record as pending whatever was there (a replay: attempts start again)."""
         item = {**encode_item(job.model_copy(update={"state": JobState.pending})), **job_key(job.id),
                 TTL_ATTRIBUTE: number(int(now + self.retention + UNFINISHED_RETENTION))}
-        self._call("put_item", TableName=self.table, Item=item)
+        self.call("put_item", TableName=self.table, Item=item)
 
     def mark_queued(self, job_id: str) -> None:
         """pending -> queued once its message is on the queue (a runner may have started it already)."""
         try:
-            self._call("update_item", TableName=self.table, Key=job_key(job_id),
+            self.call("update_item", TableName=self.table, Key=job_key(job_id),
                        UpdateExpression="SET #s = :queued", ConditionExpression="#s = :pending",
                        ExpressionAttributeNames={"#s": "state"},
                        ExpressionAttributeValues={":queued": {"S": "queued"}, ":pending": {"S": "pending"}})
@@ -139,13 +139,13 @@ class JobTable:
             pass
 
     def get(self, job_id: str) -> JobRecord | None:
-        item = self._call("get_item", TableName=self.table, Key=job_key(job_id), ConsistentRead=True).get("Item")
+        item = self.call("get_item", TableName=self.table, Key=job_key(job_id), ConsistentRead=True).get("Item")
         if item is None or int(item.get(TTL_ATTRIBUTE, {"N": "0"})["N"]) < time.time():
             return None
         return decode_item(item)
 
     def holder(self, key: str) -> tuple[str, str] | None:
-        item = self._call("get_item", TableName=self.table, Key={"pk": {"S": f"key#{key}"}},
+        item = self.call("get_item", TableName=self.table, Key={"pk": {"S": f"key#{key}"}},
                           ConsistentRead=True).get("Item")
         return (item["jobId"]["S"], item["fingerprint"]["S"]) if item else None
 
@@ -158,7 +158,7 @@ class JobTable:
         move = {"Key": job_key(job_id), "UpdateExpression": update, "ConditionExpression": "#state = :leaving",
                 "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
         if counter is None:
-            self._call("update_item", TableName=self.table, **move)
+            self.call("update_item", TableName=self.table, **move)
             return
         count = {"Key": shard_of(job_id), "UpdateExpression": "ADD #c :by",
                  "ExpressionAttributeNames": {"#c": counter}, "ExpressionAttributeValues": {":by": number(by)}}
@@ -218,7 +218,7 @@ class JobTable:
         totals = dict.fromkeys(_COUNTED, 0)
         asked: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
         for _ in range(5):  # BatchGetItem may leave keys unprocessed when throttled
-            found = self._call("batch_get_item", RequestItems=asked)
+            found = self.call("batch_get_item", RequestItems=asked)
             for item in found.get("Responses", {}).get(self.table, []):
                 for name in _COUNTED:
                     totals[name] += int(item.get(name, {"N": "0"})["N"])

@@ -12,7 +12,7 @@ def cloud(aws, monkeypatch):
     for name, value in stack.environment("HttpFunction").items():
         monkeypatch.setenv(name, value)
     aws_lambda._http.cache_clear()
-    aws_lambda._jobs_context.cache_clear()
+    aws_lambda._jobs_runner.cache_clear()
     yield stack
     aws_lambda._http.cache_clear()
-    aws_lambda._jobs_context.cache_clear()
+    aws_lambda._jobs_runner.cache_clear()

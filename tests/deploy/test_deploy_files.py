@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from adapters.aws.job_table import TTL_ATTRIBUTE
-from tests.cloud_stack import evaluate, yaml_load
+from local.cloud_template import evaluate, yaml_load
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS_PYTHON = ROOT / ".venv-tools" / "bin" / "python"

@@ -39,10 +39,11 @@ def installed():
     # What the Dockerfile copies, and nothing else (no stale build/ or egg-info of the checkout).
     source = base / "src"
     source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "template.yaml"):
         shutil.copy2(ROOT / name, source / name)
     for package in ("functions", "adapters", "local"):
-        shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
+        # Links stay links, as Docker's COPY keeps them (local/template.yaml -> ../template.yaml).
+        shutil.copytree(ROOT / package, source / package, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
     wheels = base / "wheels"
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(wheels), str(source)])
     [wheel] = wheels.glob("forkline-*.whl")
@@ -61,11 +62,13 @@ def test_the_wheel_carries_the_package_and_its_data_and_nothing_of_the_checkout(
     venv, work = installed
     probe = ("import adapters.redis.scripts as s, local.cli, importlib.util as u; print(s.__file__); "
              "print(len(s.ALL), u.find_spec('tests'), u.find_spec('bench')); "
-             "import adapters.http.dashboard as d; print(sorted(d.DashboardResource().assets))")
+             "import adapters.http.dashboard as d; print(sorted(d.DashboardResource().assets)); "
+             "from local.cloud_template import template_path as t; print(t().is_symlink(), len(t().read_text()))")
     out = run([str(venv / "bin" / "python"), "-c", probe], cwd=work, env={"PATH": "/usr/bin:/bin"}).stdout.split("\n")
     assert out[0].startswith(str(venv)), out  # the installed copy, not the checkout
     assert out[1] == f"{len(scripts.ALL)} None None", out  # every Lua script loads from the wheel
     assert out[2] == "['dashboard.css', 'dashboard.js', 'index.html']", out  # and the dashboard's files
+    assert out[3] == f"False {len((ROOT / 'template.yaml').read_text())}", out  # and the template, as a file
 
 
 @pytest.mark.slow

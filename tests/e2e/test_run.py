@@ -58,6 +58,28 @@ def pid_of(fl, role):
 
 
 def test_jobs_complete_fail_into_the_dlq_and_replay(stack):
+    walkthrough(stack)
+
+
+def test_run_cloud_serves_the_same_walkthrough_on_the_emulated_cloud_shape(tmp_path):
+    fl = Forkline("run", tmp_path, {**FAST}, args=("--cloud",))
+    fl.env.pop("REDIS_URL", None)
+    fl.start(timeout=60)
+    try:
+        assert stack_dependencies(fl) == {"sqs": "up", "dynamodb": "up"}
+        walkthrough(fl)
+        assert set(roles(fl).values()) == {"cloud", "web", "consumer"}  # moto, HTTP workers, the Lambda trigger
+        assert '"event": "cloud_ready"' in fl.output()
+    finally:
+        assert fl.stop(signal.SIGTERM, timeout=40) == 0, fl.output()[-3000:]
+
+
+def stack_dependencies(fl):
+    return fl.request("GET", "/health")[2]["dependencies"]
+
+
+def walkthrough(stack):
+    """The README's seed walkthrough: the three requests, a failing job reaching the DLQ, a replay."""
     ok = post(stack, {"message": "Hello from queue!", "shouldFail": False})
     bad = post(stack, {"message": "nope", "shouldFail": True})
     wait_until(lambda: job_state(stack, ok) == "completed", 10, 0.1, "job completed")
@@ -137,3 +159,26 @@ def test_api_keys_are_enforced_and_never_logged(tmp_path, redis_url):
     assert '"event": "worker_born"' in logs  # the logs were written
     for secret in (key, "wrong-key-0000", "body-marker-71c3"):
         assert secret not in logs
+
+
+def test_the_cloud_stacks_children_end_when_its_supervisor_is_killed(tmp_path):
+    fl = Forkline("run", tmp_path, {**FAST, "WEB_CONCURRENCY": "1"}, args=("--cloud",))
+    fl.env.pop("REDIS_URL", None)
+    fl.start(timeout=60)
+    children = wait_until(lambda: roles(fl) if set(roles(fl).values()) == {"cloud", "web", "consumer"} else None,
+                          10, 0.1, "the three roles")
+    fl.stop(signal.SIGKILL, timeout=10)  # the fault, for real: nobody is left to stop the children
+
+    def gone(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return open(f"/proc/{pid}/stat").read().split()[2] == "Z"  # a zombie until init reaps it
+
+    try:
+        wait_until(lambda: all(gone(pid) for pid in children), 15, 0.2, "moto, the web and consumer processes gone")
+    finally:
+        for pid in children:  # never leave one behind, even when the check fails
+            if not gone(pid):
+                os.kill(pid, signal.SIGKILL)

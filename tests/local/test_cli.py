@@ -8,8 +8,9 @@ from local.cli import main
 from local.processes import FORKLINE, ROOT
 
 
-@pytest.mark.parametrize("argv", [["run", "--cloud"], ["serve", "extra"], ["worker", "--queues", "x"],
-                                  ["bench", "--nope"], ["bench", "--duration", "x"], ["launch"], []])
+@pytest.mark.parametrize("argv", [["run", "--turbo"], ["serve", "--cloud"], ["serve", "extra"],
+                                  ["worker", "--queues", "x"], ["bench", "--nope"], ["bench", "--duration", "x"],
+                                  ["launch"], []])
 def test_unknown_options_and_arguments_are_a_usage_error(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(argv)
@@ -18,10 +19,10 @@ def test_unknown_options_and_arguments_are_a_usage_error(argv, capsys):
 
 
 def test_the_real_command_exits_2_with_the_usage_and_starts_nothing(tmp_path):
-    result = subprocess.run(FORKLINE + ["run", "--cloud"], cwd=tmp_path, capture_output=True, text=True,
+    result = subprocess.run(FORKLINE + ["run", "--turbo"], cwd=tmp_path, capture_output=True, text=True,
                             timeout=30, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 2
-    assert "unrecognized arguments: --cloud" in result.stderr
+    assert "unrecognized arguments: --turbo" in result.stderr
     assert not (tmp_path / "logs").exists()  # the supervisor never started
 
 
@@ -47,3 +48,10 @@ def test_an_invalid_setting_is_one_line_and_status_2(monkeypatch, capsys):
     monkeypatch.setenv("PORT", "not-a-port")
     assert main(["serve"]) == 2
     assert capsys.readouterr().err.startswith("forkline: invalid setting PORT='not-a-port'")
+
+
+def test_the_cloud_emulation_is_refused_outside_forkline_run(monkeypatch, capsys):
+    monkeypatch.setenv("CLOUD_EMULATION", "true")
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "forkline run --cloud" in err

@@ -1,12 +1,12 @@
 """Events in the shapes the SAM CLI generates (tests/events/*.json), and a Lambda context."""
 
 import base64
-import copy
 import json
 import time
 from pathlib import Path
 
 from adapters import aws_lambda
+from local import event_source
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -75,19 +75,14 @@ class Context:
 
 
 def sqs_event(stack, max_messages=10):
-    """Receive as the Lambda event source mapping does and build its event, record by record in the
-    shape of tests/events/sqs_batch.json."""
+    """Receive as the Lambda event source mapping does and build its event (local/event_source.py,
+    the emulator of `forkline run --cloud`); checked against the SAM CLI's recorded shape."""
     messages = stack.sqs.receive_message(QueueUrl=stack.jobs_url, MaxNumberOfMessages=max_messages,
                                          MessageSystemAttributeNames=["All"]).get("Messages", [])
+    event = event_source.sqs_event(messages, stack.names["JobsQueue.Arn"])
     shape = load("sqs_batch.json")["Records"][0]
-    records = []
-    for m in messages:
-        record = copy.deepcopy(shape)
-        record.update(messageId=m["MessageId"], receiptHandle=m["ReceiptHandle"], body=m["Body"],
-                      attributes=m["Attributes"], md5OfBody=m["MD5OfBody"],
-                      eventSourceARN=stack.names["JobsQueue.Arn"])
-        records.append(record)
-    return {"Records": records}
+    assert all(record.keys() == shape.keys() for record in event["Records"])
+    return event
 
 
 def run_jobs(stack, context=None, max_messages=10):

@@ -69,7 +69,7 @@ def test_a_failed_send_is_recovered_by_the_repeat(cloud):
                                   ExpressionAttributeValues={":p": {"S": "pending"}})["Items"]
     assert len(pending) == 1  # accepted, not sent: written as pending
     job_id = pending[0]["id"]["S"]
-    assert cloud.create_queue("JobsQueue") == cloud.jobs_url  # the queue is back
+    assert cloud.recreate_jobs_queue() == cloud.jobs_url  # the queue is back
     status, body, _ = post({"message": "survives"}, key="pay-42")
     assert (status, body["jobId"]) == (200, job_id)
     assert rest_get(f"/jobs/{job_id}")[1]["state"] == "queued"

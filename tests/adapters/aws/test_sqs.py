@@ -6,7 +6,6 @@ import time
 import pytest
 
 from adapters.aws.dlq import SQSDLQ
-from adapters.aws_lambda import queue_url_from_arn
 from functions.errors import Unavailable
 from functions.models import DeadJob
 from tests.adapters.aws.lambda_events import call, post, run_jobs, v2
@@ -116,9 +115,3 @@ def test_visibility_backoff_is_applied(cloud, monkeypatch):
     assert cloud.sqs.receive_message(QueueUrl=cloud.jobs_url).get("Messages", []) == []
     time.sleep(2.2)
     assert len(cloud.sqs.receive_message(QueueUrl=cloud.jobs_url).get("Messages", [])) == 1
-
-
-def test_queue_url_from_arn():
-    arn = "arn:aws:sqs:eu-west-1:123456789012:jobs"
-    assert queue_url_from_arn(arn) == "https://sqs.eu-west-1.amazonaws.com/123456789012/jobs"
-    assert queue_url_from_arn(arn, "http://127.0.0.1:5000") == "http://127.0.0.1:5000/123456789012/jobs"

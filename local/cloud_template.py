@@ -1,0 +1,108 @@
+"""template.yaml read as data, and its queues and table created as it declares them.
+
+Used by `forkline run --cloud` (on its embedded moto server) and by the tests of
+the cloud shape, so neither can drift from what deploys. The template ships in
+the wheel (package data: local/template.yaml, a link to the project's
+template.yaml) so the command works outside the checkout.
+"""
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+# The template's resources forkline reads.
+JOBS_FUNCTION, JOBS_TABLE = "JobsFunction", "JobsTable"
+JOBS_QUEUE, DEAD_LETTER_QUEUE = "JobsQueue", "JobsDeadLetterQueue"
+
+
+class Intrinsic:
+    """A CloudFormation intrinsic function (!Ref, !GetAtt, !Select, !Sub), kept to be evaluated."""
+
+    def __init__(self, name: str, value: Any):
+        self.name, self.value = name, value
+
+
+def template_path() -> Path:
+    return Path(str(resources.files("local") / "template.yaml"))
+
+
+def yaml_load(path: Path | None = None) -> dict[str, Any]:
+    import yaml  # the `cloud` extra (and the test extra)
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def construct(loader: Any, suffix: str, node: Any) -> Intrinsic:
+        if isinstance(node, yaml.ScalarNode):
+            return Intrinsic(suffix, loader.construct_scalar(node))
+        assert isinstance(node, yaml.SequenceNode)
+        return Intrinsic(suffix, loader.construct_sequence(node, deep=True))
+
+    Loader.add_multi_constructor("!", construct)
+    loaded: dict[str, Any] = yaml.load((path or template_path()).read_text(), Loader=Loader)  # noqa: S506
+    return loaded
+
+
+def evaluate(value: Any, template: dict[str, Any], names: dict[str, Any] | None = None) -> Any:
+    """The value with !Ref (parameters at their defaults unless in `names`, resources from `names`),
+    !GetAtt (from `names`), !Select and !Sub worked out."""
+    names = names or {}
+    if not isinstance(value, Intrinsic):
+        return value
+    if value.name in ("Ref", "GetAtt"):
+        return names[value.value] if value.value in names else template["Parameters"][value.value]["Default"]
+    if value.name == "Select":
+        index, items = (evaluate(v, template, names) for v in value.value)
+        return evaluate(items[int(index)], template, names)
+    if value.name == "Sub":
+        text, variables = value.value
+        for name, inner in variables.items():
+            text = text.replace("${" + name + "}", str(evaluate(inner, template, names)))
+        return text
+    raise ValueError(f"cannot evaluate !{value.name}")
+
+
+def function_environment(template: dict[str, Any], function: str, names: dict[str, Any]) -> dict[str, str]:
+    """The environment the template gives `function` (Globals merged with its own), worked out."""
+    merged = dict(template["Globals"]["Function"]["Environment"]["Variables"])
+    merged.update(template["Resources"][function]["Properties"].get("Environment", {}).get("Variables", {}))
+    return {name: str(evaluate(value, template, names)) for name, value in merged.items()}
+
+
+def trigger(template: dict[str, Any]) -> tuple[int, float]:
+    """(BatchSize, function Timeout in seconds) of the jobs function's SQS trigger."""
+    function = template["Resources"][JOBS_FUNCTION]["Properties"]
+    events = [e["Properties"] for e in function["Events"].values() if e["Type"] == "SQS"]
+    timeout = function.get("Timeout", template["Globals"]["Function"].get("Timeout", 3))
+    return int(events[0].get("BatchSize", 10)), float(timeout)
+
+
+def provision(template: dict[str, Any], sqs: Any, dynamodb: Any, table_name: str = "forkline-jobs",
+              parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Create the DLQ, the jobs queue (visibility timeout, redrive policy) and the job table (key
+    schema, billing, TTL, point-in-time recovery) as the template declares them; `parameters`
+    override the template's defaults. Returns the names: resource -> URL or table name, and
+    "<resource>.Arn"."""
+    names: dict[str, Any] = dict(parameters or {})
+    for resource in (DEAD_LETTER_QUEUE, JOBS_QUEUE):
+        props = template["Resources"][resource]["Properties"]
+        attributes = {"VisibilityTimeout": str(props.get("VisibilityTimeout", 30))}
+        if "RedrivePolicy" in props:
+            policy = props["RedrivePolicy"]
+            attributes["RedrivePolicy"] = json.dumps({
+                "deadLetterTargetArn": evaluate(policy["deadLetterTargetArn"], template, names),
+                "maxReceiveCount": evaluate(policy["maxReceiveCount"], template, names)})
+        url = sqs.create_queue(QueueName=resource, Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        names[resource], names[f"{resource}.Arn"] = url, arn
+    table = template["Resources"][JOBS_TABLE]["Properties"]
+    dynamodb.create_table(TableName=table_name, BillingMode=table["BillingMode"], KeySchema=table["KeySchema"],
+                          AttributeDefinitions=table["AttributeDefinitions"])
+    ttl = table["TimeToLiveSpecification"]
+    dynamodb.update_time_to_live(TableName=table_name, TimeToLiveSpecification={
+        "AttributeName": ttl["AttributeName"], "Enabled": ttl["Enabled"]})
+    dynamodb.update_continuous_backups(TableName=table_name, PointInTimeRecoverySpecification={
+        "PointInTimeRecoveryEnabled": table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]})
+    names[JOBS_TABLE] = table_name
+    return names
