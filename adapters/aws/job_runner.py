@@ -17,7 +17,7 @@ from typing import Any
 
 from adapters.aws.client import AWS_ERRORS
 from adapters.aws.jobs import SQSJobQueue, job_from_message
-from adapters.huey.timeout import JobWatchdog
+from adapters.job_timeout import JobWatchdog
 from adapters.logs import REQUEST_ID, FastLogger
 from functions.attempts import Attempt, Step, run_attempt
 from functions.jobs import backoff_delay, run_job

@@ -20,7 +20,7 @@ from huey.api import Task
 from adapters.huey.outbox import DeadLetterOutbox
 from adapters.huey.running import Outcome, RunningJob
 from adapters.huey.storage import LeasedRedisStorage
-from adapters.huey.timeout import JobWatchdog
+from adapters.job_timeout import JobWatchdog
 from adapters.logs import REQUEST_ID, FastLogger
 from adapters.redis.job_store import RedisJobQueue
 from adapters.redis.scripts import frame_message, unframe_message

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from adapters.huey.tasks import huey
-from adapters.huey.timeout import JobTimeout, JobWatchdog
+from adapters.job_timeout import JobTimeout, JobWatchdog
 from adapters.wiring import build_ports, configure_consumer
 from local.consumer import watch_jobs
 from tests.adapters.huey.steps import promote_due, submit, work_one

@@ -1,4 +1,4 @@
-"""JOB_TIMEOUT for jobs that run on Huey's worker threads.
+"""JOB_TIMEOUT for jobs that run on a thread: Huey's worker threads, the SQS worker's, the Lambda's.
 
 A thread cannot be killed. The watchdog raises JobTimeout inside the job's
 thread (PyThreadState_SetAsyncExc); Python delivers it at the job's next
