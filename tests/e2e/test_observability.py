@@ -115,7 +115,9 @@ def test_process_titles_restarts_in_the_metrics_and_live_workers(stack):
     assert set(titles) == {"forkline: web [0]", "forkline: web [1]", "forkline: consumer [0]"}
     consumer = titles["forkline: consumer [0]"]
 
-    workers = stack.request("GET", "/workers")[2]
+    # The first heartbeat follows the consumer's start-up, a moment after its title is set.
+    workers = wait_until(lambda: (lambda w: w if w["items"] else None)(stack.request("GET", "/workers")[2]),
+                         5, 0.1, "the consumer's first heartbeat")
     [only] = workers["items"]
     assert only["pid"] == consumer and only["concurrency"] == 5 and only["queues"] == ["default"]
     assert workers["beatSeconds"] == 0.5 and only["running"] == []
