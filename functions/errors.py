@@ -33,6 +33,13 @@ class KeyReused(DomainError):
     code = "idempotency_key_reused"
 
 
+class Conflict(DomainError):
+    """The resource's state does not allow the request (a job that has started cannot be cancelled)."""
+
+    status = 409
+    code = "conflict"
+
+
 class NotFound(DomainError):
     status = 404
     code = "not_found"

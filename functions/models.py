@@ -33,6 +33,10 @@ class JobState(StrEnum):
     retrying = "retrying"
     completed = "completed"
     dead = "dead"
+    cancelled = "cancelled"  # cancelled before it started (DELETE /jobs/{id})
+
+
+CANCELLABLE = frozenset({JobState.pending, JobState.queued, JobState.retrying})  # not started yet
 
 
 class JobRecord(BaseModel):

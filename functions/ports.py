@@ -3,7 +3,7 @@
 import builtins
 from typing import Any, Protocol
 
-from functions.models import DeadJob, DeadJobFilter, JobRecord, WorkerInfo
+from functions.models import DeadJob, DeadJobFilter, JobRecord, JobState, WorkerInfo
 
 
 class JobQueue(Protocol):
@@ -23,6 +23,10 @@ class JobQueue(Protocol):
 
     def requeue(self, job: JobRecord) -> None:
         """Put a job back on the queue as a fresh job (attempts reset)."""
+
+    def cancel(self, job_id: str, now: float) -> JobState | None:
+        """Mark the job cancelled if it has not started (models.CANCELLABLE), atomically; its queue
+        message is dropped when it is delivered. Returns the state found (None: no such job)."""
 
 
 class JobOutcomes(Protocol):

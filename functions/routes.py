@@ -8,10 +8,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from functions import dead_letters
-from functions.errors import InvalidInput, KeyReused, NotFound, validation_details
+from functions.errors import Conflict, InvalidInput, KeyReused, NotFound, validation_details
 from functions.jobs import JOB_TYPES
 from functions.limits import IDEMPOTENCY_KEY, PAGE_DEFAULT, PAGE_MAX
 from functions.models import (
+    CANCELLABLE,
     DeadJobPage,
     Health,
     JobAccepted,
@@ -109,6 +110,17 @@ def get_job(job_id: str, queue: JobQueue) -> JobRecord:
     if job is None:
         raise NotFound(f"No job with id {job_id!r}")
     return job
+
+
+def cancel_job(job_id: str, queue: JobQueue, now: float) -> JobRecord:
+    """DELETE /jobs/{id}: cancel a job that has not started (pending, queued, retrying); 409 otherwise."""
+    found = queue.cancel(job_id, now)
+    if found is None:
+        raise NotFound(f"No job with id {job_id!r}")
+    if found not in CANCELLABLE:
+        raise Conflict(f"Job {job_id!r} is {found.value}: only a job that has not started can be cancelled",
+                       {"state": found.value})
+    return get_job(job_id, queue)
 
 
 def queue_stats(queue: JobQueue, dlq: DeadLetterQueue) -> QueueStats:

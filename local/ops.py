@@ -1,4 +1,4 @@
-"""Operator commands over the HTTP API: stats, jobs show, workers, dlq list/show/replay/delete/purge.
+"""Operator commands over the HTTP API: stats, jobs show/cancel, workers, dlq list/show/replay/delete/purge.
 
 Human tables by default, `--json` for scripts; exit status 1 with one line when the API is
 unreachable, refuses the key, or refuses the request. A bulk replay is many short calls
@@ -25,6 +25,7 @@ def add_arguments(sub: Any) -> None:
     jobs = sub.add_parser("jobs", help="one job", description="One job (GET /jobs/{id})")
     jobs_sub = jobs.add_subparsers(dest="action", required=True)
     jobs_sub.add_parser("show").add_argument("id")
+    jobs_sub.add_parser("cancel", help="cancel a job that has not started").add_argument("id")
     sub.add_parser("workers", help="live consumers", description="The live consumers (GET /workers)")
     dlq = sub.add_parser("dlq", help="the dead-letter queue", description="Operate the dead-letter queue")
     dlq_sub = dlq.add_subparsers(dest="action", required=True)
@@ -87,6 +88,12 @@ def cmd_stats(args: argparse.Namespace, api: ApiClient) -> int:
 def cmd_job(args: argparse.Namespace, api: ApiClient) -> int:
     job = api.call("GET", f"/jobs/{args.id}")
     show(job, args.json, lambda j: "\n".join(f"{k:14} {v}" for k, v in j.items()))
+    return 0
+
+
+def cmd_job_cancel(args: argparse.Namespace, api: ApiClient) -> int:
+    job = api.call("DELETE", f"/jobs/{args.id}")
+    show(job, args.json, lambda j: f"{j['id']} cancelled")
     return 0
 
 
@@ -182,6 +189,7 @@ def progress(done: int, total: int) -> None:
 COMMANDS: dict[tuple[str, str | None], Callable[[argparse.Namespace, ApiClient], int]] = {
     ("stats", None): cmd_stats,
     ("jobs", "show"): cmd_job,
+    ("jobs", "cancel"): cmd_job_cancel,
     ("workers", None): cmd_workers,
     ("dlq", "list"): cmd_dlq_list,
     ("dlq", "show"): cmd_dlq_show,

@@ -7,7 +7,7 @@ so a test over them checks the app's behaviour, not a stub's answers.
 import itertools
 
 from adapters.http.resources import AppDeps
-from functions.models import DeadJob, JobRecord
+from functions.models import CANCELLABLE, DeadJob, JobRecord, JobState
 
 
 class MemoryQueue:
@@ -34,6 +34,14 @@ class MemoryQueue:
 
     def get(self, job_id):
         return self.records.get(job_id)
+
+    def cancel(self, job_id, now):
+        job = self.records.get(job_id)
+        if job is None:
+            return None
+        if job.state in CANCELLABLE:
+            self.records[job_id] = job.model_copy(update={"state": JobState.cancelled, "finishedAt": now})
+        return job.state
 
     def counts(self):
         return {"waiting": len(self.queue), "active": 0, "completed": 0, "failed": 0, "delayed": 0}

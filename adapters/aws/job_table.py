@@ -4,6 +4,7 @@ One item per job (`pk` = "job#<id>", the fields of a job record), one per
 idempotency key ("key#<key>": the holder's job id and request fingerprint) and
 COUNTER_SHARDS counter items ("counter#<n>"). Invariants:
 - a record's state moves pending -> queued -> active -> (retrying -> active)* -> completed | dead,
+  or, before it starts (pending, queued, retrying), -> cancelled;
   each move conditional on the state it leaves, so a repeated delivery cannot finish a job twice;
 - a counter changes only in the same transaction as the state move it counts, so the counts
   are exact; a job's counter shard is fixed by its id (crc32), which spreads the writes of
@@ -20,7 +21,7 @@ from enum import Enum
 from typing import Any
 
 from adapters.aws.client import AWS_ERRORS, AWSHandle, aws_unavailable, error_code, error_response
-from functions.models import DeadJob, JobRecord, JobState
+from functions.models import CANCELLABLE, DeadJob, JobRecord, JobState
 
 COUNTER_SHARDS = 16
 TTL_ATTRIBUTE = "expiresAt"  # the table's TimeToLiveSpecification in template.yaml
@@ -28,6 +29,7 @@ DEAD_RETENTION = 14 * 86400  # the SQS DLQ's longest retention
 UNFINISHED_RETENTION = 14 * 86400  # beyond JOB_RETENTION: a job may wait that long on its queue
 _JSON_FIELDS = {"payload", "result"}
 _COUNTED = ("completed", "failed", "retrying")
+FINISHED = (JobState.completed, JobState.dead, JobState.cancelled)  # a delivery of these is dropped
 
 
 def encode_item(job: JobRecord) -> dict[str, Any]:
@@ -175,7 +177,7 @@ class JobTable:
                 except Cancelled:
                     continue
                 record = job.model_copy(update={"state": JobState.pending})
-            if record.state in ("completed", "dead"):
+            if record.state in FINISHED:
                 return None
             sets = {"state": {"S": "active"}, "attempts": number(attempt), "updatedAt": number(now)}
             try:
@@ -186,6 +188,22 @@ class JobTable:
             return record.model_copy(update={"state": JobState.active, "attempts": attempt, "updatedAt": now,
                                              "nextAttemptAt": None})
         raise aws_unavailable(RuntimeError("the job's state kept changing"), "start", "dynamodb")
+
+    def cancel(self, job_id: str, now: float) -> JobState | None:
+        """A job not started -> cancelled (kept JOB_RETENTION); the state found, None if unknown."""
+        for _ in range(3):  # a runner may start it between the read and the write
+            record = self.get(job_id)
+            if record is None or record.state not in CANCELLABLE:
+                return record.state if record else None
+            sets = {"state": {"S": JobState.cancelled.value}, "updatedAt": number(now), "finishedAt": number(now),
+                    TTL_ATTRIBUTE: number(int(now + self.retention))}
+            try:
+                self._move(job_id, record.state, sets, "retrying" if record.state == JobState.retrying else None,
+                           -1, removes=("nextAttemptAt",))
+            except Cancelled:
+                continue
+            return record.state
+        raise aws_unavailable(RuntimeError("the job's state kept changing"), "cancel", "dynamodb")
 
     def completed(self, job_id: str, result: Any, now: float) -> None:
         try:

@@ -86,6 +86,10 @@ class SQSJobQueue:
     def get(self, job_id: str) -> JobRecord | None:
         return self.table.get(job_id)
 
+    def cancel(self, job_id: str, now: float) -> JobState | None:
+        """The message stays on the queue; the runner drops it when it arrives (the record says cancelled)."""
+        return self.table.cancel(job_id, now)
+
     def counts(self) -> dict[str, int]:
         """waiting: SQS's visible messages; active: its in-flight ones less the jobs waiting out a
         retry delay (in flight to SQS); delayed: those jobs; completed/failed: exact, from the table."""

@@ -24,6 +24,7 @@ _ERRORS = {
     401: "No API key",
     403: "Wrong API key",
     404: "Not found",
+    409: "The resource's state does not allow it (`details.state`)",
     413: f"Body over {MAX_BODY_BYTES} bytes (from Content-Length, or as a chunked body is read)",
     415: "Content type is not application/json",
     422: "Invalid input; `details` names the fields",

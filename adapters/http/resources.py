@@ -95,6 +95,9 @@ class JobResource(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
         resp.media = routes.get_job(job_id_param(job_id), self.deps.jobs).model_dump(mode="json")
 
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
+        resp.media = routes.cancel_job(job_id_param(job_id), self.deps.jobs, self.deps.clock()).model_dump(mode="json")
+
 
 class QueueStatsResource(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:

@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 
 from adapters.redis import keys, scripts
 from adapters.redis.client import RedisHandle, redis_outages, unavailable
-from functions.models import DeadJob, JobRecord
+from functions.models import DeadJob, JobRecord, JobState
 
 _INT_FIELDS = {"attempts", "maxAttempts", "replays"}
 _FLOAT_FIELDS = {"createdAt", "updatedAt", "nextAttemptAt", "finishedAt"}
@@ -93,6 +93,14 @@ class RedisJobQueue:
     def requeue(self, job: JobRecord) -> None:
         """Replace the job's record (attempts reset) and enqueue it again."""
         self._store(job, replace=True)
+
+    def cancel(self, job_id: str, now: float) -> JobState | None:
+        """Cancelled records are kept JOB_RETENTION seconds, like completed ones."""
+        try:
+            found = self.redis.run(scripts.CANCEL, [keys.job_key(job_id)], [now, self.retention])
+        except RedisError as exc:
+            raise unavailable(exc) from None
+        return JobState(found.decode() if isinstance(found, bytes) else found) if found else None
 
     def get(self, job_id: str) -> JobRecord | None:
         try:

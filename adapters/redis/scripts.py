@@ -31,7 +31,8 @@ REAP = _load("reap")
 RELEASE = _load("release")
 DLQ_TAKE = _load("dlq_take")
 DLQ_PENDING_TAKE = _load("dlq_pending_take")
-ALL = (SUBMIT, BURY, CLAIM, REAP, RELEASE, DLQ_TAKE, DLQ_PENDING_TAKE)
+CANCEL = _load("cancel")
+ALL = (SUBMIT, BURY, CLAIM, REAP, RELEASE, DLQ_TAKE, DLQ_PENDING_TAKE, CANCEL)
 
 
 def frame_message(job_id: str, message: bytes) -> bytes:

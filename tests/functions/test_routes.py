@@ -1,7 +1,7 @@
 import pytest
 
 from functions import dead_letters, routes
-from functions.errors import InvalidInput, JobFailed, KeyReused, NotFound
+from functions.errors import Conflict, InvalidInput, JobFailed, KeyReused, NotFound
 from functions.jobs import JOB_TYPES, backoff_delay, run_job
 from functions.models import DeadJob, JobState
 from tests.fakes import FixedProbe, MemoryDLQ, MemoryQueue
@@ -148,3 +148,15 @@ def test_job_functions():
         run_job("message", {"message": "hi", "shouldFail": True})
     assert run_job("noop", {}) is None
     assert set(JOB_TYPES) >= {"message", "noop", "sleep"}
+
+
+def test_cancel_a_queued_job_then_it_is_cancelled_and_cannot_be_cancelled_again():
+    queue = MemoryQueue()
+    accepted, _ = routes.submit_job({"message": "x"}, queue, lambda: "j1", 1.0, 4)
+    record = routes.cancel_job("j1", queue, 2.0)
+    assert (record.state, record.finishedAt) == (JobState.cancelled, 2.0)
+    with pytest.raises(Conflict) as err:
+        routes.cancel_job("j1", queue, 3.0)
+    assert err.value.status == 409 and err.value.details == {"state": "cancelled"}
+    with pytest.raises(NotFound):
+        routes.cancel_job("j2", queue, 3.0)

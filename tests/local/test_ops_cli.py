@@ -109,6 +109,10 @@ def test_replay_dry_run_confirmation_and_a_paced_bulk_replay(stack, request):
     assert stats["waiting"] == count and stats["dlq"] == 3  # each replayed once; the sleep jobs stay
     job = json.loads(forkline(api, "jobs", "show", "message-0042", "--json").stdout)
     assert job["state"] == "queued" and job["replays"] == 1
+    cancelled = forkline(api, "jobs", "cancel", "message-0042")
+    assert cancelled.returncode == 0 and cancelled.stdout.strip() == "message-0042 cancelled", cancelled.stderr
+    again = forkline(api, "jobs", "cancel", "message-0042")
+    assert again.returncode == 1 and "only a job that has not started can be cancelled" in again.stderr
     print(f"\nbulk replay of {count} at --per-second {rate}: {took:.1f} s")
 
 

@@ -2,7 +2,7 @@
 -- to claim, retention, then (job id, result, message) for each job completed since
 -- the last call: their outcomes are recorded in the same round trip (as BullMQ's
 -- moveToFinished fetches the next job). Returns {message, attempts, max attempts}
--- per claimed message; copies of jobs that already finished are dropped.
+-- per claimed message; copies of jobs that already finished, and cancelled jobs, are dropped.
 -- A message is framed "<job id>\n<huey message>" (adapters/redis/scripts.py: frame_message).
 local now = tonumber(ARGV[1])
 for i = 6, #ARGV, 3 do
@@ -17,7 +17,7 @@ while #claimed < wanted * 3 and popped < wanted * 4 do
   local nl = string.find(data, '\n', 1, true)
   local job = ARGV[3] .. string.sub(data, 1, (nl or 1) - 1)
   local state = redis.call('HGET', job, 'state')
-  if state ~= 'completed' and state ~= 'dead' then
+  if state ~= 'completed' and state ~= 'dead' and state ~= 'cancelled' then
     redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), data)
     local attempts, max_attempts = 1, 0
     if state then

@@ -3,7 +3,7 @@
 local function finish(job, stats, leases, state, field, value, now, counter, ttl, lease)
   if lease ~= '' then redis.call('ZREM', leases, lease) end
   local current = redis.call('HGET', job, 'state')
-  if current == 'completed' or current == 'dead' then return 0 end
+  if current == 'completed' or current == 'dead' or current == 'cancelled' then return 0 end
   redis.call('HSET', job, 'state', state, field, value, 'updatedAt', now, 'finishedAt', now, 'nextAttemptAt', '')
   redis.call('HINCRBY', stats, counter, 1)
   if tonumber(ttl) > 0 then redis.call('EXPIRE', job, ttl) end

@@ -129,3 +129,29 @@ def test_no_time_left_hands_the_record_back_unrun(cloud):
     assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
     assert rest_get(f"/jobs/{job_id}")[1]["state"] == "queued"  # not started
     assert run_jobs(cloud)[1] == {"batchItemFailures": []}  # visible again at once
+
+
+def test_cancel_in_every_state_and_the_jobs_function_drops_a_cancelled_job(cloud, monkeypatch):
+    monkeypatch.setenv("JOB_BACKOFF_BASE", "0")
+    waiting = post({"message": "never"})[1]["jobId"]
+    retrying = post({"message": "boom", "shouldFail": True})[1]["jobId"]
+    status, record, _ = call(v2("DELETE", f"/jobs/{waiting}"))
+    assert (status, record["state"]) == (200, "cancelled") and record["finishedAt"] is not None
+    event, result = run_jobs(cloud)  # the cancelled one is dropped (deleted), the other fails once
+    assert {json.loads(r["body"])["id"] for r in event["Records"]} == {waiting, retrying}
+    assert len(result["batchItemFailures"]) == 1
+    assert rest_get(f"/jobs/{waiting}")[1]["state"] == "cancelled"
+    assert stats()["delayed"] == 1
+    assert call(v2("DELETE", f"/jobs/{retrying}"))[1]["state"] == "cancelled"
+    assert stats()["delayed"] == 0  # it no longer waits for a retry
+    event, result = run_jobs(cloud)  # its redelivery is dropped too
+    assert [json.loads(r["body"])["id"] for r in event["Records"]] == [retrying] and result["batchItemFailures"] == []
+    assert rest_get(f"/jobs/{retrying}")[1]["attempts"] == 1
+    assert run_jobs(cloud)[0]["Records"] == []
+    done = post({"message": "done"})[1]["jobId"]
+    run_jobs(cloud)
+    status, body, _ = call(v2("DELETE", f"/jobs/{done}"))
+    assert (status, body["code"], body["details"]) == (409, "conflict", {"state": "completed"})
+    assert call(v2("DELETE", f"/jobs/{waiting}"))[1]["details"] == {"state": "cancelled"}
+    assert call(v2("DELETE", "/jobs/nope"))[0] == 404
+    assert stats()["completed"] == 1 and stats()["failed"] == 0
