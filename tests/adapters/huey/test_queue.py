@@ -38,7 +38,8 @@ def test_failures_retry_with_exponential_backoff_then_go_to_the_dlq(ports, setti
         record = ports.jobs.get(job_id)
         assert record.state == "retrying" and record.attempts == attempt
         assert "Job failed on purpose" in record.lastError
-        delays.append(round(record.nextAttemptAt - before, 1))
+        assert record.updatedAt >= before
+        delays.append(round(record.nextAttemptAt - record.updatedAt, 1))  # both set when the attempt failed
         assert ports.jobs.counts()["delayed"] == 1
         time.sleep(max(0.0, record.nextAttemptAt - time.time()) + 0.05)
         promote_due()
@@ -155,7 +156,8 @@ def test_retry_delays_are_capped_by_job_backoff_max(ports, settings):
         before = time.time()
         work_one()
         record = ports.jobs.get(job_id)
-        delays.append(round(record.nextAttemptAt - before, 1))
+        assert record.updatedAt >= before
+        delays.append(round(record.nextAttemptAt - record.updatedAt, 1))  # both set when the attempt failed
         time.sleep(max(0.0, record.nextAttemptAt - time.time()) + 0.05)
         promote_due()
     assert delays == [0.2, 0.3, 0.3]  # base 0.2: 0.2, 0.4 -> 0.3, 0.8 -> 0.3
