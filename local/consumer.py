@@ -73,6 +73,15 @@ def watch_jobs(huey: ForklineHuey, stop: threading.Event, interval: float = 0.5)
         huey.watchdog.check()
 
 
+def stop_when_orphaned(parent: int, stop: threading.Event) -> None:
+    """A supervisor gone (even SIGKILLed) is a SIGTERM: finish the running jobs, give the rest back."""
+    while not stop.wait(1.0):
+        if os.getppid() != parent:
+            log.warning("the supervisor is gone: stopping", extra={"event": "orphaned"})
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+
+
 def stop_for_stuck_jobs(count: int) -> None:
     """A job ignored its JobTimeout (blocked in C code): stop this consumer; the supervisor starts another."""
     log.error("%d job(s) still running past JOB_TIMEOUT and out of reach: stopping this consumer", count,
@@ -128,6 +137,7 @@ def run_consumer(settings: Settings, metrics_port: int = 0) -> None:
                      name="lease-renewer", daemon=True).start()
     threading.Thread(target=watch_jobs, args=(huey, stop), name="job-watchdog", daemon=True).start()
     threading.Thread(target=deliver_dead_forever, args=(huey, stop), name="dlq-retry", daemon=True).start()
+    threading.Thread(target=stop_when_orphaned, args=(os.getppid(), stop), name="parent-watch", daemon=True).start()
     beat = threading.Thread(target=beat_forever, name="heartbeat", args=(
         ports.workers, stop, settings, lambda: (list(huey.running_now.copy()), huey.done)))
     beat.start()

@@ -1,6 +1,8 @@
 """The embedded Redis: a real redis-server process with AOF persistence."""
 
+import ctypes
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -48,12 +50,24 @@ def redis_command(port: int, data_dir: str | Path, persist: bool = True) -> list
     return command
 
 
-def start_redis(port: int, data_dir: str | Path, persist: bool = True, title: str | None = None) -> subprocess.Popen:
+def terminate_with_parent() -> None:
+    """In a child between fork and exec: ask Linux for a SIGTERM when the parent dies (even by SIGKILL)."""
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (AttributeError, OSError):  # not Linux: the parent's own stop() is the only stop
+        pass
+
+
+def start_redis(port: int, data_dir: str | Path, persist: bool = True, title: str | None = None,
+                with_parent: bool = False) -> subprocess.Popen:
     """Start redis-server in its own session (a terminal's Ctrl-C is the supervisor's to handle).
-    `title`: its name in `ps` (redis-server titles itself with its argv[0], then its address)."""
+    `title`: its name in `ps` (redis-server titles itself with its argv[0], then its address).
+    `with_parent`: it stops (SIGTERM: a clean shutdown, the AOF flushed) when this process dies."""
     command = redis_command(port, data_dir, persist)
     return subprocess.Popen([title or command[0], *command[1:]], executable=command[0], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, start_new_session=True)
+                            stdout=subprocess.DEVNULL, start_new_session=True,
+                            preexec_fn=terminate_with_parent if with_parent else None)
 
 
 def wait_for_redis(url: str, timeout: float = 10.0) -> bool:

@@ -85,7 +85,7 @@ class RedisRole:
 
     def spawn(self, boot: Boot, slot: int, ready_fd: int | None) -> Spawned:
         proc = redis_server.start_redis(boot.redis_port, os.path.join(boot.settings.data_dir, "redis"),
-                                        title="forkline: redis")
+                                        title="forkline: redis", with_parent=True)
         return Spawned(proc.pid, proc)
 
 

@@ -161,11 +161,12 @@ def test_api_keys_are_enforced_and_never_logged(tmp_path, redis_url):
         assert secret not in logs
 
 
-def test_the_cloud_stacks_children_end_when_its_supervisor_is_killed(tmp_path):
-    fl = Forkline("run", tmp_path, {**FAST, "WEB_CONCURRENCY": "1"}, args=("--cloud",))
+@pytest.mark.parametrize("args, backing", [((), "redis"), (("--cloud",), "cloud")])
+def test_every_child_ends_when_the_supervisor_is_killed(tmp_path, args, backing):
+    fl = Forkline("run", tmp_path, {**FAST, "WEB_CONCURRENCY": "1"}, args=args)
     fl.env.pop("REDIS_URL", None)
     fl.start(timeout=60)
-    children = wait_until(lambda: roles(fl) if set(roles(fl).values()) == {"cloud", "web", "consumer"} else None,
+    children = wait_until(lambda: roles(fl) if set(roles(fl).values()) == {backing, "web", "consumer"} else None,
                           10, 0.1, "the three roles")
     fl.stop(signal.SIGKILL, timeout=10)  # the fault, for real: nobody is left to stop the children
 
@@ -177,7 +178,7 @@ def test_the_cloud_stacks_children_end_when_its_supervisor_is_killed(tmp_path):
         return open(f"/proc/{pid}/stat").read().split()[2] == "Z"  # a zombie until init reaps it
 
     try:
-        wait_until(lambda: all(gone(pid) for pid in children), 15, 0.2, "moto, the web and consumer processes gone")
+        wait_until(lambda: all(gone(pid) for pid in children), 20, 0.2, f"{backing}, web and consumer gone")
     finally:
         for pid in children:  # never leave one behind, even when the check fails
             if not gone(pid):
