@@ -76,7 +76,7 @@ def number(value: float) -> dict[str, str]:
     return {"N": repr(value)}
 
 
-class Cancelled(Exception):
+class ConditionFailed(Exception):
     """A transaction or a conditional write found the item in another state."""
 
     def __init__(self, reasons: list[dict[str, Any]]):
@@ -96,9 +96,10 @@ class JobTable:
         except AWS_ERRORS as exc:
             code = error_code(exc)
             if code == "ConditionalCheckFailedException":
-                raise Cancelled([{"Code": "ConditionalCheckFailed", "Item": error_response(exc).get("Item")}]) from None
+                found = error_response(exc).get("Item")
+                raise ConditionFailed([{"Code": "ConditionalCheckFailed", "Item": found}]) from None
             if code == "TransactionCanceledException":
-                raise Cancelled(list(error_response(exc).get("CancellationReasons", []))) from None
+                raise ConditionFailed(list(error_response(exc).get("CancellationReasons", []))) from None
             raise aws_unavailable(exc, action, "dynamodb") from None
 
     def _transact(self, *writes: dict[str, Any]) -> None:
@@ -108,11 +109,14 @@ class JobTable:
             items.append({kind: {"TableName": self.table, **write}})
         self.call("transact_write_items", TransactItems=items)
 
-    def put_pending(self, job: JobRecord, key: tuple[str, str] | None, now: float) -> None:
-        """Write the record as pending (and the key's holder), only where none exists; Cancelled
-        names which item was there (reason 0: the job, 1: the key, with its item)."""
-        item = {**encode_item(job.model_copy(update={"state": JobState.pending})), **job_key(job.id),
+    def _pending_item(self, job: JobRecord, now: float) -> dict[str, Any]:
+        return {**encode_item(job.model_copy(update={"state": JobState.pending})), **job_key(job.id),
                 TTL_ATTRIBUTE: number(int(now + self.retention + UNFINISHED_RETENTION))}
+
+    def put_pending(self, job: JobRecord, key: tuple[str, str] | None, now: float) -> None:
+        """Write the record as pending (and the key's holder), only where none exists; ConditionFailed
+        names which item was there (reason 0: the job, 1: the key, with its item)."""
+        item = self._pending_item(job, now)
         absent = "attribute_not_exists(pk)"
         if key is None:
             self.call("put_item", TableName=self.table, Item=item, ConditionExpression=absent)
@@ -126,9 +130,7 @@ class JobTable:
 
     def replace_pending(self, job: JobRecord, now: float) -> None:
         """Write the record as pending whatever was there (a replay: attempts start again)."""
-        item = {**encode_item(job.model_copy(update={"state": JobState.pending})), **job_key(job.id),
-                TTL_ATTRIBUTE: number(int(now + self.retention + UNFINISHED_RETENTION))}
-        self.call("put_item", TableName=self.table, Item=item)
+        self.call("put_item", TableName=self.table, Item=self._pending_item(job, now))
 
     def mark_queued(self, job_id: str) -> None:
         """pending -> queued once its message is on the queue (a runner may have started it already)."""
@@ -137,7 +139,7 @@ class JobTable:
                        UpdateExpression="SET #s = :queued", ConditionExpression="#s = :pending",
                        ExpressionAttributeNames={"#s": "state"},
                        ExpressionAttributeValues={":queued": {"S": "queued"}, ":pending": {"S": "pending"}})
-        except Cancelled:
+        except ConditionFailed:
             pass
 
     def get(self, job_id: str) -> JobRecord | None:
@@ -174,7 +176,7 @@ class JobTable:
             if record is None:
                 try:
                     self.put_pending(job, None, now)
-                except Cancelled:
+                except ConditionFailed:
                     continue
                 record = job.model_copy(update={"state": JobState.pending})
             if record.state in FINISHED:
@@ -183,7 +185,7 @@ class JobTable:
             try:
                 self._move(job.id, record.state, sets, "retrying" if record.state == "retrying" else None, -1,
                            removes=("nextAttemptAt",))
-            except Cancelled:
+            except ConditionFailed:
                 continue
             return record.model_copy(update={"state": JobState.active, "attempts": attempt, "updatedAt": now,
                                              "nextAttemptAt": None})
@@ -200,7 +202,7 @@ class JobTable:
             try:
                 self._move(job_id, record.state, sets, "retrying" if record.state == JobState.retrying else None,
                            -1, removes=("nextAttemptAt",))
-            except Cancelled:
+            except ConditionFailed:
                 continue
             return record.state
         raise aws_unavailable(RuntimeError("the job's state kept changing"), "cancel", "dynamodb")
@@ -210,7 +212,7 @@ class JobTable:
             self._move(job_id, "active", {"state": {"S": "completed"}, "result": {"S": json.dumps(result, default=str)},
                                           "finishedAt": number(now), "updatedAt": number(now),
                                           TTL_ATTRIBUTE: number(int(now + self.retention))}, "completed")
-        except Cancelled:
+        except ConditionFailed:
             pass  # finished by another delivery: counted once
 
     def retrying(self, job_id: str, error: str, next_attempt_at: float, now: float) -> None:
@@ -218,7 +220,7 @@ class JobTable:
             self._move(job_id, "active", {"state": {"S": "retrying"}, "lastError": {"S": error},
                                           "nextAttemptAt": number(next_attempt_at), "updatedAt": number(now)},
                        "retrying")
-        except Cancelled:
+        except ConditionFailed:
             pass
 
     def dead(self, entry: DeadJob, delivered: bool) -> None:
@@ -227,7 +229,7 @@ class JobTable:
                 "dlqPending": {"BOOL": not delivered}, TTL_ATTRIBUTE: number(int(entry.failedAt + DEAD_RETENTION))}
         try:
             self._move(entry.jobId, "active", sets, "failed")
-        except Cancelled:
+        except ConditionFailed:
             pass
 
     def totals(self) -> dict[str, int]:

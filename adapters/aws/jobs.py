@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from adapters.aws.client import AWS_ERRORS, AWSHandle, aws_unavailable
-from adapters.aws.job_table import Cancelled, JobTable
+from adapters.aws.job_table import ConditionFailed, JobTable
 from functions.models import DeadJob, JobRecord, JobState
 
 log = logging.getLogger("forkline.sqs")
@@ -63,11 +63,11 @@ class SQSJobQueue:
         now = time.time()
         try:
             self.table.put_pending(job, once, now)
-        except Cancelled as cancelled:
-            key_held = len(cancelled.reasons) > 1 and cancelled.reasons[1].get("Code") == "ConditionalCheckFailed"
+        except ConditionFailed as failed:
+            key_held = len(failed.reasons) > 1 and failed.reasons[1].get("Code") == "ConditionalCheckFailed"
             if once is None or not key_held:
                 raise aws_unavailable(RuntimeError(f"job id {job.id} taken"), "submit", "dynamodb") from None
-            held = cancelled.reasons[1].get("Item") or {}
+            held = failed.reasons[1].get("Item") or {}
             holder = (held["jobId"]["S"], held["fingerprint"]["S"]) if held else self.table.holder(once[0])
             if holder is None:  # expired between the write and the read: the client may try again
                 raise aws_unavailable(RuntimeError("idempotency key expired"), "submit", "dynamodb") from None

@@ -10,7 +10,7 @@ import json
 import time
 from typing import Any
 
-from adapters.aws.job_table import Cancelled, JobTable
+from adapters.aws.job_table import ConditionFailed, JobTable
 from functions.models import WorkerInfo
 
 ITEM = {"pk": {"S": "workers"}}
@@ -37,7 +37,7 @@ class DynamoWorkerRegistry:
             self.table.call("update_item", TableName=self.table.table, Key=ITEM, UpdateExpression=f"SET w.#me = :e"
                             f"{removes}", ExpressionAttributeNames=names, ExpressionAttributeValues={":e": entry},
                             ConditionExpression="attribute_exists(w)")
-        except Cancelled:  # the first beat ever: make the map
+        except ConditionFailed:  # the first beat ever: make the map
             self.table.call("update_item", TableName=self.table.table, Key=ITEM,
                             UpdateExpression="SET w = if_not_exists(w, :m)",
                             ExpressionAttributeValues={":m": {"M": {}}})
