@@ -10,7 +10,8 @@ from functions.models import DeadJob
 
 KEY = "k-3f9a1c0e5b7d"
 # (method, route, what a request with a valid key must answer)
-PROTECTED = [("POST", "/jobs", 202), ("GET", "/jobs/{job_id}", 200), ("GET", "/dlq", 200),
+PROTECTED = [("POST", "/jobs", 202), ("GET", "/jobs/{job_id}", 200), ("DELETE", "/jobs/{job_id}", 200),
+             ("GET", "/dlq", 200),
              ("POST", "/dlq/{job_id}/replay", 202), ("GET", "/workers", 200), ("GET", "/dlq/{job_id}", 200),
              ("DELETE", "/dlq/{job_id}", 204), ("POST", "/dlq/replay", 200), ("POST", "/dlq/purge", 200)]
 VALID = ({"Authorization": f"Bearer {KEY}"}, {"X-API-Key": KEY}, {"X-API-Key": "other-key"},
