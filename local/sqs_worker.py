@@ -45,7 +45,8 @@ class SQSWorker:
         self.waiting: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.held: dict[str, float] = {}  # receipt handle -> when its visibility was last set
         self.held_lock = threading.Lock()
-        self.stopping = threading.Event()
+        self.stopping = threading.Event()  # no more polling
+        self.finished = threading.Event()  # every job thread done: nothing held any more
         self.stop_requested = False  # set by the signal handler (a flag: an Event's lock is not reentrant)
 
     def poll(self) -> None:
@@ -81,7 +82,8 @@ class SQSWorker:
                     self.held.pop(message["ReceiptHandle"], None)
 
     def keep_invisible(self) -> None:
-        while not self.stopping.wait(1.0):
+        """Until the last job thread ends: jobs still running after SIGTERM keep their messages too."""
+        while not self.finished.wait(1.0):
             now = time.monotonic()
             with self.held_lock:
                 due = [r for r, at in self.held.items() if now - at >= self.visibility / 2]
@@ -127,6 +129,7 @@ class SQSWorker:
                 self.waiting.put(None)
             for thread in threads + helpers[1:]:
                 thread.join()
+            self.finished.set()
             metrics.flush_all()
 
 

@@ -129,7 +129,7 @@ def test_sigterm_hands_the_unstarted_messages_back_at_once_and_finishes_the_runn
         fl.proc.send_signal(signal.SIGTERM)
         wait_until(lambda: cloud.visible() == 5, 2, 0.05, "the five unstarted messages visible again")
         assert fl.proc.poll() is None and cloud.state(running) == "active"  # still finishing its job
-        assert fl.stop(signal.SIGTERM, timeout=20) == 0, fl.output()[-3000:]
+        assert fl.stop(signal.SIGTERM, timeout=30) == 0, fl.output()[-3000:]
     finally:
         fl.stop(signal.SIGKILL, timeout=10)
     assert cloud.state(running) == "completed"
@@ -146,3 +146,21 @@ def test_a_long_job_keeps_its_message_invisible(tmp_path, cloud):
         assert cloud.queue.get(job_id).attempts == 1
     finally:
         assert fl.stop(signal.SIGTERM, timeout=30) == 0, fl.output()[-3000:]
+
+
+def test_a_job_still_running_after_sigterm_keeps_its_message_invisible(tmp_path, cloud):
+    cloud.sqs.set_queue_attributes(QueueUrl=cloud.jobs_url, Attributes={"VisibilityTimeout": "4"})
+    fl = worker(tmp_path, cloud, WORKER_CONCURRENCY="1", GRACEFUL_TIMEOUT="30")
+    try:
+        job_id = cloud.submit({"type": "sleep", "seconds": 14})  # the drain outlasts the poll by > 2 timeouts
+        wait_until(lambda: cloud.state(job_id) == "active", 20, 0.05, "the job started")
+        fl.proc.send_signal(signal.SIGTERM)
+        while cloud.state(job_id) == "active":  # draining: the message must stay hidden all along
+            seen = cloud.sqs.receive_message(QueueUrl=cloud.jobs_url, VisibilityTimeout=0).get("Messages", [])
+            assert seen == [], "the running job's message became visible during the drain"
+            time.sleep(0.5)
+        assert cloud.state(job_id) == "completed"
+        code = fl.proc.wait(30)  # the drain ends on its own once the job is done
+        assert code == 0, (code, fl.output()[-3000:])
+    finally:
+        fl.stop(signal.SIGKILL, timeout=10)
