@@ -168,6 +168,12 @@ class JobTable:
                  "ExpressionAttributeNames": {"#c": counter}, "ExpressionAttributeValues": {":by": number(by)}}
         self._transact(move, count)
 
+    def _leave_waiting(self, job_id: str, leaving: str, sets: dict[str, Any]) -> None:
+        """Move a job out of a state before it runs (pending, queued, retrying): to active or cancelled.
+        Leaving `retrying` gives its count back in the same transaction."""
+        self._move(job_id, leaving, sets, "retrying" if leaving == JobState.retrying else None, -1,
+                   removes=("nextAttemptAt",))
+
     def start(self, job: JobRecord, attempt: int, now: float) -> JobRecord | None:
         """Mark the job active for `attempt`; None when it has finished (a repeated delivery). A
         record missing (expired, or never written) is written from the message's copy."""
@@ -183,8 +189,7 @@ class JobTable:
                 return None
             sets = {"state": {"S": "active"}, "attempts": number(attempt), "updatedAt": number(now)}
             try:
-                self._move(job.id, record.state, sets, "retrying" if record.state == "retrying" else None, -1,
-                           removes=("nextAttemptAt",))
+                self._leave_waiting(job.id, record.state, sets)
             except ConditionFailed:
                 continue
             return record.model_copy(update={"state": JobState.active, "attempts": attempt, "updatedAt": now,
@@ -200,8 +205,7 @@ class JobTable:
             sets = {"state": {"S": JobState.cancelled.value}, "updatedAt": number(now), "finishedAt": number(now),
                     TTL_ATTRIBUTE: number(int(now + self.retention))}
             try:
-                self._move(job_id, record.state, sets, "retrying" if record.state == JobState.retrying else None,
-                           -1, removes=("nextAttemptAt",))
+                self._leave_waiting(job_id, record.state, sets)
             except ConditionFailed:
                 continue
             return record.state

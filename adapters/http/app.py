@@ -76,8 +76,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/jobs/{job_id}", JobResource, (
         Operation("get", "A job's state and result", {200: JobRecord}, (401, 403, 404, 500, 503),
                   parameters=(JOB_ID_PARAMETER,)),
-        Operation("delete", "Cancel a job that has not started (queued or retrying)", {200: JobRecord},
-                  (401, 403, 404, 409, 500, 503), parameters=(JOB_ID_PARAMETER,)),
+        Operation("delete", "Cancel a job that has not started (queued, retrying, or pending in the cloud shape)",
+                  {200: JobRecord}, (401, 403, 404, 409, 500, 503), parameters=(JOB_ID_PARAMETER,)),
     ), protected=True),
     Route("/queue/stats", QueueStatsResource, (
         Operation("get", "Queue counts", {200: QueueStats}, (500, 503)),)),
