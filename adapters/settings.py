@@ -6,6 +6,8 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from functions.jobs import declared_queues
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
@@ -16,6 +18,8 @@ class Settings(BaseSettings):
     web_concurrency: int | None = Field(None, ge=1, le=256)
     worker_concurrency: int = Field(5, ge=1, le=256)
     consumer_processes: int = Field(1, ge=1, le=64)
+    consumer_queues: str = Field("", description="comma-separated queues a consumer serves; empty = all declared")
+    queue_concurrency: str = Field("", description="per-queue threads over WORKER_CONCURRENCY: `slow=2,email=10`")
     job_max_retries: int = Field(3, ge=0, le=100)
     job_backoff_base: float = Field(2.0, ge=0)
     job_backoff_max: float = Field(300.0, ge=0, description="no retry waits longer (seconds)")
@@ -62,6 +66,25 @@ class Settings(BaseSettings):
             raise ValueError("must be 0 (off) or at least 128")
         return value
 
+    @field_validator("consumer_queues")
+    @classmethod
+    def _known_queues(cls, value: str) -> str:
+        unknown = [q for q in _names(value) if q not in declared_queues()]
+        if unknown:
+            raise ValueError(f"unknown queue {unknown[0]!r} (declared: {', '.join(declared_queues())})")
+        return value
+
+    @field_validator("queue_concurrency")
+    @classmethod
+    def _per_queue_threads(cls, value: str) -> str:
+        for item in _names(value):
+            queue, equals, threads = item.partition("=")
+            if queue not in declared_queues():
+                raise ValueError(f"unknown queue {queue!r} (declared: {', '.join(declared_queues())})")
+            if not equals or not threads.strip().isdigit() or not 1 <= int(threads) <= 256:
+                raise ValueError(f"{item!r}: give <queue>=<threads>, threads 1-256")
+        return value
+
     @model_validator(mode="after")
     def _queue_urls(self) -> "Settings":
         if self.dlq_backend == "sqs" and not self.dlq_sqs_queue_url:
@@ -85,8 +108,22 @@ class Settings(BaseSettings):
         return self.job_max_retries + 1
 
     @property
+    def served_queues(self) -> list[str]:
+        """The queues a consumer process serves (CONSUMER_QUEUES, else every declared queue)."""
+        return [q for q in declared_queues() if q in _names(self.consumer_queues)] or declared_queues()
+
+    def concurrency_of(self, queue: str) -> int:
+        """Worker threads of one queue in a consumer process."""
+        threads = dict(item.partition("=")[::2] for item in _names(self.queue_concurrency))
+        return int(threads[queue]) if queue in threads else self.worker_concurrency
+
+    @property
     def api_key_list(self) -> tuple[str, ...]:
         return tuple(key.strip() for key in self.api_keys.split(",") if key.strip())
+
+
+def _names(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 class SettingsError(Exception):

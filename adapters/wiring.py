@@ -2,8 +2,8 @@
 
 `build_ports` only constructs (nothing connects until first use, so it is safe
 before a fork). `build_app` is the WSGI app of the web workers and of the Lambda
-HTTP handler. `configure_consumer` points the Huey instance at Redis and gives
-its hooks their ports; only a consumer process calls it.
+HTTP handler. `configure_consumer` points the Huey instance of each queue a consumer
+serves at Redis and gives its hooks their ports; only a consumer process calls it.
 """
 
 from dataclasses import dataclass
@@ -16,7 +16,7 @@ from adapters.aws.jobs import CloudProbe, SQSJobQueue
 from adapters.aws.workers import DynamoWorkerRegistry
 from adapters.http.app import create_app
 from adapters.http.resources import AppDeps
-from adapters.huey.tasks import ForklineHuey, encode_job, huey
+from adapters.huey.tasks import ForklineHuey, encode_job, queue_huey
 from adapters.metrics import PrometheusMetrics
 from adapters.redis.client import RedisHandle
 from adapters.redis.dlq import RedisDLQ
@@ -24,6 +24,7 @@ from adapters.redis.job_store import RedisJobQueue
 from adapters.redis.probe import RedisProbe
 from adapters.redis.workers import RedisWorkerRegistry
 from adapters.settings import Settings
+from functions.jobs import DEFAULT_QUEUE
 from functions.ports import DeadLetterQueue, HealthProbe, JobQueue, WorkerRegistry
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -73,13 +74,25 @@ def build_app(settings: Settings) -> falcon.App:
                               max_replays=settings.dlq_max_replays))
 
 
-def configure_consumer(settings: Settings, ports: Ports | None = None) -> ForklineHuey:
-    """The Huey instance, pointed at Redis with the hooks' ports (the Redis job queue only)."""
+def configure_consumer(settings: Settings, ports: Ports | None = None) -> list[ForklineHuey]:
+    """The Huey instance of each queue this consumer serves (settings.served_queues), pointed at
+    Redis with the hooks' ports (the Redis job queue only). With `default`, also the instance of
+    the keyspace from before named queues, so jobs old processes enqueued still run."""
     ports = ports or build_ports(settings)
     if not isinstance(ports.jobs, RedisJobQueue):
         raise ValueError("the consumer runs Redis jobs; with QUEUE_BACKEND=sqs jobs run in the Lambda")
-    huey.configure(redis_url(settings), settings.job_lease, ports.jobs, ports.dlq, settings.max_attempts,
-                   settings.job_backoff_base, settings.job_timeout, batch=settings.worker_concurrency,
-                   metrics=PrometheusMetrics(), backoff_max=settings.job_backoff_max,
-                   backoff_jitter=settings.job_backoff_jitter)
-    return huey
+    job_metrics = PrometheusMetrics()
+    stores = [ports.jobs.stores[queue] for queue in settings.served_queues]
+    if DEFAULT_QUEUE in settings.served_queues:
+        stores.append(ports.jobs.legacy)
+    hueys = []
+    for store in stores:
+        huey = queue_huey(store.keys)
+        huey.configure(redis_url(settings), settings.job_lease, store, ports.dlq, settings.max_attempts,
+                       settings.job_backoff_base, settings.job_timeout, batch=settings.concurrency_of(store.keys.queue),
+                       metrics=job_metrics, backoff_max=settings.job_backoff_max,
+                       backoff_jitter=settings.job_backoff_jitter)
+        hueys.append(huey)
+    return hueys
+
+

@@ -1,5 +1,6 @@
-"""Job types: plain functions registered in one place, and the retry policy."""
+"""Job types: plain functions registered in one place with their queues, and the retry policy."""
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,11 +52,27 @@ def run_sleep(payload: SleepPayload) -> dict[str, float]:
     return {"slept": payload.seconds}
 
 
+DEFAULT_QUEUE = "default"
+QUEUE_NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
+QUEUE_NAME = re.compile(QUEUE_NAME_PATTERN)
+
+
 @dataclass(frozen=True)
 class JobType:
+    """A kind of job. `queue`: the named queue its jobs wait in (each queue has its own consumer
+    threads, so slow jobs on one cannot hold up another's); `max_retries` and `timeout` (seconds
+    per attempt) override JOB_MAX_RETRIES and JOB_TIMEOUT for this type."""
+
     name: str
     payload_model: type[BaseModel]
     run: Callable[[Any], Any]
+    queue: str = DEFAULT_QUEUE
+    max_retries: int | None = None
+    timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        if not QUEUE_NAME.match(self.queue):
+            raise ValueError(f"job type {self.name!r}: queue name {self.queue!r} must match {QUEUE_NAME_PATTERN}")
 
 
 JOB_TYPES: dict[str, JobType] = {
@@ -63,9 +80,37 @@ JOB_TYPES: dict[str, JobType] = {
     for t in (
         JobType("message", MessagePayload, run_message),
         JobType("noop", NoopPayload, run_noop),
-        JobType("sleep", SleepPayload, run_sleep),
+        JobType("sleep", SleepPayload, run_sleep, queue="slow"),
     )
 }
+
+
+def declared_queues() -> list[str]:
+    """Every queue a job type names, `default` first."""
+    return sorted({t.queue for t in JOB_TYPES.values()} | {DEFAULT_QUEUE}, key=lambda q: (q != DEFAULT_QUEUE, q))
+
+
+def new_job_id(queue: str, unique: str) -> str:
+    """A job id carries its queue: `<queue>.<unique>` (so any route finds the job's keys from its id)."""
+    return f"{queue}.{unique}"
+
+
+def queue_of(job_id: str) -> str | None:
+    """The queue a job id names; None for an id from before named queues (a `default` job)."""
+    queue, dot, _ = job_id.partition(".")
+    return queue if dot and QUEUE_NAME.match(queue) else None
+
+
+def max_attempts_for(type_name: str, default: int) -> int:
+    """Attempts a job of this type gets (its max_retries + 1, else the global `default`)."""
+    job_type = JOB_TYPES.get(type_name)
+    return job_type.max_retries + 1 if job_type is not None and job_type.max_retries is not None else default
+
+
+def job_timeout(type_name: str, default: float) -> float:
+    """Seconds one attempt of this type may run."""
+    job_type = JOB_TYPES.get(type_name)
+    return job_type.timeout if job_type is not None and job_type.timeout is not None else default
 
 
 def run_job(type_name: str, payload: dict[str, Any]) -> Any:

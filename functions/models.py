@@ -3,7 +3,14 @@
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+from functions.jobs import DEFAULT_QUEUE, queue_of
+
+
+def job_queue(job_id: str) -> str:
+    """The queue of a job, from its id (ids from before named queues are `default` jobs)."""
+    return queue_of(job_id) or DEFAULT_QUEUE
 
 
 class Welcome(BaseModel):
@@ -58,13 +65,20 @@ class JobRecord(BaseModel):
     requestId: str | None = Field(None, description="X-Request-ID of the request that submitted it")
     replays: int = Field(0, description="times this job was replayed from the dead-letter queue")
 
+    @computed_field(description="the named queue it waits in (from its id)")  # type: ignore[prop-decorator]
+    @property
+    def queue(self) -> str:
+        return job_queue(self.id)
+
 
 class JobAccepted(BaseModel):
     jobId: str
     status: str = "queued"
 
 
-class QueueStats(BaseModel):
+class QueueCounts(BaseModel):
+    """One named queue's figures."""
+
     waiting: int
     active: int
     completed: int = Field(description="jobs completed since the queue was created")
@@ -72,6 +86,27 @@ class QueueStats(BaseModel):
     delayed: int = Field(description="jobs waiting for a retry")
     dlq: int = Field(description="jobs currently in the dead-letter queue, including dlqPending")
     dlqPending: int = Field(0, description="dead jobs whose DLQ entry is not written yet (a failed put, retried)")
+    paused: bool = Field(False, description="consumers claim nothing from it (POST /queues/{name}/pause)")
+
+
+class QueueStats(BaseModel):
+    """The template's figures, summed over every named queue, then each queue's own."""
+
+    waiting: int
+    active: int
+    completed: int = Field(description="jobs completed since the queue was created")
+    failed: int = Field(description="jobs moved to the dead-letter queue since the queue was created")
+    delayed: int = Field(description="jobs waiting for a retry")
+    dlq: int = Field(description="jobs currently in the dead-letter queue, including dlqPending")
+    dlqPending: int = Field(0, description="dead jobs whose DLQ entry is not written yet (a failed put, retried)")
+    queues: dict[str, QueueCounts] = Field(default_factory=dict, description="queue name -> its figures")
+
+
+class QueueState(BaseModel):
+    """Answer of POST /queues/{name}/pause and /resume."""
+
+    queue: str
+    paused: bool
 
 
 class WorkerInfo(BaseModel):
@@ -105,6 +140,11 @@ class DeadJob(BaseModel):
     failedAt: float
     replays: int = Field(0, description="times it was replayed from the dead-letter queue before this failure")
 
+    @computed_field(description="the named queue it came from (from its id)")  # type: ignore[prop-decorator]
+    @property
+    def queue(self) -> str:
+        return job_queue(self.jobId)
+
 
 class DeadJobPage(BaseModel):
     items: list[DeadJob]
@@ -130,24 +170,26 @@ class DeadJobFilter(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: str | None = Field(None, min_length=1, max_length=64, description="the job type")
+    queue: str | None = Field(None, min_length=1, max_length=32, description="the named queue")
     errorContains: str | None = Field(None, min_length=1, max_length=200, description="a substring of the error")
     failedAfter: float | None = Field(None, ge=0, description="failed at or after (Unix seconds)")
     failedBefore: float | None = Field(None, ge=0, description="failed before (Unix seconds)")
 
     def matches(self, job: "DeadJob") -> bool:
         return ((self.type is None or job.type == self.type)
+                and (self.queue is None or job.queue == self.queue)
                 and (self.errorContains is None or self.errorContains in job.error)
                 and (self.failedAfter is None or job.failedAt >= self.failedAfter)
                 and (self.failedBefore is None or job.failedAt < self.failedBefore))
 
     def is_empty(self) -> bool:
-        return self.type is None and self.errorContains is None and self.failedAfter is None \
+        return self.type is None and self.queue is None and self.errorContains is None and self.failedAfter is None \
             and self.failedBefore is None
 
     def only(self) -> "DeadJobFilter":
         """The filter fields alone (a request model's other fields dropped)."""
-        return DeadJobFilter(type=self.type, errorContains=self.errorContains, failedAfter=self.failedAfter,
-                             failedBefore=self.failedBefore)
+        return DeadJobFilter(type=self.type, queue=self.queue, errorContains=self.errorContains,
+                             failedAfter=self.failedAfter, failedBefore=self.failedBefore)
 
 
 class ReplayRequest(DeadJobFilter):

@@ -17,9 +17,13 @@ class JobQueue(Protocol):
 
     def get(self, job_id: str) -> JobRecord | None: ...
 
-    def counts(self) -> dict[str, int]:
-        """waiting, active, completed, failed and delayed counts, and dlqPending where dead
-        jobs can wait for their DLQ put (counted in the stats' dlq)."""
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Queue name -> its waiting, active, completed, failed and delayed counts, dlqPending where
+        dead jobs can wait for their DLQ put (counted in the stats' dlq) and paused (1 or 0), for
+        every declared queue."""
+
+    def pause(self, queue: str, paused: bool) -> None:
+        """Stop (True) or resume (False) consumers claiming from a declared queue; jobs are still accepted."""
 
     def requeue(self, job: JobRecord) -> None:
         """Put a job back on the queue as a fresh job (attempts reset)."""
@@ -62,6 +66,9 @@ class DeadLetterQueue(Protocol):
         (a backend may read only part of it in one call)."""
 
     def count(self) -> int: ...
+
+    def count_by_queue(self) -> dict[str, int] | None:
+        """Entries per named queue; None when this DLQ keeps every queue's entries together."""
 
 
 class WorkerRegistry(Protocol):

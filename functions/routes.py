@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from functions import dead_letters
 from functions.errors import Conflict, InvalidInput, KeyReused, NotFound, validation_details
-from functions.jobs import JOB_TYPES
+from functions.jobs import JOB_TYPES, declared_queues, max_attempts_for, new_job_id
 from functions.limits import IDEMPOTENCY_KEY, PAGE_DEFAULT, PAGE_MAX
 from functions.models import (
     CANCELLABLE,
@@ -19,6 +19,8 @@ from functions.models import (
     JobRecord,
     JobRequest,
     JobState,
+    QueueCounts,
+    QueueState,
     QueueStats,
     Welcome,
     WorkerList,
@@ -41,8 +43,9 @@ def health(probe: HealthProbe, started_at: float, now: float, pid: int) -> Healt
     )
 
 
-def build_job(body: Any, job_id: str, now: float, max_attempts: int, request_id: str | None = None) -> JobRecord:
-    """Validate a POST /jobs body into a new job record (pure: no I/O)."""
+def build_job(body: Any, unique: str, now: float, max_attempts: int, request_id: str | None = None) -> JobRecord:
+    """Validate a POST /jobs body into a new job record (pure: no I/O). Its id is `<queue>.<unique>`;
+    `max_attempts` applies unless the job type sets its own max_retries."""
     if not isinstance(body, dict):
         raise InvalidInput("The request body must be a JSON object")
     try:
@@ -57,11 +60,11 @@ def build_job(body: Any, job_id: str, now: float, max_attempts: int, request_id:
     except ValidationError as exc:
         raise InvalidInput("Invalid job payload", validation_details(exc)) from None
     return JobRecord(
-        id=job_id,
+        id=new_job_id(job_type.queue, unique),
         type=job_type.name,
         payload=payload.model_dump(),
         state=JobState.queued,
-        maxAttempts=max_attempts,
+        maxAttempts=max_attempts_for(job_type.name, max_attempts),
         createdAt=now,
         updatedAt=now,
         requestId=request_id,
@@ -124,9 +127,27 @@ def cancel_job(job_id: str, queue: JobQueue, now: float) -> JobRecord:
 
 
 def queue_stats(queue: JobQueue, dlq: DeadLetterQueue) -> QueueStats:
-    counts = queue.counts()
-    pending = counts.pop("dlqPending", 0)
-    return QueueStats(**counts, dlq=dlq.count() + pending, dlqPending=pending)
+    """The template's figures summed over every queue, then each queue's (its `dlq` is 0 where the
+    DLQ keeps every queue's entries together: the total is still exact)."""
+    by_queue = dlq.count_by_queue()
+    figures = {
+        name: QueueCounts(**{k: v for k, v in counts.items() if k != "paused"}, paused=bool(counts.get("paused")),
+                          dlq=(by_queue or {}).get(name, 0) + counts.get("dlqPending", 0))
+        for name, counts in queue.counts().items()
+    }
+    total = {name: sum(getattr(f, name) for f in figures.values())
+             for name in ("waiting", "active", "completed", "failed", "delayed", "dlqPending")}
+    dlq_total = (sum(by_queue.values()) if by_queue is not None else dlq.count()) + total["dlqPending"]
+    return QueueStats(**total, dlq=dlq_total, queues=figures)
+
+
+def set_paused(name: str, paused: bool, queue: JobQueue) -> QueueState:
+    """POST /queues/{name}/pause and /resume: consumers stop (or start again) claiming from the
+    queue; jobs are still accepted. 404 for a queue no job type declares."""
+    if name not in declared_queues():
+        raise NotFound(f"No queue named {name!r}", {"declared": declared_queues()})
+    queue.pause(name, paused)
+    return QueueState(queue=name, paused=paused)
 
 
 def _page_param(value: str | None, default: int, name: str, low: int, high: int) -> int:

@@ -1,4 +1,9 @@
-"""Body of the job consumer process: Huey's consumer on the leased storage."""
+"""Body of the job consumer process: one Huey consumer per queue it serves, on the leased storage.
+
+Each queue has its own worker threads (QUEUE_CONCURRENCY, else WORKER_CONCURRENCY), so a
+queue full of slow jobs cannot take another queue's threads. One main loop routes the
+process's signals to every queue's consumer and stops them all within one grace period.
+"""
 
 import logging
 import os
@@ -7,6 +12,8 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+
+from huey.consumer import Consumer
 
 from adapters import metrics
 from adapters.huey.tasks import ForklineHuey
@@ -22,30 +29,33 @@ log = logging.getLogger("forkline.consumer")
 DLQ_RETRY_FIRST, DLQ_RETRY_CAP = 1.0, 30.0
 
 
-def renew_leases_forever(huey: ForklineHuey, stop: threading.Event, interval: float) -> None:
+def renew_leases_forever(hueys: list[ForklineHuey], stop: threading.Event, interval: float) -> None:
     while not stop.wait(interval):
-        try:
-            huey.storage.renew_leases()
-        except Exception as exc:  # Redis down: the next round tries again
-            log.debug("lease renewal failed: %s", exc)
+        for huey in hueys:
+            try:
+                huey.storage.renew_leases()
+            except Exception as exc:  # Redis down: the next round tries again
+                log.debug("lease renewal failed: %s", exc)
 
 
-def deliver_dead_forever(huey: ForklineHuey, stop: threading.Event) -> None:
+def deliver_dead_forever(hueys: list[ForklineHuey], stop: threading.Event) -> None:
     """Put the DLQ entries whose put failed, and record deaths Redis could not take: every
     second while all goes through, backing off to every 30 s while it fails, without limit."""
     delay = DLQ_RETRY_FIRST
     while not stop.wait(delay):
-        assert huey.outbox is not None, "configured before the consumer starts"
-        try:
-            ok = huey.outbox.retry(postpone=min(delay * 2, DLQ_RETRY_CAP))
-        except Exception as exc:  # Redis down: the next round tries again
-            log.debug("DLQ retry round failed: %s", exc)
-            ok = False
+        ok = True
+        for huey in hueys:
+            assert huey.outbox is not None, "configured before the consumer starts"
+            try:
+                ok = huey.outbox.retry(postpone=min(delay * 2, DLQ_RETRY_CAP)) and ok
+            except Exception as exc:  # Redis down: the next round tries again
+                log.debug("DLQ retry round failed: %s", exc)
+                ok = False
         delay = DLQ_RETRY_FIRST if ok else min(delay * 2, DLQ_RETRY_CAP)
 
 
 def beat_forever(registry: WorkerRegistry, stop: threading.Event, settings: Settings,
-                 snapshot: Callable[[], tuple[list[str], int]]) -> None:
+                 snapshot: Callable[[], tuple[list[str], int]], queues: list[str], concurrency: int) -> None:
     """Tell GET /workers this consumer is alive, every WORKER_HEARTBEAT seconds, with what
     `snapshot()` says: (ids of the jobs running, jobs done). The entry expires after 3 beats, so a
     consumer that stops beating (killed, host gone) disappears by then."""
@@ -53,8 +63,8 @@ def beat_forever(registry: WorkerRegistry, stop: threading.Event, settings: Sett
     worker_id = f"{host}:{pid}"
     while True:
         running, done = snapshot()
-        info = WorkerInfo(id=worker_id, host=host, pid=pid, startedAt=started, queues=["default"],
-                          concurrency=settings.worker_concurrency, running=sorted(running), done=done,
+        info = WorkerInfo(id=worker_id, host=host, pid=pid, startedAt=started, queues=queues,
+                          concurrency=concurrency, running=sorted(running), done=done,
                           lastBeat=time.time())
         try:
             registry.beat(info, ttl=3 * settings.worker_heartbeat)
@@ -68,9 +78,10 @@ def beat_forever(registry: WorkerRegistry, stop: threading.Event, settings: Sett
         pass  # the entry expires on its own
 
 
-def watch_jobs(huey: ForklineHuey, stop: threading.Event, interval: float = 0.5) -> None:
+def watch_jobs(hueys: list[ForklineHuey], stop: threading.Event, interval: float = 0.5) -> None:
     while not stop.wait(interval):
-        huey.watchdog.check()
+        for huey in hueys:
+            huey.watchdog.check()
 
 
 def stop_when_orphaned(parent: int, stop: threading.Event) -> None:
@@ -101,8 +112,52 @@ def give_back(huey: ForklineHuey) -> None:
         log.exception("could not give back held jobs; their leases will expire and re-queue them")
     else:
         if released:
-            log.warning("gave back %d unfinished job(s) to the queue", released,
-                        extra={"event": "jobs_released", "count": released})
+            log.warning("gave back %d unfinished job(s) to queue %s", released, huey.keys.queue,
+                        extra={"event": "jobs_released", "count": released, "queue": huey.keys.queue})
+
+
+def create_consumer(huey: ForklineHuey, threads: int, settings: Settings) -> Consumer:
+    consumer = huey.create_consumer(
+        workers=threads,
+        worker_type="thread",
+        periodic=False,
+        scheduler_interval=1,
+        check_worker_health=True,
+        health_check_interval=1,
+        shutdown_timeout=None,  # set at shutdown: one grace period shared by every queue (run_all)
+        graceful_signal="INT",
+        backoff=1.5,
+        max_delay=2.0,  # also how soon a resumed queue is claimed from again
+    )
+    # SIGTERM (docker stop, a process manager) is as graceful as SIGINT.
+    # SIGHUP would make Huey re-exec this process's command line: the supervisor owns restarts.
+    consumer._signal_actions[signal.SIGTERM] = (False, True)
+    consumer._signal_actions.pop(signal.SIGHUP, None)
+    return consumer
+
+
+def run_all(consumers: list[Consumer], grace: float) -> None:
+    """Start every queue's consumer and wait for a signal (the first consumer receives them: Huey's
+    own handler); then stop them all, together within `grace` seconds (Huey's shutdown_timeout)."""
+    for consumer in consumers:
+        consumer.start()
+    lead = consumers[0]
+    lead._set_signal_handlers()  # each start() set its own; the lead's decides for all
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    checked = time.monotonic()
+    while lead._signum is None:
+        lead.stop_flag.wait(0.1)
+        if time.monotonic() - checked >= 1.0:
+            checked = time.monotonic()
+            for consumer in consumers:
+                consumer.check_worker_health()
+    log.info("received %s: stopping", signal.Signals(lead._signum).name, extra={"event": "consumer_stopping"})
+    for consumer in consumers:
+        consumer.stop_flag.set()  # no queue claims more while the others finish
+    deadline = time.monotonic() + grace
+    for consumer in consumers:
+        consumer.shutdown_timeout = max(deadline - time.monotonic(), 0.0)
+        consumer.stop(graceful=lead._graceful)
 
 
 def run_consumer(settings: Settings, metrics_port: int = 0) -> None:
@@ -110,43 +165,37 @@ def run_consumer(settings: Settings, metrics_port: int = 0) -> None:
     With `metrics_port`, also serve the stack's metrics there (`forkline worker` has no web workers)."""
     setup_logging("consumer", settings.log_level, settings.log_dir)
     ports = build_ports(settings)  # one set for the hooks, the heartbeat and the metrics' queue depths
-    huey = configure_consumer(settings, ports)
+    hueys = configure_consumer(settings, ports)
     if metrics_port:
         serve_metrics(settings.host, metrics_port, ports.jobs, ports.dlq)
-    consumer = huey.create_consumer(
-        workers=settings.worker_concurrency,
-        worker_type="thread",
-        periodic=False,
-        scheduler_interval=1,
-        check_worker_health=True,
-        health_check_interval=1,
-        # Huey gives up a second before the supervisor's SIGKILL, leaving time to give jobs back.
-        shutdown_timeout=max(settings.graceful_timeout - 1.0, settings.graceful_timeout / 2),
-        graceful_signal="INT",
-        backoff=1.5,
-        max_delay=2.0,
-    )
-    # SIGTERM (docker stop, a process manager) is as graceful as SIGINT.
-    # SIGHUP would make Huey re-exec this process's command line: the supervisor owns restarts.
-    consumer._signal_actions[signal.SIGTERM] = (False, True)
-    consumer._signal_actions.pop(signal.SIGHUP, None)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    threads = {huey: settings.concurrency_of(huey.keys.queue) for huey in hueys}
+    consumers = [create_consumer(huey, count, settings) for huey, count in threads.items()]
     stop = threading.Event()
-    huey.watchdog.on_stuck = stop_for_stuck_jobs
-    threading.Thread(target=renew_leases_forever, args=(huey, stop, settings.job_lease / 3),
+    for huey in hueys:
+        huey.watchdog.on_stuck = stop_for_stuck_jobs
+    threading.Thread(target=renew_leases_forever, args=(hueys, stop, settings.job_lease / 3),
                      name="lease-renewer", daemon=True).start()
-    threading.Thread(target=watch_jobs, args=(huey, stop), name="job-watchdog", daemon=True).start()
-    threading.Thread(target=deliver_dead_forever, args=(huey, stop), name="dlq-retry", daemon=True).start()
+    threading.Thread(target=watch_jobs, args=(hueys, stop), name="job-watchdog", daemon=True).start()
+    threading.Thread(target=deliver_dead_forever, args=(hueys, stop), name="dlq-retry", daemon=True).start()
     threading.Thread(target=stop_when_orphaned, args=(os.getppid(), stop), name="parent-watch", daemon=True).start()
+    queues = settings.served_queues
+    concurrency = sum(settings.concurrency_of(queue) for queue in queues)
     beat = threading.Thread(target=beat_forever, name="heartbeat", args=(
-        ports.workers, stop, settings, lambda: (list(huey.running_now.copy()), huey.done)))
+        ports.workers, stop, settings, lambda: snapshot(hueys), queues, concurrency))
     beat.start()
-    log.info("consumer started with %d threads", settings.worker_concurrency,
-             extra={"event": "consumer_started", "concurrency": settings.worker_concurrency})
+    log.info("consumer started: %s", ", ".join(f"{q} ({settings.concurrency_of(q)} threads)" for q in queues),
+             extra={"event": "consumer_started", "concurrency": concurrency, "queues": queues})
     try:
-        consumer.run()
+        # Huey gives up a second before the supervisor's SIGKILL, leaving time to give jobs back.
+        run_all(consumers, grace=max(settings.graceful_timeout - 1.0, settings.graceful_timeout / 2))
     finally:
         stop.set()
-        give_back(huey)
+        for huey in hueys:
+            give_back(huey)
         metrics.flush_all()  # the counts of its last second
         beat.join(5)
+
+
+def snapshot(hueys: list[ForklineHuey]) -> tuple[list[str], int]:
+    """(ids of the jobs running, jobs done) over every queue of this process."""
+    return [job for huey in hueys for job in huey.running_now.copy()], sum(huey.done for huey in hueys)

@@ -7,6 +7,7 @@ so a test over them checks the app's behaviour, not a stub's answers.
 import itertools
 
 from adapters.http.resources import AppDeps
+from functions.jobs import declared_queues
 from functions.models import CANCELLABLE, DeadJob, JobRecord, JobState
 
 
@@ -16,6 +17,7 @@ class MemoryQueue:
         self.queue: list[str] = []
         self.fail_next = False
         self.held: dict[str, tuple[str, str]] = {}
+        self.paused: set[str] = set()
 
     def submit(self, job: JobRecord, once=None):
         if self.fail_next:
@@ -44,7 +46,11 @@ class MemoryQueue:
         return job.state
 
     def counts(self):
-        return {"waiting": len(self.queue), "active": 0, "completed": 0, "failed": 0, "delayed": 0}
+        return {name: {"waiting": sum(self.records[i].queue == name for i in self.queue), "active": 0, "completed": 0,
+                       "failed": 0, "delayed": 0, "paused": int(name in self.paused)} for name in declared_queues()}
+
+    def pause(self, queue, paused):
+        (self.paused.add if paused else self.paused.discard)(queue)
 
 
 class MemoryDLQ:
@@ -68,6 +74,12 @@ class MemoryDLQ:
 
     def count(self):
         return len(self.entries)
+
+    def count_by_queue(self):
+        found = {}
+        for entry in self.entries.values():
+            found[entry.queue] = found.get(entry.queue, 0) + 1
+        return found
 
 
 class FixedProbe:

@@ -113,6 +113,10 @@ class SQSDLQ:
             raise aws_unavailable(exc, "count") from None
         return int(attrs["ApproximateNumberOfMessages"])
 
+    def count_by_queue(self) -> None:
+        """One SQS DLQ takes every queue's dead jobs: only the total is known."""
+        return None
+
     def _peek(self, want: int) -> list[tuple[DeadJob | None, dict]]:
         """Receive up to `want` messages, each once (a message seen again means the pass has
         gone round, or outlived PEEK_VISIBILITY): the caller makes them visible again."""

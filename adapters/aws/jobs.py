@@ -90,7 +90,13 @@ class SQSJobQueue:
         """The message stays on the queue; the runner drops it when it arrives (the record says cancelled)."""
         return self.table.cancel(job_id, now)
 
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[str, dict[str, int]]:
+        return {"default": {**self._counts(), "paused": 0}}
+
+    def pause(self, queue: str, paused: bool) -> None:
+        raise NotImplementedError
+
+    def _counts(self) -> dict[str, int]:
         """waiting: SQS's visible messages; active: its in-flight ones less the jobs waiting out a
         retry delay (in flight to SQS); delayed: those jobs; completed/failed: exact, from the table."""
         try:

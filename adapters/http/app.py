@@ -18,6 +18,7 @@ from adapters.http.openapi import (
     IDEMPOTENCY_PARAMETER,
     JOB_ID_PARAMETER,
     PAGE_PARAMETERS,
+    QUEUE_PARAMETER,
     openapi_document,
 )
 from adapters.http.operations import Operation, Route
@@ -31,6 +32,8 @@ from adapters.http.resources import (
     JobResource,
     JobsResource,
     MetricsResource,
+    QueuePauseResource,
+    QueueResumeResource,
     QueueStatsResource,
     ReplayResource,
     Resource,
@@ -46,6 +49,7 @@ from functions.models import (
     JobRequest,
     PurgeReport,
     PurgeRequest,
+    QueueState,
     QueueStats,
     Replayed,
     ReplayReport,
@@ -80,7 +84,16 @@ ROUTES: tuple[Route, ...] = (
                   {200: JobRecord}, (401, 403, 404, 409, 500, 503), parameters=(JOB_ID_PARAMETER,)),
     ), protected=True),
     Route("/queue/stats", QueueStatsResource, (
-        Operation("get", "Queue counts", {200: QueueStats}, (500, 503)),)),
+        Operation("get", "Queue counts: the sums over every named queue, then each queue's", {200: QueueStats},
+                  (500, 503)),)),
+    Route("/queues/{name}/pause", QueuePauseResource, (
+        Operation("post", "Pause a queue: consumers stop claiming from it, jobs are still accepted",
+                  {200: QueueState}, (401, 403, 404, 500, 503), parameters=(QUEUE_PARAMETER,)),
+    ), protected=True),
+    Route("/queues/{name}/resume", QueueResumeResource, (
+        Operation("post", "Resume a paused queue", {200: QueueState}, (401, 403, 404, 500, 503),
+                  parameters=(QUEUE_PARAMETER,)),
+    ), protected=True),
     Route("/dlq", DeadLettersResource, (
         Operation("get", "Dead-letter queue, oldest failure first, filtered", {200: DeadJobPage},
                   (400, 401, 403, 422, 500, 503), parameters=PAGE_PARAMETERS + FILTER_PARAMETERS),

@@ -7,7 +7,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from adapters.http.operations import Operation, Route
-from functions.jobs import JOB_TYPES
+from functions.jobs import JOB_TYPES, QUEUE_NAME_PATTERN
 from functions.limits import (
     IDEMPOTENCY_KEY_PATTERN,
     JOB_ID_PATTERN,
@@ -40,8 +40,12 @@ PAGE_PARAMETERS = (
     {"name": "limit", "in": "query", "required": False,
      "schema": {"type": "integer", "minimum": 1, "maximum": PAGE_MAX, "default": PAGE_DEFAULT}},
 )
+QUEUE_PARAMETER = {"name": "name", "in": "path", "required": True, "description": "a declared queue's name",
+                   "schema": {"type": "string", "pattern": QUEUE_NAME_PATTERN}}
 FILTER_PARAMETERS = (
     {"name": "type", "in": "query", "required": False, "schema": {"type": "string", "minLength": 1, "maxLength": 64}},
+    {"name": "queue", "in": "query", "required": False, "description": "one named queue's entries",
+     "schema": {"type": "string", "minLength": 1, "maxLength": 32}},
     {"name": "errorContains", "in": "query", "required": False,
      "schema": {"type": "string", "minLength": 1, "maxLength": 200}},
     {"name": "failedAfter", "in": "query", "required": False, "schema": {"type": "number", "minimum": 0}},
@@ -62,6 +66,7 @@ def job_request_schema() -> dict[str, Any]:
         if job_type.name != "message":
             schema["required"] = ["type", *schema.get("required", [])]
         schema["title"] = f"{job_type.name} job"
+        schema["description"] = f"runs in the `{job_type.queue}` queue"
         variants.append(schema)
     return {"oneOf": variants}
 

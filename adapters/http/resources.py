@@ -104,7 +104,18 @@ class QueueStatsResource(Resource):
         resp.media = routes.queue_stats(self.deps.jobs, self.deps.dlq).model_dump()
 
 
-FILTER_PARAMS = ("type", "errorContains", "failedAfter", "failedBefore")
+class QueuePauseResource(Resource):
+    paused = True
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        resp.media = routes.set_paused(name, self.paused, self.deps.jobs).model_dump()
+
+
+class QueueResumeResource(QueuePauseResource):
+    paused = False
+
+
+FILTER_PARAMS = ("type", "queue", "errorContains", "failedAfter", "failedBefore")
 
 
 class DeadLettersResource(Resource):

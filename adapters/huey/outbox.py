@@ -20,7 +20,7 @@ import time
 
 from adapters.huey.storage import LeasedRedisStorage
 from adapters.logs import FastLogger
-from adapters.redis.job_store import RedisJobQueue
+from adapters.redis.queue_store import QueueStore
 from functions.models import DeadJob
 from functions.ports import DeadLetterQueue
 
@@ -32,7 +32,7 @@ FIRST_RETRY = 1.0  # seconds before the first retry of a failed put
 
 
 class DeadLetterOutbox:
-    def __init__(self, jobs: RedisJobQueue, dlq: DeadLetterQueue, storage: LeasedRedisStorage):
+    def __init__(self, jobs: QueueStore, dlq: DeadLetterQueue, storage: LeasedRedisStorage):
         self.jobs, self.dlq, self.storage = jobs, dlq, storage
         self._unrecorded: dict[str, tuple[DeadJob, bytes]] = {}  # job id -> (entry, lease)
         self._lock = threading.Lock()

@@ -23,6 +23,8 @@ from redis.exceptions import ConnectionError, TimeoutError
 
 from adapters.redis import keys, scripts
 from adapters.redis.client import RedisHandle, redis_outages
+from adapters.redis.keys import QueueKeys
+from functions.jobs import DEFAULT_QUEUE
 
 log = logging.getLogger("forkline.queue")
 
@@ -34,11 +36,12 @@ class LeasedRedisStorage(RedisStorage):
     """RedisStorage whose connection is made lazily per process and whose dequeue leases."""
 
     def __init__(self, name: str = "forkline", url: str = "redis://127.0.0.1:6379/0", lease: float = 30.0,
-                 read_timeout: float = 1.0, **_: object):
+                 read_timeout: float = 1.0, queue_keys: QueueKeys | None = None, **_: object):
         # Deliberately no super().__init__(): it would open a pool at import time.
         self.name = name
-        self.queue_key = keys.QUEUE
-        self.schedule_key = keys.SCHEDULE
+        self.keys = queue_keys or keys.queue_keys(DEFAULT_QUEUE)
+        self.queue_key = self.keys.list
+        self.schedule_key = self.keys.schedule
         self.result_key = f"huey.results.{name}"
         self.counter_key = f"huey.counters.{name}"
         self.notify_prefix = f"huey.notify.{name}."
@@ -56,6 +59,7 @@ class LeasedRedisStorage(RedisStorage):
         self._claimed: collections.deque = collections.deque()
         self._completed: list[tuple[str, str, bytes]] = []
         self._claim_lock = threading.Lock()
+        self.paused = False  # as the last claim found the queue
 
     def configure(self, url: str, lease: float, batch: int = 1, retention: int = 86400) -> None:
         """`batch`: messages claimed per round trip (one per worker thread is enough)."""
@@ -84,7 +88,7 @@ class LeasedRedisStorage(RedisStorage):
         `complete()` ride along on the same round trip.
         """
         claimed = self._next_claimed()
-        if claimed is None:
+        if claimed is None and not self.paused:
             # Wait for a message without taking it: a no-op move of the tail onto itself.
             self.conn.blmove(self.queue_key, self.queue_key, self.read_timeout, "RIGHT", "RIGHT")
             claimed = self._next_claimed()
@@ -99,14 +103,17 @@ class LeasedRedisStorage(RedisStorage):
 
     def _round_trip(self, wanted: int) -> None:
         completed, self._completed = self._completed, []
-        args: list = [time.time(), self.lease, keys.JOB_PREFIX, wanted, self.retention]
+        args: list = [time.time(), self.lease, self.keys.job_prefix, wanted, self.retention]
         for job_id, result, lease in completed:
             args += (job_id, result, lease)
+        k = self.keys
         try:
-            found = self.redis.run(scripts.CLAIM, [self.queue_key, keys.LEASES, keys.STATS], args)
+            found = self.redis.run(scripts.CLAIM, [k.list, k.leases, k.stats, k.paused], args)
         except BaseException:
             self._completed[:0] = completed  # recorded on the next round trip; the leases are still renewed
             raise
+        self.paused = found == 0  # the worker's poll backs off (Huey's worker: up to max_delay) while paused
+        found = found or []
         with self._held_lock:
             for _, _, lease in completed:
                 self._held.discard(lease)
@@ -159,7 +166,7 @@ class LeasedRedisStorage(RedisStorage):
         finished job's copy is then dropped at its claim.
         """
         self.forget(data)
-        self.conn.zrem(keys.LEASES, data)
+        self.conn.zrem(self.keys.leases, data)
 
     def renew_leases(self) -> int:
         """Push the deadline of every message this process holds; call more often than the lease."""
@@ -168,7 +175,7 @@ class LeasedRedisStorage(RedisStorage):
         if not held:
             return 0
         deadline = time.time() + self.lease
-        self.conn.zadd(keys.LEASES, {data: deadline for data in held}, xx=True)
+        self.conn.zadd(self.keys.leases, {data: deadline for data in held}, xx=True)
         return len(held)
 
     def release_held(self) -> int:
@@ -179,12 +186,12 @@ class LeasedRedisStorage(RedisStorage):
             held, self._held = list(self._held), set()
         released = 0
         for data in held:
-            released += self.redis.run(scripts.RELEASE, [keys.LEASES, self.queue_key], [data])
+            released += self.redis.run(scripts.RELEASE, [self.keys.leases, self.queue_key], [data])
         return released
 
     def read_schedule(self, ts) -> list:
         try:
-            expired, due = self.redis.run(scripts.REAP, [self.queue_key, keys.LEASES, self.schedule_key],
+            expired, due = self.redis.run(scripts.REAP, [self.queue_key, self.keys.leases, self.schedule_key],
                                           [time.time(), self.convert_ts(ts)])
         except OUTAGE_ERRORS as exc:
             redis_outages.failed(exc)  # the scheduler tries again next second
@@ -195,4 +202,4 @@ class LeasedRedisStorage(RedisStorage):
         return []  # already moved to the queue atomically
 
     def leased_count(self) -> int:
-        return self.conn.zcard(keys.LEASES)
+        return self.conn.zcard(self.keys.leases)

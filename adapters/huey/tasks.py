@@ -1,4 +1,5 @@
-"""The one Huey instance, its task and the hooks that record every outcome.
+"""One Huey instance per named queue (built by `queue_huey`), its task and the hooks that record
+every outcome.
 
 The task is a thin wrapper around `functions.jobs.run_job`. The post-execute
 hook is the one place that sees every outcome (success, error, timeout: a
@@ -12,19 +13,21 @@ import logging
 import random
 import time
 import traceback
+from functools import cache
 from typing import Any
 
 from huey import RedisHuey
-from huey.api import Task
+from huey.api import Task, TaskWrapper
 
 from adapters.huey.outbox import DeadLetterOutbox
 from adapters.huey.running import Outcome, RunningJob
 from adapters.huey.storage import LeasedRedisStorage
 from adapters.job_timeout import JobWatchdog
 from adapters.logs import REQUEST_ID, FastLogger
-from adapters.redis.job_store import RedisJobQueue
-from adapters.redis.scripts import frame_message, unframe_message
-from functions.jobs import backoff_delay, run_job
+from adapters.redis.keys import QueueKeys
+from adapters.redis.queue_store import QueueStore
+from adapters.redis.scripts import MESSAGE_FORMAT, frame_message, message_format, unframe_message
+from functions.jobs import backoff_delay, job_timeout, run_job
 from functions.limits import TRACEBACK_MAX_CHARS
 from functions.models import DeadJob, JobRecord
 from functions.ports import DeadLetterQueue, JobMetrics
@@ -65,10 +68,12 @@ class ForklineHuey(RedisHuey):
 
     storage_class = LeasedRedisStorage
     storage: LeasedRedisStorage
+    run_job_task: TaskWrapper  # set by queue_huey
 
-    def __init__(self, name: str) -> None:
-        super().__init__(name, results=False, utc=True)
-        self.jobs: RedisJobQueue | None = None
+    def __init__(self, queue_keys: QueueKeys) -> None:
+        super().__init__(f"forkline.{queue_keys.queue}", results=False, utc=True, queue_keys=queue_keys)
+        self.keys = queue_keys
+        self.jobs: QueueStore | None = None
         self.outbox: DeadLetterOutbox | None = None
         self.max_attempts = 4
         self.backoff_base = 2.0
@@ -80,7 +85,7 @@ class ForklineHuey(RedisHuey):
         self.pre_execute("forkline.started")(self._mark_started)
         self.post_execute("forkline.outcome")(self._record_outcome)
 
-    def configure(self, redis_url: str, lease: float, jobs: RedisJobQueue, dlq: DeadLetterQueue,
+    def configure(self, redis_url: str, lease: float, jobs: QueueStore, dlq: DeadLetterQueue,
                   max_attempts: int, backoff_base: float, job_timeout: float, batch: int = 1,
                   metrics: JobMetrics | None = None, backoff_max: float = 300.0, backoff_jitter: float = 0.0) -> None:
         """Point the storage at Redis and give the hooks their ports (no connection yet)."""
@@ -92,7 +97,7 @@ class ForklineHuey(RedisHuey):
         self.watchdog = JobWatchdog(job_timeout)
 
     def serialize_task(self, task: Task) -> bytes:
-        return frame_message(task.id, super().serialize_task(task))
+        return frame_message(task.id, super().serialize_task(task), self.keys.format)
 
     def deserialize_task(self, data: bytes) -> Task:
         return super().deserialize_task(unframe_message(data))
@@ -104,6 +109,9 @@ class ForklineHuey(RedisHuey):
                 return None
             data, attempt, max_attempts = claimed
             max_attempts = max_attempts or self.max_attempts
+            if message_format(data) > MESSAGE_FORMAT:  # from newer code: bury it rather than misread it
+                self._bury_unreadable(data, attempt)
+                continue
             task = self.deserialize_task(data)
             task.running_job = RunningJob(message=data, attempt=attempt)
             if attempt <= max_attempts:
@@ -116,6 +124,14 @@ class ForklineHuey(RedisHuey):
             error = f"consumer lost while running the job ({attempt - 1} attempts)"
             self.metrics.job_finished(task.args[0], "dead", None)
             self.bury(task, error, "", attempt - 1, data)  # its lease is dropped, or held until it can be
+
+    def _bury_unreadable(self, data: bytes, attempt: int) -> None:
+        assert self.outbox is not None, "configure() first"
+        job_id = data.split(b"\n", 1)[0].split(b" ", 1)[0].decode(errors="replace")
+        entry = DeadJob(jobId=job_id, type="unknown", payload={}, attempts=attempt, failedAt=time.time(),
+                        error=f"message format {message_format(data)} is newer than this consumer's "
+                              f"({MESSAGE_FORMAT}): replay it once every consumer runs the new code")
+        self.outbox.bury(entry, data)
 
     def execute(self, task: Task, timestamp: Any = None) -> Any:
         try:
@@ -190,19 +206,25 @@ class ForklineHuey(RedisHuey):
         job.outcome = Outcome.RECORDED if buried else Outcome.HELD
 
 
-huey = ForklineHuey("forkline")
+@cache
+def queue_huey(queue_keys: QueueKeys) -> ForklineHuey:
+    """The Huey instance of one queue's keyspace (one per process), with the job task registered."""
+    huey = ForklineHuey(queue_keys)
+
+    @huey.task(name="forkline.run_job")
+    def run_job_task(type_name: str, payload: dict[str, Any], request_id: str = "", replays: int = 0) -> Any:
+        """`request_id`: the X-Request-ID that submitted it; `replays`: times it came back from the DLQ
+        (messages from before these existed have neither)."""
+        with huey.watchdog.limit(job_timeout(type_name, huey.watchdog.timeout)):
+            return run_job(type_name, payload)
+
+    huey.run_job_task = run_job_task
+    return huey
 
 
-@huey.task(name="forkline.run_job")
-def run_job_task(type_name: str, payload: dict[str, Any], request_id: str = "", replays: int = 0) -> Any:
-    """`request_id`: the X-Request-ID that submitted it; `replays`: times it came back from the DLQ
-    (messages from before these existed have neither)."""
-    with huey.watchdog.limit():
-        return run_job(type_name, payload)
-
-
-def encode_job(job: JobRecord) -> bytes:
-    """The queue message for a job record, as the HTTP side enqueues it."""
-    message: bytes = huey.serialize_task(run_job_task.s(job.type, job.payload, job.requestId or "", job.replays,
-                                                        id=job.id))
+def encode_job(job: JobRecord, queue_keys: QueueKeys) -> bytes:
+    """The queue message for a job record in its keyspace's format, as the HTTP side enqueues it."""
+    huey = queue_huey(queue_keys)
+    message: bytes = huey.serialize_task(huey.run_job_task.s(job.type, job.payload, job.requestId or "",
+                                                             job.replays, id=job.id))
     return message

@@ -1,161 +1,83 @@
-"""Job records, counters and the enqueue path in Redis (the JobQueue port).
+"""The JobQueue port on Redis, over every named queue (one QueueStore per queue's keyspace).
 
-A job record is a hash `forkline:job:<id>`. Counters of finished jobs live in
-`forkline:stats`; waiting/active/delayed are read from the structures
-themselves (queue list, lease set, schedule set), so they cannot drift.
+Each call goes to the keyspace the job's id names (adapters/redis/keys.py). The `default`
+queue also reads its keyspace from before named queues (keys.LEGACY): jobs enqueued by
+old processes during a rolling deploy are found, counted and cancelled like the others.
 """
 
-import json
-from collections.abc import Callable, Mapping
-from enum import Enum
-from typing import Any
+from collections.abc import Callable
 
 from redis.exceptions import RedisError
 
-from adapters.redis import keys, scripts
-from adapters.redis.client import RedisHandle, redis_outages, unavailable
-from functions.models import DeadJob, JobRecord, JobState
-
-_INT_FIELDS = {"attempts", "maxAttempts", "replays"}
-_FLOAT_FIELDS = {"createdAt", "updatedAt", "nextAttemptAt", "finishedAt"}
-_JSON_FIELDS = {"payload", "result"}
-_FLAG_FIELDS = {"dlqPending"}  # stored as "1" only while true
-_OMITTED_AT_ZERO = {"replays"}  # most jobs: one hash field less
-
-
-def encode_record(job: JobRecord) -> list[str]:
-    """The record as HSET arguments [name, value, ...]; unset fields are left out (read back as None)."""
-    fields: list[str] = []
-    for name in JobRecord.model_fields:
-        value = getattr(job, name)
-        if value is None or (name in _FLAG_FIELDS and not value) or (name in _OMITTED_AT_ZERO and value == 0):
-            continue
-        if name in _FLAG_FIELDS:
-            value = "1"
-        elif name in _JSON_FIELDS:
-            value = json.dumps(value)
-        elif isinstance(value, Enum):
-            value = value.value
-        fields += (name, value if isinstance(value, str) else str(value))
-    return fields
-
-
-def decode_record(raw: Mapping[bytes | str, bytes | str]) -> JobRecord:
-    data: dict[str, Any] = {}
-    for key, value in raw.items():
-        name = key.decode() if isinstance(key, bytes) else key
-        text = value.decode() if isinstance(value, bytes) else value
-        if name in _JSON_FIELDS:
-            data[name] = json.loads(text) if text else None
-        elif text == "":
-            data[name] = None
-        elif name in _FLAG_FIELDS:
-            data[name] = text == "1"
-        elif name in _INT_FIELDS:
-            data[name] = int(text)
-        elif name in _FLOAT_FIELDS:
-            data[name] = float(text)
-        elif name in JobRecord.model_fields:
-            data[name] = text
-    return JobRecord.model_validate(data)
+from adapters.redis import keys
+from adapters.redis.client import RedisHandle, unavailable
+from adapters.redis.keys import QueueKeys
+from adapters.redis.queue_store import COUNTED, QueueStore
+from functions.errors import NotFound
+from functions.jobs import DEFAULT_QUEUE, declared_queues
+from functions.models import JobRecord, JobState
 
 
 class RedisJobQueue:
-    """JobQueue port on Redis. `encode` turns a job into its queue message (framed, see scripts.py)."""
+    """`encode(job, keys)` turns a job into the queue message its keyspace's format says."""
 
-    def __init__(self, redis: RedisHandle, encode: Callable[[JobRecord], bytes], retention: int):
+    def __init__(self, redis: RedisHandle, encode: Callable[[JobRecord, QueueKeys], bytes], retention: int,
+                 queues: list[str] | None = None):
         self.redis = redis
-        self.encode = encode
         self.retention = retention
+        self.queues = queues or declared_queues()
+        self.stores = {name: self._store_of(keys.queue_keys(name), encode) for name in self.queues}
+        self.legacy = self._store_of(keys.LEGACY, encode)
 
-    def _store(self, job: JobRecord, replace: bool, once: tuple[str, str] | None = None) -> tuple[str, str] | None:
-        fields = encode_record(job)
-        script_keys = [keys.job_key(job.id), keys.QUEUE]
-        held_value = ""
-        if once is not None:
-            script_keys.append(keys.idempotency_key(once[0]))
-            held_value = f"{job.id} {once[1]}"
-        try:
-            held = self.redis.run(scripts.SUBMIT, script_keys,
-                                  [self.encode(job), "1" if replace else "0", held_value, self.retention, *fields])
-        except RedisError as exc:
-            raise unavailable(exc) from None
-        redis_outages.succeeded()
-        if isinstance(held, bytes):
-            job_id, _, fingerprint = held.decode().partition(" ")
-            return job_id, fingerprint
-        return None
+    def _store_of(self, queue_keys: QueueKeys, encode: Callable[[JobRecord, QueueKeys], bytes]) -> QueueStore:
+        return QueueStore(self.redis, queue_keys, lambda job: encode(job, queue_keys), self.retention)
+
+    def store_for(self, job_id: str) -> QueueStore:
+        """The keyspace of a job; NotFound when its id names a queue that is not declared."""
+        queue_keys = keys.keys_of(job_id)
+        if queue_keys is keys.LEGACY:
+            return self.legacy
+        store = self.stores.get(queue_keys.queue)
+        if store is None:
+            raise NotFound(f"No job with id {job_id!r}")
+        return store
 
     def submit(self, job: JobRecord, once: tuple[str, str] | None = None) -> tuple[str, str] | None:
-        """Idempotency keys are kept for JOB_RETENTION seconds."""
-        return self._store(job, replace=False, once=once)
+        """Idempotency keys are kept for JOB_RETENTION seconds, per queue."""
+        return self.store_for(job.id).store(job, replace=False, once=once)
 
     def requeue(self, job: JobRecord) -> None:
-        """Replace the job's record (attempts reset) and enqueue it again."""
-        self._store(job, replace=True)
+        """Replace the job's record (attempts reset) and enqueue it again, in the queue its id names."""
+        self.store_for(job.id).store(job, replace=True)
 
     def cancel(self, job_id: str, now: float) -> JobState | None:
         """Cancelled records are kept JOB_RETENTION seconds, like completed ones."""
-        try:
-            found = self.redis.run(scripts.CANCEL, [keys.job_key(job_id)], [now, self.retention])
-        except RedisError as exc:
-            raise unavailable(exc) from None
-        return JobState(found.decode() if isinstance(found, bytes) else found) if found else None
+        return self.store_for(job_id).cancel(job_id, now)
 
     def get(self, job_id: str) -> JobRecord | None:
         try:
-            raw = self.redis.client.hgetall(keys.job_key(job_id))
-        except RedisError as exc:
-            raise unavailable(exc) from None
-        return decode_record(raw) if raw else None
+            store = self.store_for(job_id)
+        except NotFound:
+            return None
+        return store.get(job_id)
 
-    def counts(self) -> dict[str, int]:
+    def pause(self, queue: str, paused: bool) -> None:
+        self.stores[queue].set_paused(paused)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """One round trip for every queue; the legacy keyspace's figures are added to `default`'s."""
         try:
             pipe = self.redis.client.pipeline(transaction=False)
-            pipe.llen(keys.QUEUE)
-            pipe.zcard(keys.LEASES)
-            pipe.zcard(keys.SCHEDULE)
-            pipe.hmget(keys.STATS, "completed", "failed")
-            pipe.zcard(keys.DLQ_PENDING)
-            waiting, active, delayed, (completed, failed), dlq_pending = pipe.execute()
+            readers = {name: store.read_counts(pipe) for name, store in self.stores.items()}
+            legacy = self.legacy.read_counts(pipe)
+            results = pipe.execute()
         except RedisError as exc:
             raise unavailable(exc) from None
-        return {
-            "waiting": waiting,
-            "active": active,
-            "completed": int(completed or 0),
-            "failed": int(failed or 0),
-            "delayed": delayed,
-            "dlqPending": dlq_pending,
-        }
-
-    # Consumer-side transitions (completions are recorded by the consumer's claim script).
-
-    def mark_dead(self, entry: DeadJob, lease: bytes, retry_at: float) -> bool:
-        """Mark the job dead, drop its lease and keep its DLQ entry pending (for other consumers
-        from `retry_at`), in one script. False when the job had already finished (nothing to put)."""
-        # Dead records stay while their DLQ entry exists; a replay rewrites them.
-        done = self.redis.run(scripts.BURY, [keys.job_key(entry.jobId), keys.STATS, keys.LEASES, keys.DLQ_PENDING],
-                              [entry.jobId, entry.error, entry.failedAt, entry.model_dump_json(), lease, retry_at])
-        return bool(done)
-
-    def take_pending_dead(self, now: float, hold: float, limit: int = 10) -> list[DeadJob]:
-        """DLQ entries due for a put, held for `hold` seconds from other consumers."""
-        raw = self.redis.run(scripts.DLQ_PENDING_TAKE, [keys.DLQ_PENDING], [now, hold, limit, keys.JOB_PREFIX])
-        return [DeadJob.model_validate_json(entry) for entry in raw]
-
-    def postpone_pending_dead(self, job_id: str, until: float) -> None:
-        self.redis.client.zadd(keys.DLQ_PENDING, {job_id: until}, xx=True)
-
-    def dlq_delivered(self, job_id: str) -> None:
-        """The job's DLQ entry is in the DLQ: it is no longer pending."""
-        pipe = self.redis.client.pipeline(transaction=True)
-        pipe.hdel(keys.job_key(job_id), "dlqPending", "dlqEntry")
-        pipe.zrem(keys.DLQ_PENDING, job_id)
-        pipe.execute()
-
-    def mark_retrying(self, job_id: str, error: str, next_attempt_at: float, now: float) -> None:
-        self.redis.client.hset(
-            keys.job_key(job_id),
-            mapping={"state": "retrying", "lastError": error, "nextAttemptAt": next_attempt_at, "updatedAt": now},
-        )
+        counts = {name: read(results) for name, read in readers.items()}
+        old = legacy(results)
+        if DEFAULT_QUEUE in counts:
+            default = counts[DEFAULT_QUEUE]
+            for name in COUNTED:
+                if name != "paused":
+                    default[name] += old[name]
+        return counts

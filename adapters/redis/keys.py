@@ -1,24 +1,64 @@
-"""Redis key names, in one place. Huey's own keys follow its naming."""
+"""Redis key names, in one place.
 
-QUEUE = "huey.redis.forkline"
-SCHEDULE = "huey.schedule.forkline"
-LEASES = "forkline:leases"
-STATS = "forkline:stats"
-JOB_PREFIX = "forkline:job:"
-DLQ_ENTRIES = "forkline:dlq"
-DLQ_ORDER = "forkline:dlq:order"
-DLQ_PENDING = "forkline:dlq:pending"  # dead jobs whose DLQ put is not confirmed yet
-IDEMPOTENCY_PREFIX = "forkline:idem:"
+Every key of a named queue carries the queue's hash tag `{forkline:<queue>}`, so each
+script touches one Redis Cluster slot. The job id says its queue (`<queue>.<uuid>`,
+functions/jobs.py), so a job's keys follow from its id alone. `LEGACY` is the layout of
+forkline before named queues (message format 1, one queue): a consumer of the `default`
+queue keeps draining it, so jobs enqueued by old processes during a rolling deploy still run.
+"""
+
+from dataclasses import dataclass
+
+from functions.jobs import DEFAULT_QUEUE, queue_of
+
 WORKERS = "forkline:workers"  # worker id -> last beat
 WORKER_PREFIX = "forkline:worker:"  # one key per live worker, with an expiry
 
 
+@dataclass(frozen=True)
+class QueueKeys:
+    queue: str  # the queue's name (the legacy layout belongs to `default`)
+    list: str  # messages waiting, consumed from the right
+    schedule: str  # retries waiting for their time (Huey's schedule)
+    leases: str  # claimed messages by lease deadline
+    stats: str  # counters of finished jobs
+    job_prefix: str  # + job id: the job's record
+    dlq_entries: str
+    dlq_order: str
+    dlq_pending: str  # dead jobs whose DLQ put is not confirmed yet
+    idempotency_prefix: str
+    paused: str  # exists while the queue is paused
+    format: int  # the message format its producers write
+
+    def job(self, job_id: str) -> str:
+        return self.job_prefix + job_id
+
+    def idempotency(self, key: str) -> str:
+        return self.idempotency_prefix + key
+
+
+def queue_keys(queue: str) -> QueueKeys:
+    tag = "{forkline:" + queue + "}"
+    return QueueKeys(queue=queue, list=f"{tag}:queue", schedule=f"{tag}:schedule", leases=f"{tag}:leases",
+                     stats=f"{tag}:stats", job_prefix=f"{tag}:job:", dlq_entries=f"{tag}:dlq",
+                     dlq_order=f"{tag}:dlq:order", dlq_pending=f"{tag}:dlq:pending", idempotency_prefix=f"{tag}:idem:",
+                     paused=f"{tag}:paused", format=2)
+
+
+LEGACY = QueueKeys(queue=DEFAULT_QUEUE, list="huey.redis.forkline", schedule="huey.schedule.forkline",
+                   leases="forkline:leases", stats="forkline:stats", job_prefix="forkline:job:",
+                   dlq_entries="forkline:dlq", dlq_order="forkline:dlq:order", dlq_pending="forkline:dlq:pending",
+                   idempotency_prefix="forkline:idem:", paused="forkline:paused", format=1)
+
+
+def keys_of(job_id: str) -> QueueKeys:
+    """The keys of a job's queue, from its id (an id without a queue is from before named queues)."""
+    queue = queue_of(job_id)
+    return LEGACY if queue is None else queue_keys(queue)
+
+
 def job_key(job_id: str) -> str:
-    return JOB_PREFIX + job_id
-
-
-def idempotency_key(key: str) -> str:
-    return IDEMPOTENCY_PREFIX + key
+    return keys_of(job_id).job(job_id)
 
 
 def worker_key(worker_id: str) -> str:

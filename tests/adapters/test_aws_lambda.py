@@ -8,6 +8,7 @@ import pytest
 from adapters import aws_lambda
 from functions.models import DeadJob
 from tests.adapters.aws.lambda_events import call, load, v2
+from tests.stats import template_figures
 
 
 def test_v2_post_jobs_enqueues_on_sqs_and_records_the_job(cloud):
@@ -34,7 +35,7 @@ def test_every_route_through_v2(cloud):
     assert listed["total"] == 1 and listed["items"][0]["jobId"] == "d1"
     assert call(v2("POST", "/dlq/d1/replay"))[0] == 202
     assert call(v2("GET", "/jobs/d1"))[1]["state"] == "queued"  # the replay wrote its record
-    assert call(v2("GET", "/queue/stats"))[1] == {
+    assert template_figures(call(v2("GET", "/queue/stats"))[1]) == {
         "waiting": 1, "active": 0, "completed": 0, "failed": 0, "delayed": 0, "dlq": 0, "dlqPending": 0}
 
 

@@ -5,18 +5,17 @@ import time
 
 import pytest
 
-from adapters.huey.tasks import huey
 from adapters.job_timeout import JobTimeout, JobWatchdog
 from adapters.wiring import build_ports, configure_consumer
 from local.consumer import watch_jobs
-from tests.adapters.huey.steps import promote_due, submit, work_one
+from tests.adapters.huey.steps import promote_due, slow, submit, work_one
 
 
 @pytest.fixture
 def checking():
     """Run watchdog checks every 50 ms, as the consumer's watchdog thread does."""
     stop = threading.Event()
-    thread = threading.Thread(target=watch_jobs, args=(huey, stop, 0.05), daemon=True)
+    thread = threading.Thread(target=watch_jobs, args=([slow], stop, 0.05), daemon=True)
     thread.start()
     yield
     stop.set()
@@ -97,17 +96,17 @@ def test_a_job_blocked_in_c_code_is_reported_stuck_once():
 def test_a_job_past_job_timeout_fails_its_attempt_then_goes_to_the_dlq(settings, checking):
     configure_consumer(settings.model_copy(update={"job_timeout": 0.3}))
     ports = build_ports(settings)
-    assert huey.watchdog.timeout == 0.3
+    assert slow.watchdog.timeout == 0.3
     job_id = submit(ports, {"type": "sleep", "seconds": 30}, max_attempts=2)
     started = time.monotonic()
-    work_one()
+    work_one(slow)
     assert time.monotonic() - started < 3
     record = ports.jobs.get(job_id)
     assert record.state == "retrying" and record.attempts == 1 and "JOB_TIMEOUT" in record.lastError
     time.sleep(max(0.0, record.nextAttemptAt - time.time()) + 0.05)
-    promote_due()
-    work_one()
+    promote_due(on=slow)
+    work_one(slow)
     record = ports.jobs.get(job_id)
     assert record.state == "dead" and record.attempts == 2
     assert ports.dlq.get(job_id).error.startswith("JobTimeout")
-    assert ports.jobs.counts()["active"] == 0
+    assert ports.jobs.counts()["slow"]["active"] == 0

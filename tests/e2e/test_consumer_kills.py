@@ -12,6 +12,8 @@ from adapters.wiring import build_ports
 from functions import routes
 from local.processes import Forkline, children_of, wait_until
 
+DEFAULT = keys.queue_keys("default")
+
 JOBS, FAILING, KILLS = 2000, 200, 5
 
 
@@ -38,13 +40,13 @@ def test_2000_jobs_survive_5_consumer_sigkills(tmp_path, settings):
         for _ in range(KILLS):
             pid = wait_until(lambda: consumer_pid(worker), 15, 0.05, "a consumer")
             time.sleep(rng.uniform(0.3, 1.5))
-            wait_until(lambda: ports.jobs.counts()["active"] > 0, 10, 0.01, "jobs in flight")
+            wait_until(lambda: ports.jobs.counts()["default"]["active"] > 0, 10, 0.01, "jobs in flight")
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
             wait_until(lambda pid=pid: consumer_pid(worker) not in (None, pid), 15, 0.05, "a new consumer")
 
         def settled() -> bool:
-            counts = ports.jobs.counts()
+            counts = ports.jobs.counts()["default"]
             return (counts["completed"] + counts["failed"] >= JOBS
                     and not counts["waiting"] + counts["active"] + counts["dlqPending"])
 
@@ -56,12 +58,12 @@ def test_2000_jobs_survive_5_consumer_sigkills(tmp_path, settings):
     states = {n: record.state.value for n, record in records.items()}
     assert {n for n, state in states.items() if state == "dead"} == failing
     assert all(state == "completed" for n, state in states.items() if n not in failing)
-    counts = ports.jobs.counts()
+    counts = ports.jobs.counts()["default"]
     assert counts == {"waiting": 0, "active": 0, "delayed": 0, "completed": JOBS - FAILING, "failed": FAILING,
-                      "dlqPending": 0}
+                      "dlqPending": 0, "paused": 0}
     assert ports.dlq.count() == FAILING
     assert all(ports.dlq.get(ids[n]) is not None for n in failing)
-    assert ports.redis.client.zcard(keys.LEASES) == 0
+    assert ports.redis.client.zcard(DEFAULT.leases) == 0
     ran_twice = sum(1 for n, record in records.items() if n not in failing and record.attempts > 1)
     print(f"\n{KILLS} SIGKILLs: {JOBS - FAILING} completed, {FAILING} dead-lettered, "
           f"{ran_twice} job(s) ran more than once")

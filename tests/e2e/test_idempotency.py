@@ -6,6 +6,8 @@ import threading
 from adapters.redis import keys
 from local.processes import Forkline
 
+DEFAULT = keys.queue_keys("default")
+
 PAIRS = 30
 
 
@@ -31,5 +33,5 @@ def test_racing_requests_with_one_key_make_one_job(tmp_path, redis_url, redis_pr
         assert sorted(status for status, _ in answers) == [200, 202], (key, answers)
         assert answers[0][1] == answers[1][1], (key, answers)
     client = redis_proc.client()
-    assert client.llen(keys.QUEUE) == PAIRS
-    assert len(list(client.scan_iter(keys.JOB_PREFIX + "*"))) == PAIRS
+    assert client.llen(DEFAULT.list) == PAIRS
+    assert len(list(client.scan_iter(DEFAULT.job_prefix + "*"))) == PAIRS

@@ -14,6 +14,8 @@ from adapters.redis import keys
 from local.processes import Forkline, request, wait_until
 from tests.e2e.test_run import FAST, pid_of
 
+DEFAULT = keys.queue_keys("default")
+
 DURATION, KILL_AT, RELOAD_AT = 60.0, 15.0, 35.0
 PATHS = [("POST", "/jobs"), ("GET", "/health"), ("GET", "/"), ("POST", "/jobs"), ("GET", "/queue/stats")]
 
@@ -28,8 +30,8 @@ def job_states(url: str) -> dict[str, str]:
     """Every job record in Redis: job id -> state."""
     client = redis.Redis.from_url(url, socket_timeout=10)
     try:
-        found = client.scan_iter(keys.JOB_PREFIX + "*", count=1000)
-        ids = [key.decode().removeprefix(keys.JOB_PREFIX) for key in found]
+        found = client.scan_iter(DEFAULT.job_prefix + "*", count=1000)
+        ids = [key.decode().removeprefix(DEFAULT.job_prefix) for key in found]
         pipe = client.pipeline(transaction=False)
         for job_id in ids:
             pipe.hget(keys.job_key(job_id), "state")

@@ -33,20 +33,20 @@ def test_health_ok_and_degraded():
 def test_submit_job_accepts_the_template_body_as_is():
     queue = MemoryQueue()
     accepted, created = routes.submit_job(dict(TEMPLATE_BODY), queue, ids("j1"), now=5.0, max_attempts=4)
-    assert accepted.jobId == "j1" and accepted.status == "queued" and created
-    record = queue.get("j1")
+    assert accepted.jobId == "default.j1" and accepted.status == "queued" and created
+    record = queue.get("default.j1")
     assert record.type == "message" and record.payload == TEMPLATE_BODY
     assert record.state == JobState.queued and record.maxAttempts == 4 and record.createdAt == 5.0
-    assert queue.queue == ["j1"]
+    assert queue.queue == ["default.j1"] and record.queue == "default"
 
 
 def test_a_repeated_idempotency_key_returns_the_first_job_and_writes_nothing():
     queue = MemoryQueue()
     first, created = routes.submit_job(dict(TEMPLATE_BODY), queue, ids("j1"), 0.0, 4, idempotency_key="k-1")
     again, created_again = routes.submit_job(dict(TEMPLATE_BODY), queue, ids("j2"), 1.0, 4, idempotency_key="k-1")
-    assert (first.jobId, created) == ("j1", True)
-    assert (again.jobId, created_again) == ("j1", False)
-    assert queue.queue == ["j1"] and queue.get("j2") is None
+    assert (first.jobId, created) == ("default.j1", True)
+    assert (again.jobId, created_again) == ("default.j1", False)
+    assert queue.queue == ["default.j1"] and queue.get("default.j2") is None
 
 
 def test_an_idempotency_key_reused_with_another_body_is_refused():
@@ -54,8 +54,8 @@ def test_an_idempotency_key_reused_with_another_body_is_refused():
     routes.submit_job(dict(TEMPLATE_BODY), queue, ids("j1"), 0.0, 4, idempotency_key="k-1")
     with pytest.raises(KeyReused) as err:
         routes.submit_job({"message": "other"}, queue, ids("j2"), 1.0, 4, idempotency_key="k-1")
-    assert err.value.status == 422 and err.value.details == {"jobId": "j1"}
-    assert queue.queue == ["j1"]
+    assert err.value.status == 422 and err.value.details == {"jobId": "default.j1"}
+    assert queue.queue == ["default.j1"]
 
 
 @pytest.mark.parametrize("key", ["", "has space", "x" * 256, "caf\u00e9"])
@@ -87,22 +87,48 @@ def test_submit_job_rejects_bad_bodies_and_writes_nothing(body, fragment):
 def test_type_selects_a_registered_job():
     queue = MemoryQueue()
     routes.submit_job({"type": "sleep", "seconds": 0.5}, queue, ids("s1"), now=0.0, max_attempts=1)
-    assert queue.get("s1").type == "sleep" and queue.get("s1").payload == {"seconds": 0.5}
+    assert queue.get("slow.s1").type == "sleep" and queue.get("slow.s1").payload == {"seconds": 0.5}
 
 
 def test_get_job_and_unknown_id():
     queue = MemoryQueue()
     routes.submit_job(dict(TEMPLATE_BODY), queue, ids("j1"), now=0.0, max_attempts=4)
-    assert routes.get_job("j1", queue).id == "j1"
+    assert routes.get_job("default.j1", queue).id == "default.j1"
     with pytest.raises(NotFound):
         routes.get_job("missing", queue)
 
 
-def test_queue_stats_adds_the_dlq_count():
+def test_queue_stats_sums_the_queues_and_adds_the_dlq_count():
     queue = MemoryQueue()
     routes.submit_job(dict(TEMPLATE_BODY), queue, ids("j1"), now=0.0, max_attempts=4)
-    stats = routes.queue_stats(queue, MemoryDLQ([dead("a"), dead("b")]))
-    assert stats.waiting == 1 and stats.dlq == 2
+    routes.submit_job({"type": "sleep", "seconds": 1}, queue, ids("s1"), now=0.0, max_attempts=4)
+    routes.set_paused("slow", True, queue)
+    stats = routes.queue_stats(queue, MemoryDLQ([dead("a"), dead("slow.b")]))
+    assert stats.waiting == 2 and stats.dlq == 2
+    default, slow = stats.queues["default"], stats.queues["slow"]
+    assert (default.waiting, default.dlq, default.paused) == (1, 1, False)
+    assert (slow.waiting, slow.dlq, slow.paused) == (1, 1, True)
+    assert routes.set_paused("slow", False, queue).paused is False and not routes.queue_stats(
+        queue, MemoryDLQ()).queues["slow"].paused
+    with pytest.raises(NotFound) as err:
+        routes.set_paused("nope", True, queue)
+    assert err.value.details == {"declared": ["default", "slow"]}
+
+
+def test_a_job_type_declares_its_queue_retries_and_timeout(monkeypatch):
+    from functions import jobs
+
+    monkeypatch.setitem(jobs.JOB_TYPES, "email", jobs.JobType("email", jobs.NoopPayload, jobs.run_noop,
+                                                              queue="email", max_retries=1, timeout=7.0))
+    queue = MemoryQueue()
+    accepted, _ = routes.submit_job({"type": "email"}, queue, ids("e1"), now=0.0, max_attempts=4)
+    record = queue.get(accepted.jobId)
+    assert (record.id, record.queue, record.maxAttempts) == ("email.e1", "email", 2)
+    assert jobs.job_timeout("email", 300.0) == 7.0 and jobs.job_timeout("message", 300.0) == 300.0
+    assert jobs.declared_queues() == ["default", "email", "slow"]
+    assert jobs.queue_of("email.e1") == "email" and jobs.queue_of("0f3a9c") is None  # an id from before queues
+    with pytest.raises(ValueError, match="queue name"):
+        jobs.JobType("bad", jobs.NoopPayload, jobs.run_noop, queue="Has.Dot")
 
 
 def test_list_dlq_pages_in_failure_order_and_validates_params():
@@ -153,10 +179,10 @@ def test_job_functions():
 def test_cancel_a_queued_job_then_it_is_cancelled_and_cannot_be_cancelled_again():
     queue = MemoryQueue()
     accepted, _ = routes.submit_job({"message": "x"}, queue, lambda: "j1", 1.0, 4)
-    record = routes.cancel_job("j1", queue, 2.0)
+    record = routes.cancel_job(accepted.jobId, queue, 2.0)
     assert (record.state, record.finishedAt) == (JobState.cancelled, 2.0)
     with pytest.raises(Conflict) as err:
-        routes.cancel_job("j1", queue, 3.0)
+        routes.cancel_job(accepted.jobId, queue, 3.0)
     assert err.value.status == 409 and err.value.details == {"state": "cancelled"}
     with pytest.raises(NotFound):
         routes.cancel_job("j2", queue, 3.0)

@@ -80,7 +80,7 @@ def test_a_job_runs_once_the_worker_beats_and_serves_its_metrics(tmp_path, cloud
         wait_until(lambda: cloud.state(job_id) == "completed", 20, 0.1, "job completed")
         record = cloud.queue.get(job_id)
         assert record.attempts == 1 and record.result == {"processed": "hello"}
-        assert cloud.queue.counts()["completed"] == 1
+        assert cloud.queue.counts()["default"]["completed"] == 1
         registry = DynamoWorkerRegistry(cloud.queue.table)
         workers = wait_until(lambda: [w for w in registry.list() if w.done == 1], 5, 0.1, "a heartbeat")
         assert len(workers) == 1 and workers[0].concurrency == 5
@@ -115,7 +115,7 @@ def test_a_failing_job_is_retried_with_backoff_then_reaches_the_dlq(tmp_path, cl
         entry = SQSDLQ(cloud.dlq_url).get(job_id)
         assert entry.attempts == 4 and entry.error == "JobFailed: Job failed on purpose: doomed"
         assert "Traceback" in entry.traceback
-        assert cloud.queue.counts()["failed"] == 1 and cloud.visible() == 0
+        assert cloud.queue.counts()["default"]["failed"] == 1 and cloud.visible() == 0
     finally:
         assert fl.stop(signal.SIGTERM, timeout=30) == 0, fl.output()[-3000:]
 

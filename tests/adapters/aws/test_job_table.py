@@ -52,4 +52,4 @@ def test_records_and_keys_past_their_retention_read_as_absent(short_lived):
     assert short_lived.get("j1") is None
     accepted, created = routes.submit_job({"message": "x"}, short_lived, lambda: "k1-again", time.time(), 4,
                                           idempotency_key="order-1")
-    assert (accepted.jobId, created) == ("k1-again", True)  # the key expired: a new job
+    assert (accepted.jobId, created) == ("default.k1-again", True)  # the key expired: a new job

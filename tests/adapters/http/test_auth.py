@@ -13,7 +13,8 @@ KEY = "k-3f9a1c0e5b7d"
 PROTECTED = [("POST", "/jobs", 202), ("GET", "/jobs/{job_id}", 200), ("DELETE", "/jobs/{job_id}", 200),
              ("GET", "/dlq", 200),
              ("POST", "/dlq/{job_id}/replay", 202), ("GET", "/workers", 200), ("GET", "/dlq/{job_id}", 200),
-             ("DELETE", "/dlq/{job_id}", 204), ("POST", "/dlq/replay", 200), ("POST", "/dlq/purge", 200)]
+             ("DELETE", "/dlq/{job_id}", 204), ("POST", "/dlq/replay", 200), ("POST", "/dlq/purge", 200),
+             ("POST", "/queues/{name}/pause", 200), ("POST", "/queues/{name}/resume", 200)]
 VALID = ({"Authorization": f"Bearer {KEY}"}, {"X-API-Key": KEY}, {"X-API-Key": "other-key"},
          {"Authorization": f"bearer   {KEY}  "})
 
@@ -41,6 +42,8 @@ def call(client, ports, method, route, headers=None):
         body = {"dryRun": True}
     elif route == "/dlq/purge":
         body = {"confirm": True}
+    elif route.startswith("/queues/"):
+        path = route.replace("{name}", "slow")
     return client.simulate_request(method, path, json=body, headers=headers or {})
 
 

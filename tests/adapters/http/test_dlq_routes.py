@@ -67,17 +67,17 @@ def test_bulk_replay_dry_run_limit_and_the_replay_cap(backend):
     assert dry.status_code == 200
     assert dry.json == {"matched": 3, "replayed": 0, "skipped": 1, "jobIds": ["a", "c"], "skippedIds": ["d"],
                         "remaining": 2, "complete": True}
-    assert ids(client.simulate_get("/dlq")) == ["a", "b", "c", "d"] and jobs.counts()["waiting"] == 0
+    assert ids(client.simulate_get("/dlq")) == ["a", "b", "c", "d"] and jobs.counts()["default"]["waiting"] == 0
     first = client.simulate_post("/dlq/replay", json={"type": "message", "limit": 1}).json
     assert (first["replayed"], first["jobIds"], first["remaining"]) == (1, ["a"], 1)
     second = client.simulate_post("/dlq/replay", json={"type": "message"}).json
     assert (second["replayed"], second["jobIds"], second["remaining"], second["skippedIds"]) == (1, ["c"], 0, ["d"])
     assert ids(client.simulate_get("/dlq")) == ["b", "d"]  # d: replayed twice already (DLQ_MAX_REPLAYS=2)
-    assert jobs.counts()["waiting"] == 2
+    assert jobs.counts()["default"]["waiting"] == 2
     record = jobs.get("a")
     assert record.state == "queued" and record.attempts == 0 and record.replays == 1 and record.createdAt == NOW
     again = client.simulate_post("/dlq/replay", json={"type": "message"}).json
-    assert again["replayed"] == 0 and jobs.counts()["waiting"] == 2  # each job replayed once
+    assert again["replayed"] == 0 and jobs.counts()["default"]["waiting"] == 2  # each job replayed once
 
 
 def test_purge_needs_confirm_and_removes_only_matches(backend):

@@ -4,12 +4,11 @@ import time
 
 import pytest
 
-from adapters.huey.tasks import huey
 from adapters.redis import keys
 from adapters.wiring import configure_consumer
 from functions import routes
 from functions.errors import Conflict, NotFound
-from tests.adapters.huey.steps import promote_due, submit, work_one
+from tests.adapters.huey.steps import huey, promote_due, submit, work_one
 
 
 @pytest.fixture(autouse=True)
@@ -26,12 +25,12 @@ def test_a_waiting_job_is_cancelled_and_never_runs(ports):
     runs = submit(ports, {"message": "runs", "shouldFail": False})
     record = cancel(ports, cancelled)
     assert record.state == "cancelled" and record.finishedAt is not None and record.attempts == 0
-    assert ports.jobs.counts()["waiting"] == 2  # its message stays until a consumer claims it
+    assert ports.jobs.counts()["default"]["waiting"] == 2  # its message stays until a consumer claims it
     task = work_one()  # the claim drops the cancelled message and takes the next
     assert task.id == runs
     assert ports.jobs.get(cancelled).state == "cancelled" and ports.jobs.get(cancelled).attempts == 0
-    assert ports.jobs.counts() == {"waiting": 0, "active": 0, "completed": 1, "failed": 0, "delayed": 0,
-                                   "dlqPending": 0}
+    assert ports.jobs.counts()["default"] == {"waiting": 0, "active": 0, "completed": 1, "failed": 0, "delayed": 0,
+                                   "dlqPending": 0, "paused": 0}
     assert 0 < ports.redis.client.ttl(keys.job_key(cancelled)) <= 86400  # kept like a completed record
 
 

@@ -12,7 +12,8 @@ from huey.api import Task
 from huey.consumer import Consumer, Scheduler
 from huey.storage import RedisStorage
 
-from adapters.huey.tasks import ForklineHuey, huey
+from adapters.huey.tasks import ForklineHuey
+from tests.adapters.huey.steps import huey
 
 
 def parameters(function) -> list[str]:

@@ -4,11 +4,12 @@ import time
 
 import pytest
 
-from adapters.huey.tasks import huey
 from adapters.redis import keys
 from adapters.wiring import configure_consumer
 from functions import dead_letters
-from tests.adapters.huey.steps import promote_due, submit, work_one
+from tests.adapters.huey.steps import huey, promote_due, submit, work_one
+
+DEFAULT = keys.queue_keys("default")
 
 
 @pytest.fixture(autouse=True)
@@ -19,12 +20,13 @@ def consumer(settings):
 
 def test_a_job_completes_and_is_counted_once(ports):
     job_id = submit(ports, {"message": "hi", "shouldFail": False})
-    assert ports.jobs.counts()["waiting"] == 1
+    assert ports.jobs.counts()["default"]["waiting"] == 1
     work_one()
     record = ports.jobs.get(job_id)
     assert record.state == "completed" and record.result == {"processed": "hi"} and record.attempts == 1
-    counts = ports.jobs.counts()
-    assert counts == {"waiting": 0, "active": 0, "completed": 1, "failed": 0, "delayed": 0, "dlqPending": 0}
+    counts = ports.jobs.counts()["default"]
+    assert counts == {"waiting": 0, "active": 0, "completed": 1, "failed": 0, "delayed": 0, "dlqPending": 0,
+                      "paused": 0}
     ttl = ports.redis.client.ttl(keys.job_key(job_id))
     assert 0 < ttl <= 86400  # completed records expire after the retention
 
@@ -40,7 +42,7 @@ def test_failures_retry_with_exponential_backoff_then_go_to_the_dlq(ports, setti
         assert "Job failed on purpose" in record.lastError
         assert record.updatedAt >= before
         delays.append(round(record.nextAttemptAt - record.updatedAt, 1))  # both set when the attempt failed
-        assert ports.jobs.counts()["delayed"] == 1
+        assert ports.jobs.counts()["default"]["delayed"] == 1
         time.sleep(max(0.0, record.nextAttemptAt - time.time()) + 0.05)
         promote_due()
     base = settings.job_backoff_base
@@ -51,32 +53,32 @@ def test_failures_retry_with_exponential_backoff_then_go_to_the_dlq(ports, setti
     entry = ports.dlq.get(job_id)
     assert entry.attempts == 4 and "JobFailed" in entry.error and "Traceback" in entry.traceback
     assert entry.payload == {"message": "boom", "shouldFail": True}
-    assert ports.jobs.counts() == {"waiting": 0, "active": 0, "completed": 0, "failed": 1, "delayed": 0,
-                                   "dlqPending": 0}
+    assert ports.jobs.counts()["default"] == {"waiting": 0, "active": 0, "completed": 0, "failed": 1, "delayed": 0,
+                                   "dlqPending": 0, "paused": 0}
     assert ports.dlq.count() == 1
 
 
 def test_a_job_waiting_for_its_retry_is_in_redis_not_in_a_process(ports):
     job_id = submit(ports, {"message": "boom", "shouldFail": True})
     work_one()
-    assert ports.redis.client.zcard(keys.SCHEDULE) == 1 and ports.redis.client.zcard(keys.LEASES) == 0
+    assert ports.redis.client.zcard(DEFAULT.schedule) == 1 and ports.redis.client.zcard(DEFAULT.leases) == 0
     promote_due(now_offset=0)  # not due yet
-    assert ports.jobs.counts()["waiting"] == 0
+    assert ports.jobs.counts()["default"]["waiting"] == 0
     promote_due(now_offset=60)
-    assert ports.jobs.counts()["waiting"] == 1 and ports.jobs.get(job_id).state == "retrying"
+    assert ports.jobs.counts()["default"]["waiting"] == 1 and ports.jobs.get(job_id).state == "retrying"
 
 
 def test_a_claimed_job_whose_consumer_died_is_requeued_after_its_lease(ports, settings):
     job_id = submit(ports, {"message": "hi", "shouldFail": False})
     task = huey.dequeue()  # claimed, then the "consumer" dies: no execute, no ack
     assert ports.jobs.get(job_id).state == "active"
-    assert ports.jobs.counts()["active"] == 1
+    assert ports.jobs.counts()["default"]["active"] == 1
     huey.storage._held.clear()  # a dead process renews nothing
     promote_due()
-    assert ports.jobs.counts()["waiting"] == 0, "requeued before its lease expired"
+    assert ports.jobs.counts()["default"]["waiting"] == 0, "requeued before its lease expired"
     time.sleep(settings.job_lease + 0.2)
     promote_due()
-    assert ports.jobs.counts()["waiting"] == 1 and ports.jobs.counts()["active"] == 0
+    assert ports.jobs.counts()["default"]["waiting"] == 1 and ports.jobs.counts()["default"]["active"] == 0
     again = work_one()
     assert again.id == task.id
     record = ports.jobs.get(job_id)
@@ -90,7 +92,7 @@ def test_renewed_leases_do_not_expire(ports, settings):
         time.sleep(settings.job_lease / 2)
         assert huey.storage.renew_leases() == 1
         promote_due()
-    assert ports.jobs.counts()["active"] == 1 and ports.jobs.counts()["waiting"] == 0
+    assert ports.jobs.counts()["default"]["active"] == 1 and ports.jobs.counts()["default"]["waiting"] == 0
 
 
 def test_a_poison_job_goes_to_the_dlq_after_the_retry_limit(ports, settings):
@@ -99,22 +101,22 @@ def test_a_poison_job_goes_to_the_dlq_after_the_retry_limit(ports, settings):
     for _ in range(settings.max_attempts):  # each attempt "kills the consumer"
         assert huey.dequeue() is not None
         huey.storage._held.clear()
-        client.zadd(keys.LEASES, {m: 0 for m in client.zrange(keys.LEASES, 0, -1)})  # lease expired
+        client.zadd(DEFAULT.leases, {m: 0 for m in client.zrange(DEFAULT.leases, 0, -1)})  # lease expired
         promote_due()
     assert huey.dequeue() is None  # buried instead of run a fifth time
     record = ports.jobs.get(job_id)
     assert record.state == "dead" and "consumer lost" in record.lastError
     assert ports.dlq.get(job_id).attempts == settings.max_attempts
-    assert ports.jobs.counts()["failed"] == 1 and ports.jobs.counts()["active"] == 0
+    assert ports.jobs.counts()["default"]["failed"] == 1 and ports.jobs.counts()["default"]["active"] == 0
 
 
 def test_a_duplicate_of_a_finished_job_is_not_run_again(ports):
     job_id = submit(ports, {"message": "hi", "shouldFail": False})
-    message = ports.redis.client.lindex(keys.QUEUE, 0)
+    message = ports.redis.client.lindex(DEFAULT.list, 0)
     work_one()
-    ports.redis.client.lpush(keys.QUEUE, message)  # a redelivered copy
+    ports.redis.client.lpush(DEFAULT.list, message)  # a redelivered copy
     assert huey.dequeue() is None
-    assert ports.jobs.counts()["completed"] == 1 and ports.jobs.get(job_id).attempts == 1
+    assert ports.jobs.counts()["default"]["completed"] == 1 and ports.jobs.get(job_id).attempts == 1
 
 
 def test_release_held_gives_jobs_back_first_in_line(ports):
@@ -139,7 +141,7 @@ def test_replay_from_the_dlq_runs_the_job_again(ports):
     assert record.state == "queued" and record.attempts == 0
     work_one()
     assert ports.jobs.get(job_id).state == "dead" and ports.jobs.get(job_id).attempts == 1
-    assert ports.jobs.counts()["failed"] == 2
+    assert ports.jobs.counts()["default"]["failed"] == 2
 
 
 def test_runtime_is_configured_from_settings(ports, settings):

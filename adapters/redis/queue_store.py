@@ -1,0 +1,160 @@
+"""One queue's keyspace in Redis: its records, its enqueue path and the consumer's transitions.
+
+A job record is a hash under the queue's job prefix (adapters/redis/keys.py). Counters of
+finished jobs live in the queue's stats hash; waiting/active/delayed are read from the
+structures themselves (queue list, lease set, schedule set), so they cannot drift.
+"""
+
+import json
+from collections.abc import Callable, Mapping
+from enum import Enum
+from typing import Any
+
+from redis.client import Pipeline
+from redis.exceptions import RedisError
+
+from adapters.redis import scripts
+from adapters.redis.client import RedisHandle, redis_outages, unavailable
+from adapters.redis.keys import QueueKeys
+from functions.models import DeadJob, JobRecord, JobState
+
+_INT_FIELDS = {"attempts", "maxAttempts", "replays"}
+_FLOAT_FIELDS = {"createdAt", "updatedAt", "nextAttemptAt", "finishedAt"}
+_JSON_FIELDS = {"payload", "result"}
+_FLAG_FIELDS = {"dlqPending"}  # stored as "1" only while true
+_OMITTED_AT_ZERO = {"replays"}  # most jobs: one hash field less
+COUNTED = ("waiting", "active", "delayed", "completed", "failed", "dlqPending", "paused")
+
+
+def encode_record(job: JobRecord) -> list[str]:
+    """The record as HSET arguments [name, value, ...]; unset fields are left out (read back as None)."""
+    fields: list[str] = []
+    for name in JobRecord.model_fields:
+        value = getattr(job, name)
+        if value is None or (name in _FLAG_FIELDS and not value) or (name in _OMITTED_AT_ZERO and value == 0):
+            continue
+        if name in _FLAG_FIELDS:
+            value = "1"
+        elif name in _JSON_FIELDS:
+            value = json.dumps(value)
+        elif isinstance(value, Enum):
+            value = value.value
+        fields += (name, value if isinstance(value, str) else str(value))
+    return fields
+
+
+def decode_record(raw: Mapping[bytes | str, bytes | str]) -> JobRecord:
+    data: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = key.decode() if isinstance(key, bytes) else key
+        text = value.decode() if isinstance(value, bytes) else value
+        if name in _JSON_FIELDS:
+            data[name] = json.loads(text) if text else None
+        elif text == "":
+            data[name] = None
+        elif name in _FLAG_FIELDS:
+            data[name] = text == "1"
+        elif name in _INT_FIELDS:
+            data[name] = int(text)
+        elif name in _FLOAT_FIELDS:
+            data[name] = float(text)
+        elif name in JobRecord.model_fields:
+            data[name] = text
+    return JobRecord.model_validate(data)
+
+
+class QueueStore:
+    """The records and messages of one queue (one keyspace). `encode` turns a job into its queue
+    message (framed, see scripts.py). Every script call touches this keyspace's keys only."""
+
+    def __init__(self, redis: RedisHandle, keys: QueueKeys, encode: Callable[[JobRecord], bytes], retention: int):
+        self.redis, self.keys, self.encode, self.retention = redis, keys, encode, retention
+
+    def store(self, job: JobRecord, replace: bool, once: tuple[str, str] | None = None) -> tuple[str, str] | None:
+        fields = encode_record(job)
+        script_keys = [self.keys.job(job.id), self.keys.list]
+        held_value = ""
+        if once is not None:
+            script_keys.append(self.keys.idempotency(once[0]))
+            held_value = f"{job.id} {once[1]}"
+        try:
+            held = self.redis.run(scripts.SUBMIT, script_keys,
+                                  [self.encode(job), "1" if replace else "0", held_value, self.retention, *fields])
+        except RedisError as exc:
+            raise unavailable(exc) from None
+        redis_outages.succeeded()
+        if isinstance(held, bytes):
+            job_id, _, fingerprint = held.decode().partition(" ")
+            return job_id, fingerprint
+        return None
+
+    def cancel(self, job_id: str, now: float) -> JobState | None:
+        try:
+            found = self.redis.run(scripts.CANCEL, [self.keys.job(job_id)], [now, self.retention])
+        except RedisError as exc:
+            raise unavailable(exc) from None
+        return JobState(found.decode() if isinstance(found, bytes) else found) if found else None
+
+    def get(self, job_id: str) -> JobRecord | None:
+        try:
+            raw = self.redis.client.hgetall(self.keys.job(job_id))
+        except RedisError as exc:
+            raise unavailable(exc) from None
+        return decode_record(raw) if raw else None
+
+    def read_counts(self, pipe: Pipeline) -> Callable[[list[Any]], dict[str, int]]:
+        """Queue this keyspace's counts on `pipe`; the returned function reads them from its results."""
+        for command, key in (("llen", self.keys.list), ("zcard", self.keys.leases), ("zcard", self.keys.schedule)):
+            getattr(pipe, command)(key)
+        pipe.hmget(self.keys.stats, "completed", "failed")
+        pipe.zcard(self.keys.dlq_pending)
+        pipe.exists(self.keys.paused)
+
+        def read(results: list[Any]) -> dict[str, int]:
+            waiting, active, delayed, (completed, failed), dlq_pending, paused = results[:6]
+            del results[:6]
+            return dict(zip(COUNTED, (waiting, active, delayed, int(completed or 0), int(failed or 0), dlq_pending,
+                                      int(paused)), strict=True))
+        return read
+
+    def set_paused(self, paused: bool) -> None:
+        try:
+            if paused:
+                self.redis.client.set(self.keys.paused, "1")
+            else:
+                self.redis.client.delete(self.keys.paused)
+        except RedisError as exc:
+            raise unavailable(exc) from None
+
+    # Consumer-side transitions (completions are recorded by the consumer's claim script).
+
+    def mark_dead(self, entry: DeadJob, lease: bytes, retry_at: float) -> bool:
+        """Mark the job dead, drop its lease and keep its DLQ entry pending (for other consumers
+        from `retry_at`), in one script. False when the job had already finished (nothing to put)."""
+        # Dead records stay while their DLQ entry exists; a replay rewrites them.
+        k = self.keys
+        done = self.redis.run(scripts.BURY, [k.job(entry.jobId), k.stats, k.leases, k.dlq_pending],
+                              [entry.jobId, entry.error, entry.failedAt, entry.model_dump_json(), lease, retry_at])
+        return bool(done)
+
+    def take_pending_dead(self, now: float, hold: float, limit: int = 10) -> list[DeadJob]:
+        """DLQ entries due for a put, held for `hold` seconds from other consumers."""
+        k = self.keys
+        raw = self.redis.run(scripts.DLQ_PENDING_TAKE, [k.dlq_pending], [now, hold, limit, k.job_prefix])
+        return [DeadJob.model_validate_json(entry) for entry in raw]
+
+    def postpone_pending_dead(self, job_id: str, until: float) -> None:
+        self.redis.client.zadd(self.keys.dlq_pending, {job_id: until}, xx=True)
+
+    def dlq_delivered(self, job_id: str) -> None:
+        """The job's DLQ entry is in the DLQ: it is no longer pending."""
+        pipe = self.redis.client.pipeline(transaction=True)
+        pipe.hdel(self.keys.job(job_id), "dlqPending", "dlqEntry")
+        pipe.zrem(self.keys.dlq_pending, job_id)
+        pipe.execute()
+
+    def mark_retrying(self, job_id: str, error: str, next_attempt_at: float, now: float) -> None:
+        self.redis.client.hset(
+            self.keys.job(job_id),
+            mapping={"state": "retrying", "lastError": error, "nextAttemptAt": next_attempt_at, "updatedAt": now},
+        )
