@@ -19,7 +19,7 @@ COMMANDS = {
     "bench": "start the stack on loopback and measure it with wrk (a benchmark, not a test)",
 }
 # Over the HTTP API (FORKLINE_URL, FORKLINE_API_KEY): local/ops.py.
-OPERATOR_COMMANDS = ("stats", "jobs", "workers", "dlq")
+OPERATOR_COMMANDS = ("stats", "queues", "jobs", "workers", "dlq")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -31,6 +31,9 @@ def parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help_text, description=help_text)
         if name == "bench":
             bench.add_arguments(command)
+        if name in ("run", "worker"):
+            command.add_argument("--queues", metavar="NAME,...",
+                                 help="the queues its consumers serve (as CONSUMER_QUEUES); default: all declared")
         if name == "run":
             command.add_argument("--cloud", action="store_true",
                                  help="the cloud shape on this machine: an embedded AWS emulator (moto) with the "
@@ -53,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         return bench.run_bench(args)
     if args.command in OPERATOR_COMMANDS:
         return ops.run(args)
+    if getattr(args, "queues", None):
+        os.environ["CONSUMER_QUEUES"] = args.queues  # validated with the other settings
     try:
         settings = load_settings()
     except SettingsError as exc:

@@ -1,4 +1,5 @@
-"""Operator commands over the HTTP API: stats, jobs show/cancel, workers, dlq list/show/replay/delete/purge.
+"""Operator commands over the HTTP API: stats, queues list/pause/resume, jobs show/cancel, workers,
+dlq list/show/replay/delete/purge.
 
 Human tables by default, `--json` for scripts; exit status 1 with one line when the API is
 unreachable, refuses the key, or refuses the request. A bulk replay is many short calls
@@ -15,13 +16,18 @@ from typing import Any
 
 from local.api_client import ApiClient, ApiError
 
-FILTERS = (("--type", "type"), ("--error-contains", "errorContains"), ("--failed-after", "failedAfter"),
+FILTERS = (("--type", "type"), ("--queue", "queue"), ("--error-contains", "errorContains"),
+           ("--failed-after", "failedAfter"),
            ("--failed-before", "failedBefore"))
 
 
 def add_arguments(sub: Any) -> None:
     stats = sub.add_parser("stats", help="queue counts", description="Queue counts (GET /queue/stats)")
     stats.add_argument("--watch", nargs="?", type=float, const=2.0, metavar="SECONDS", help="refresh every 2 s")
+    queues = sub.add_parser("queues", help="named queues", description="Each named queue's figures; pause, resume")
+    queues_sub = queues.add_subparsers(dest="action")
+    queues_sub.add_parser("pause", help="consumers stop claiming from it; jobs are still accepted").add_argument("name")
+    queues_sub.add_parser("resume", help="consumers claim from it again").add_argument("name")
     jobs = sub.add_parser("jobs", help="one job", description="One job (GET /jobs/{id})")
     jobs_sub = jobs.add_subparsers(dest="action", required=True)
     jobs_sub.add_parser("show").add_argument("id")
@@ -43,7 +49,8 @@ def add_arguments(sub: Any) -> None:
     for parser in (listing, replay, purge):
         for flag, _ in FILTERS:
             parser.add_argument(flag)
-    for parser in (stats, sub.choices["workers"], *dlq_sub.choices.values(), *jobs_sub.choices.values()):
+    for parser in (stats, queues, sub.choices["workers"], *dlq_sub.choices.values(), *jobs_sub.choices.values(),
+                   *queues_sub.choices.values()):
         parser.add_argument("--json", action="store_true", help="JSON for scripts")
 
 
@@ -79,10 +86,25 @@ def run(args: argparse.Namespace, api: ApiClient | None = None) -> int:
 def cmd_stats(args: argparse.Namespace, api: ApiClient) -> int:
     while True:
         stats = api.call("GET", "/queue/stats")
-        show(stats, args.json, lambda s: table([s], list(s)))
+        show(stats, args.json, lambda s: table([{k: v for k, v in s.items() if k != "queues"}],
+                                               [k for k in s if k != "queues"]))
         if not args.watch:
             return 0
         time.sleep(args.watch)
+
+
+def cmd_queues(args: argparse.Namespace, api: ApiClient) -> int:
+    queues = api.call("GET", "/queue/stats")["queues"]
+    rows = [{"queue": name, **figures} for name, figures in queues.items()]
+    show(queues, args.json, lambda _: table(rows, ["queue", "waiting", "active", "delayed", "completed", "failed",
+                                                    "dlq", "paused"]))
+    return 0
+
+
+def cmd_queue_pause(args: argparse.Namespace, api: ApiClient) -> int:
+    answer = api.call("POST", f"/queues/{args.name}/{args.action}")
+    show(answer, args.json, lambda a: f"{a['queue']} {'paused' if a['paused'] else 'resumed'}")
+    return 0
 
 
 def cmd_job(args: argparse.Namespace, api: ApiClient) -> int:
@@ -111,7 +133,7 @@ def cmd_dlq_list(args: argparse.Namespace, api: ApiClient) -> int:
     page = api.call("GET", "/dlq", query={**filters_of(args), "limit": args.limit, "offset": args.offset})
     rows = [{**e, "failedAt": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["failedAt"])),
              "error": e["error"][:60]} for e in page["items"]]
-    show(page, args.json, lambda p: table(rows, ["jobId", "type", "attempts", "replays", "failedAt", "error"])
+    show(page, args.json, lambda p: table(rows, ["jobId", "queue", "type", "attempts", "replays", "failedAt", "error"])
          + f"\n{p['total']} matching")
     return 0
 
@@ -188,6 +210,9 @@ def progress(done: int, total: int) -> None:
 
 COMMANDS: dict[tuple[str, str | None], Callable[[argparse.Namespace, ApiClient], int]] = {
     ("stats", None): cmd_stats,
+    ("queues", None): cmd_queues,
+    ("queues", "pause"): cmd_queue_pause,
+    ("queues", "resume"): cmd_queue_pause,
     ("jobs", "show"): cmd_job,
     ("jobs", "cancel"): cmd_job_cancel,
     ("workers", None): cmd_workers,

@@ -89,7 +89,8 @@ def walkthrough(stack):
     record = stack.request("GET", f"/jobs/{bad}")[2]
     assert record["attempts"] == 4 and "failed on purpose" in record["lastError"]
     stats = stack.request("GET", "/queue/stats")[2]
-    assert template_figures(stats) == {"waiting": 0, "active": 0, "completed": 1, "failed": 1, "delayed": 0, "dlq": 1, "dlqPending": 0}
+    assert template_figures(stats) == {"waiting": 0, "active": 0, "completed": 1, "failed": 1, "delayed": 0,
+                                       "dlq": 1, "dlqPending": 0}
     listed = stack.request("GET", "/dlq")[2]
     assert [e["jobId"] for e in listed["items"]] == [bad]
     assert stack.request("POST", f"/dlq/{bad}/replay")[0] == 202

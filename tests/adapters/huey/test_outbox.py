@@ -19,7 +19,8 @@ def sqs_dlq(settings, ports, aws):
     configure_consumer(settings)
     url = aws.create_queue(QueueName="forkline-dlq")["QueueUrl"]
     dlq = SQSDLQ(url)
-    huey.configure(settings.redis_url, settings.job_lease, ports.jobs.stores["default"], dlq, 1, settings.job_backoff_base,
+    huey.configure(settings.redis_url, settings.job_lease, ports.jobs.stores["default"], dlq, 1,
+                   settings.job_backoff_base,
                    settings.job_timeout)
     return aws, dlq
 
@@ -53,7 +54,8 @@ def test_an_entry_being_put_by_one_consumer_is_not_taken_by_another(ports, sqs_d
     aws.delete_queue(QueueUrl=dlq.queue_url)
     job_id = submit(ports, {"message": "boom", "shouldFail": True}, max_attempts=1)
     work_one()
-    assert ports.jobs.stores["default"].take_pending_dead(time.time(), hold=60) == []  # held by the consumer that buried it
+    held = ports.jobs.stores["default"].take_pending_dead(time.time(), hold=60)
+    assert held == []  # held by the consumer that buried it
     first = ports.jobs.stores["default"].take_pending_dead(time.time() + 1.1, hold=60)  # its first retry is due
     assert [e.jobId for e in first] == [job_id]
     assert ports.jobs.stores["default"].take_pending_dead(time.time(), hold=60) == []  # held by the first taker
