@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from functions import routes
+from functions.jobs import queue_of_type
 from functions.ports import DeadLetterQueue, JobQueue
 
 log = logging.getLogger("forkline.metrics")
@@ -73,13 +74,14 @@ class _Metrics:
         self.http_duration = Histogram("forkline_http_request_duration_seconds",
                                        "Time to answer an HTTP request (not /health, /metrics)",
                                        ["route", "method"], buckets=HTTP_BUCKETS)
-        self.enqueued = Counter("forkline_jobs_enqueued", "Jobs accepted by POST /jobs", ["type"])
-        self.started = Counter("forkline_jobs_started", "Job attempts started", ["type"])
-        self.completed = Counter("forkline_jobs_completed", "Jobs completed", ["type"])
-        self.retried = Counter("forkline_jobs_retried", "Failed attempts scheduled for a retry", ["type"])
-        self.dead = Counter("forkline_jobs_dead", "Jobs dead after their last attempt", ["type"])
+        job = ["queue", "type"]
+        self.enqueued = Counter("forkline_jobs_enqueued", "Jobs accepted by POST /jobs", job)
+        self.started = Counter("forkline_jobs_started", "Job attempts started", job)
+        self.completed = Counter("forkline_jobs_completed", "Jobs completed", job)
+        self.retried = Counter("forkline_jobs_retried", "Failed attempts scheduled for a retry", job)
+        self.dead = Counter("forkline_jobs_dead", "Jobs dead after their last attempt", job)
         self.job_duration = Histogram("forkline_job_duration_seconds", "Time one attempt ran, any outcome",
-                                      ["type"], buckets=JOB_BUCKETS)
+                                      job, buckets=JOB_BUCKETS)
         self.restarts = Counter("forkline_worker_restarts", "Children replaced by the supervisor",
                                 ["role", "cause"])
         self._children: dict[tuple[Any, ...], Any] = {}
@@ -180,11 +182,20 @@ class QueueDepth:
             return
         up.add_metric([], 1)
         yield up
-        depth = GaugeMetricFamily("forkline_queue_jobs", "Jobs in the queue by state, read at scrape time",
-                                  labels=["state"])
-        for state in ("waiting", "active", "delayed", "dlq"):
-            depth.add_metric([state], getattr(stats, state))
+        depth = GaugeMetricFamily("forkline_queue_jobs", "Jobs in each named queue by state, read at scrape time",
+                                  labels=["queue", "state"])
+        paused = GaugeMetricFamily("forkline_queue_paused", "1 while the queue is paused", labels=["queue"])
+        for name, figures in stats.queues.items():
+            for state in ("waiting", "active", "delayed"):
+                depth.add_metric([name, state], getattr(figures, state))
+            paused.add_metric([name], int(figures.paused))
+        if stats.queues and all(figures.dlq is not None for figures in stats.queues.values()):
+            for name, figures in stats.queues.items():
+                depth.add_metric([name, "dlq"], figures.dlq or 0)
+        else:  # one DLQ for every queue (the SQS DLQ): its entries are counted without a queue
+            depth.add_metric(["", "dlq"], stats.dlq)
         yield depth
+        yield paused
 
 
 def exposition(extra: Any | None = None) -> tuple[str, bytes]:
@@ -221,18 +232,18 @@ class PrometheusMetrics:
             _tally.add(m.http_requests, (route, method, str(status)), m.http_duration, (route, method), seconds)
 
     def job_enqueued(self, job_type: str) -> None:
-        _tally.add(self.m.enqueued, (job_type,))
+        _tally.add(self.m.enqueued, (queue_of_type(job_type), job_type))
 
     def job_started(self, job_type: str) -> None:
-        _tally.add(self.m.started, (job_type,))
+        _tally.add(self.m.started, (queue_of_type(job_type), job_type))
 
     def job_finished(self, job_type: str, outcome: str, seconds: float | None) -> None:
         """outcome: completed, retried or dead; `seconds` the attempt ran (None: it did not run)."""
-        m = self.m
+        m, labels = self.m, (queue_of_type(job_type), job_type)
         if seconds is None:
-            _tally.add(getattr(m, outcome), (job_type,))
+            _tally.add(getattr(m, outcome), labels)
         else:
-            _tally.add(getattr(m, outcome), (job_type,), m.job_duration, (job_type,), seconds)
+            _tally.add(getattr(m, outcome), labels, m.job_duration, labels, seconds)
 
     def worker_restarted(self, role: str, cause: str) -> None:
         self.m.child(self.m.restarts, role, cause).inc()

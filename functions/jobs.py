@@ -101,6 +101,12 @@ def queue_of(job_id: str) -> str | None:
     return queue if dot and QUEUE_NAME.match(queue) else None
 
 
+def queue_of_type(type_name: str) -> str:
+    """The queue a job type declares (`default` for a type this code does not know)."""
+    job_type = JOB_TYPES.get(type_name)
+    return job_type.queue if job_type is not None else DEFAULT_QUEUE
+
+
 def max_attempts_for(type_name: str, default: int) -> int:
     """Attempts a job of this type gets (its max_retries + 1, else the global `default`)."""
     job_type = JOB_TYPES.get(type_name)

@@ -84,7 +84,8 @@ class QueueCounts(BaseModel):
     completed: int = Field(description="jobs completed since the queue was created")
     failed: int = Field(description="jobs moved to the dead-letter queue since the queue was created")
     delayed: int = Field(description="jobs waiting for a retry")
-    dlq: int = Field(description="jobs currently in the dead-letter queue, including dlqPending")
+    dlq: int | None = Field(description="its jobs in the dead-letter queue, including dlqPending; null where one "
+                                        "DLQ takes every queue's dead jobs (the SQS DLQ): see the top-level dlq")
     dlqPending: int = Field(0, description="dead jobs whose DLQ entry is not written yet (a failed put, retried)")
     paused: bool = Field(False, description="consumers claim nothing from it (POST /queues/{name}/pause)")
 

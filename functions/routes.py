@@ -127,12 +127,12 @@ def cancel_job(job_id: str, queue: JobQueue, now: float) -> JobRecord:
 
 
 def queue_stats(queue: JobQueue, dlq: DeadLetterQueue) -> QueueStats:
-    """The template's figures summed over every queue, then each queue's (its `dlq` is 0 where the
+    """The template's figures summed over every queue, then each queue's (its `dlq` is None where the
     DLQ keeps every queue's entries together: the total is still exact)."""
     by_queue = dlq.count_by_queue()
     figures = {
         name: QueueCounts(**{k: v for k, v in counts.items() if k != "paused"}, paused=bool(counts.get("paused")),
-                          dlq=(by_queue or {}).get(name, 0) + counts.get("dlqPending", 0))
+                          dlq=None if by_queue is None else by_queue.get(name, 0) + counts.get("dlqPending", 0))
         for name, counts in queue.counts().items()
     }
     total = {name: sum(getattr(f, name) for f in figures.values())

@@ -44,14 +44,14 @@ def test_tallies_from_other_processes_add_up_once_flushed(tmp_path):
     assert 'forkline_http_request_duration_seconds_bucket{le="0.05",method="POST",route="/jobs"} 6.0' in text
     assert 'forkline_http_request_duration_seconds_count{method="POST",route="/jobs"} 6.0' in text
     assert 'forkline_http_request_duration_seconds_count{method="GET",route="/health"}' not in text
-    assert 'forkline_jobs_completed_total{type="message"} 2.0' in text
-    assert 'forkline_jobs_dead_total{type="message"} 2.0' in text
-    assert 'forkline_job_duration_seconds_count{type="message"} 2.0' in text  # the dead one did not run
+    assert 'forkline_jobs_completed_total{queue="default",type="message"} 2.0' in text
+    assert 'forkline_jobs_dead_total{queue="default",type="message"} 2.0' in text
+    assert 'forkline_job_duration_seconds_count{queue="default",type="message"} 2.0' in text  # the dead one did not run
 
 
 def test_an_unflushed_tally_is_not_in_the_files(tmp_path):
     run(tmp_path, "no-flush")  # exits before the flusher's first second
-    assert 'forkline_jobs_completed_total{type="message"}' not in scrape(tmp_path)
+    assert 'forkline_jobs_completed_total{queue="default",type="message"}' not in scrape(tmp_path)
 
 
 def test_the_private_prometheus_client_attributes_forkline_uses_exist():

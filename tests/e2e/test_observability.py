@@ -88,23 +88,26 @@ def test_a_jobs_lines_carry_its_id_and_its_requests_id_and_the_metrics_count_it(
     assert access[0]["workerPid"] == accepted["pid"] and access[0]["durationMs"] > 0
 
     # Each process adds its counts to the shared files within a second.
-    exposition = wait_until(lambda: (lambda e: e if metric(e, "forkline_jobs_dead_total", type="message") == 1
-                                     and metric(e, "forkline_jobs_enqueued_total", type="message") == 2 else None)(
+    labels = {"type": "message", "queue": "default"}
+    exposition = wait_until(lambda: (lambda e: e if metric(e, "forkline_jobs_dead_total", **labels) == 1
+                                     and metric(e, "forkline_jobs_enqueued_total", **labels) == 2 else None)(
         stack.request("GET", "/metrics")[2]), 5, 0.2, "the jobs counted")
     checked = promtool_check(exposition)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert metric(exposition, "forkline_jobs_enqueued_total", type="message") == 2
-    assert metric(exposition, "forkline_jobs_started_total", type="message") == 5
-    assert metric(exposition, "forkline_jobs_completed_total", type="message") == 1
-    assert metric(exposition, "forkline_jobs_retried_total", type="message") == 3
-    assert metric(exposition, "forkline_jobs_dead_total", type="message") == 1
-    assert metric(exposition, "forkline_job_duration_seconds_count", type="message") == 5
+    assert metric(exposition, "forkline_jobs_enqueued_total", type="message", queue="default") == 2
+    assert metric(exposition, "forkline_jobs_started_total", type="message", queue="default") == 5
+    assert metric(exposition, "forkline_jobs_completed_total", type="message", queue="default") == 1
+    assert metric(exposition, "forkline_jobs_retried_total", type="message", queue="default") == 3
+    assert metric(exposition, "forkline_jobs_dead_total", type="message", queue="default") == 1
+    assert metric(exposition, "forkline_job_duration_seconds_count", type="message", queue="default") == 5
     assert metric(exposition, "forkline_http_requests_total", route="/jobs", method="POST", status="202") == 2
     assert metric(exposition, "forkline_http_request_duration_seconds_count", route="/jobs", method="POST") == 2
     assert metric(exposition, "forkline_http_requests_total", route="/health", method="GET", status="200") > 0
     assert metric(exposition, "forkline_http_request_duration_seconds_count", route="/health", method="GET") == 0
-    assert metric(exposition, "forkline_queue_jobs", state="dlq") == 1
+    assert metric(exposition, "forkline_queue_jobs", queue="default", state="dlq") == 1
     assert metric(exposition, "forkline_queue_up") == 1
+    assert 'forkline_queue_paused{queue="slow"} 0.0' in exposition
+    assert 'forkline_queue_jobs{queue="slow",state="waiting"} 0.0' in exposition
 
 
 def test_process_titles_restarts_in_the_metrics_and_live_workers(stack):
@@ -119,7 +122,8 @@ def test_process_titles_restarts_in_the_metrics_and_live_workers(stack):
     workers = wait_until(lambda: (lambda w: w if w["items"] else None)(stack.request("GET", "/workers")[2]),
                          5, 0.1, "the consumer's first heartbeat")
     [only] = workers["items"]
-    assert only["pid"] == consumer and only["concurrency"] == 5 and only["queues"] == ["default"]
+    # 5 threads on each of the two declared queues (WORKER_CONCURRENCY applies per queue)
+    assert only["pid"] == consumer and only["concurrency"] == 10 and only["queues"] == ["default", "slow"]
     assert workers["beatSeconds"] == 0.5 and only["running"] == []
     os.kill(titles["forkline: web [1]"], signal.SIGKILL)
     os.kill(consumer, signal.SIGKILL)
@@ -144,17 +148,19 @@ def test_forkline_worker_alone_serves_its_metrics_on_metrics_port(tmp_path, redi
 
         def scraped():
             try:
-                return (lambda e: e if metric(e, "forkline_jobs_completed_total", type="message") == 3 else None)(
+                return (lambda e: e if metric(e, "forkline_jobs_completed_total", type="message",
+                                              queue="default") == 3 else None)(
                     request(port, "GET", "/metrics")[2])
             except OSError:
                 return None
 
         exposition = wait_until(scraped, 20, 0.2, "the worker's metrics")
         assert promtool_check(exposition).returncode == 0
-        assert metric(exposition, "forkline_queue_jobs", state="waiting") == 0
-        assert metric(exposition, "forkline_jobs_enqueued_total", type="message") == 0  # counted by `serve`
+        assert metric(exposition, "forkline_queue_jobs", queue="default", state="waiting") == 0
+        # counted by `serve`
+        assert metric(exposition, "forkline_jobs_enqueued_total", type="message", queue="default") == 0
         assert metric(stack_metrics := api.request("GET", "/metrics")[2], "forkline_jobs_enqueued_total",
-                      type="message") == 3, stack_metrics
+                      type="message", queue="default") == 3, stack_metrics
     finally:
         assert worker.stop(signal.SIGTERM, timeout=30) == 0
         assert api.stop(signal.SIGTERM, timeout=30) == 0

@@ -93,9 +93,11 @@ def test_a_job_runs_once_the_worker_beats_and_serves_its_metrics(tmp_path, cloud
             except OSError:
                 return ""
 
-        text = wait_until(lambda: (t := exposition()) and 'forkline_jobs_completed_total{type="message"} 1.0' in t
-                          and t, 10, 0.2, "the completion in the worker's metrics")
-        assert "forkline_queue_up 1.0" in text and 'forkline_queue_jobs{state="waiting"} 0.0' in text  # read from SQS
+        completed = 'forkline_jobs_completed_total{queue="default",type="message"} 1.0'
+        text = wait_until(lambda: (t := exposition()) and completed in t and t, 10, 0.2,
+                          "the completion in the worker's metrics")
+        # read from SQS
+        assert "forkline_queue_up 1.0" in text and 'forkline_queue_jobs{queue="default",state="waiting"} 0.0' in text
     finally:
         assert fl.stop(signal.SIGTERM, timeout=30) == 0, fl.output()[-3000:]
     assert wait_until(lambda: registry.list() == [], 5, 0.1, "the worker leaves the registry") is True
