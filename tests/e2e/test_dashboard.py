@@ -93,6 +93,17 @@ def test_the_dashboard_live_with_a_replay_from_the_page_and_no_script_from_a_job
     assert record["replays"] == 1 and record["attempts"] == 1 and record["state"] == "dead"
     assert browser.execute_script("return window.__pwned === undefined")
 
+    # Each named queue's row, paused and resumed from the page.
+    queue_row = 'tr[data-queue="slow"]'
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f"{queue_row} td.state").text == "running")
+    browser.find_element(By.CSS_SELECTOR, f"{queue_row} button.pause").click()
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f"{queue_row} td.state").text == "paused")
+    assert stack.request("GET", "/queue/stats")[2]["queues"]["slow"]["paused"] is True
+    browser.find_element(By.CSS_SELECTOR, f"{queue_row} button.resume").click()
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f"{queue_row} td.state").text == "running")
+    assert stack.request("GET", "/queue/stats")[2]["queues"]["slow"]["paused"] is False
+    assert browser.find_element(By.CSS_SELECTOR, f'tr[data-job="{bad}"]').text.split()[1] == "default"  # its queue
+
 
 def test_the_page_forbids_inline_scripts_and_other_origins(stack):
     status, headers, _ = stack.request("GET", "/dashboard")

@@ -71,9 +71,30 @@ function drawChart() {
   ctx.fillText(top.toFixed(1) + "/s", 4, 12);
 }
 
+function drawQueues(queues) {
+  const body = el("queues").tBodies[0];
+  body.replaceChildren();
+  for (const [name, q] of Object.entries(queues)) {
+    const row = body.insertRow();
+    row.dataset.queue = name;
+    cell(row, name);
+    for (const field of ["waiting", "active", "delayed", "completed", "failed", "dlq"]) cell(row, q[field]);
+    cell(row, q.paused ? "paused" : "running", "state");
+    const button = document.createElement("button");
+    button.textContent = q.paused ? "Resume" : "Pause";
+    button.className = q.paused ? "resume" : "pause";
+    button.addEventListener("click", guard(async () => {
+      await api("POST", "/queues/" + encodeURIComponent(name) + (q.paused ? "/resume" : "/pause"));
+      await refreshStats();
+    }));
+    row.insertCell().appendChild(button);
+  }
+}
+
 async function refreshStats() {
   const stats = await api("GET", "/queue/stats");
   drawCounts(stats);
+  drawQueues(stats.queues || {});
   const now = Date.now() / 1000;
   if (last) {
     const seconds = Math.max(0.001, now - last.at);
@@ -92,7 +113,7 @@ async function refreshWorkers() {
   const now = Date.now() / 1000;
   for (const w of workers.items) {
     const row = body.insertRow();
-    cell(row, w.host); cell(row, w.pid); cell(row, w.concurrency); cell(row, w.running.length);
+    cell(row, w.host); cell(row, w.pid); cell(row, w.queues.join(", ")); cell(row, w.concurrency); cell(row, w.running.length);
     cell(row, w.done); cell(row, (now - w.lastBeat).toFixed(1) + " s ago");
   }
 }
@@ -100,6 +121,7 @@ async function refreshWorkers() {
 function filters() {
   const where = {};
   if (el("f-type").value) where.type = el("f-type").value;
+  if (el("f-queue").value) where.queue = el("f-queue").value;
   if (el("f-error").value) where.errorContains = el("f-error").value;
   return where;
 }
@@ -116,7 +138,7 @@ async function refreshDlq() {
     link.textContent = entry.jobId;
     link.addEventListener("click", (event) => { event.preventDefault(); showDetail(entry.jobId); });
     row.insertCell().appendChild(link);
-    cell(row, entry.type); cell(row, entry.attempts); cell(row, entry.replays).className = "replays";
+    cell(row, entry.queue); cell(row, entry.type); cell(row, entry.attempts); cell(row, entry.replays).className = "replays";
     cell(row, new Date(entry.failedAt * 1000).toISOString()); cell(row, entry.error, "error");
     const actions = row.insertCell();
     for (const [label, act] of [["Replay", replay], ["Delete", remove]]) {
