@@ -65,11 +65,12 @@ def jobs_handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str
     failures = []
     for record in event.get("Records", []):
         left = seconds_left(context) - STOP_MARGIN
+        queue_url = runner.jobs.url_of_arn(record["eventSourceARN"])  # one event source per named queue
         if left <= 0:  # no time to run it: hand it back at once (SQS counts the receive)
-            runner.set_visibility(record["receiptHandle"], 0)
+            runner.set_visibility(queue_url, record["receiptHandle"], 0)
             step = None
         else:
-            step = runner.run_message(record, left)
+            step = runner.run_message(record, queue_url, left)
         if step is None or step in GIVE_BACK:
             failures.append({"itemIdentifier": record["messageId"]})
     return {"batchItemFailures": failures}

@@ -39,7 +39,10 @@ class Settings(BaseSettings):
     dlq_backend: Literal["redis", "sqs"] = "redis"
     dlq_sqs_queue_url: str | None = None
     queue_backend: Literal["redis", "sqs"] = "redis"
-    jobs_sqs_queue_url: str | None = None
+    jobs_sqs_queue_url: str | None = Field(None, description="the `default` queue's SQS queue (QUEUE_BACKEND=sqs)")
+    jobs_sqs_queue_urls: str = Field("", description="the other named queues' SQS queues: `slow=<url>,...`")
+    jobs_event_sources: str = Field("", description="Lambda event source mapping ids by queue, `default=<uuid>,...`: "
+                                                    "pausing a queue disables its mapping")
     job_store: Literal["redis", "dynamodb"] = "redis"
     cloud_emulation: bool = Field(False, description="`forkline run` emulates the cloud shape (as `--cloud`)")
     jobs_table: str | None = Field(None, description="the DynamoDB table of job records (JOB_STORE=dynamodb)")
@@ -94,6 +97,11 @@ class Settings(BaseSettings):
         if (self.queue_backend == "sqs") != (self.job_store == "dynamodb"):
             raise ValueError("QUEUE_BACKEND=sqs goes with JOB_STORE=dynamodb, and redis with redis "
                              "(the two supported pairings)")
+        if self.queue_backend == "sqs":
+            missing = [q for q in declared_queues() if q not in self.sqs_queue_urls]
+            if missing:
+                raise ValueError(f"QUEUE_BACKEND=sqs needs an SQS queue for each named queue: add "
+                                 f"{missing[0]}=<url> to JOBS_SQS_QUEUE_URLS")
         if self.job_store == "dynamodb" and not self.jobs_table:
             raise ValueError("JOB_STORE=dynamodb needs JOBS_TABLE")
         return self
@@ -108,13 +116,24 @@ class Settings(BaseSettings):
         return self.job_max_retries + 1
 
     @property
+    def sqs_queue_urls(self) -> dict[str, str]:
+        """Queue name -> its SQS queue URL (QUEUE_BACKEND=sqs)."""
+        urls = _pairs(self.jobs_sqs_queue_urls)
+        return {"default": self.jobs_sqs_queue_url, **urls} if self.jobs_sqs_queue_url else urls
+
+    @property
+    def event_sources(self) -> dict[str, str]:
+        """Queue name -> the id of the Lambda event source mapping that consumes it."""
+        return _pairs(self.jobs_event_sources)
+
+    @property
     def served_queues(self) -> list[str]:
         """The queues a consumer process serves (CONSUMER_QUEUES, else every declared queue)."""
         return [q for q in declared_queues() if q in _names(self.consumer_queues)] or declared_queues()
 
     def concurrency_of(self, queue: str) -> int:
         """Worker threads of one queue in a consumer process."""
-        threads = dict(item.partition("=")[::2] for item in _names(self.queue_concurrency))
+        threads = _pairs(self.queue_concurrency)
         return int(threads[queue]) if queue in threads else self.worker_concurrency
 
     @property
@@ -124,6 +143,11 @@ class Settings(BaseSettings):
 
 def _names(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _pairs(value: str) -> dict[str, str]:
+    """`a=1,b=2` as {"a": "1", "b": "2"}."""
+    return {name.strip(): found.strip() for name, _, found in (item.partition("=") for item in _names(value))}
 
 
 class SettingsError(Exception):

@@ -46,7 +46,7 @@ def redis_url(settings: Settings) -> str:
 def build_dlq(settings: Settings, redis: RedisHandle) -> DeadLetterQueue:
     if settings.dlq_backend == "sqs":
         assert settings.dlq_sqs_queue_url, "checked by Settings"
-        return SQSDLQ(settings.dlq_sqs_queue_url, redrive_source_url=settings.jobs_sqs_queue_url)
+        return SQSDLQ(settings.dlq_sqs_queue_url, redrive_sources=tuple(settings.sqs_queue_urls.values()))
     return RedisDLQ(redis)
 
 
@@ -55,9 +55,9 @@ def build_ports(settings: Settings) -> Ports:
     redis = RedisHandle(redis_url(settings), socket_timeout=1.0, connect_timeout=0.5)
     dlq = build_dlq(settings, redis)
     if settings.queue_backend == "sqs":  # with JOB_STORE=dynamodb (checked by Settings)
-        assert settings.jobs_sqs_queue_url and settings.jobs_table, "checked by Settings"
+        assert settings.jobs_table, "checked by Settings"
         table = JobTable(settings.jobs_table, settings.job_retention)
-        sqs_jobs = SQSJobQueue(settings.jobs_sqs_queue_url, table)
+        sqs_jobs = SQSJobQueue(settings.sqs_queue_urls, table, event_sources=settings.event_sources)
         return Ports(redis=redis, jobs=sqs_jobs, dlq=dlq, probe=CloudProbe(sqs_jobs),
                      workers=DynamoWorkerRegistry(table))
     jobs = RedisJobQueue(redis, encode_job, settings.job_retention)

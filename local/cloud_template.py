@@ -7,13 +7,15 @@ template.yaml) so the command works outside the checkout.
 """
 
 import json
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-# The template's resources forkline reads.
+# The template's resources forkline reads (every AWS::SQS::Queue is created: one per named queue, and the DLQ).
 JOBS_FUNCTION, JOBS_TABLE = "JobsFunction", "JobsTable"
 JOBS_QUEUE, DEAD_LETTER_QUEUE = "JobsQueue", "JobsDeadLetterQueue"
+PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012"}
 
 
 class Intrinsic:
@@ -56,10 +58,12 @@ def evaluate(value: Any, template: dict[str, Any], names: dict[str, Any] | None 
         index, items = (evaluate(v, template, names) for v in value.value)
         return evaluate(items[int(index)], template, names)
     if value.name == "Sub":
-        text, variables = value.value
+        text, variables = value.value if isinstance(value.value, list) else (value.value, {})
         for name, inner in variables.items():
             text = text.replace("${" + name + "}", str(evaluate(inner, template, names)))
-        return text
+        # ${Resource} and ${AWS::Region}-style names of the short form
+        return re.sub(r"\$\{([^}]+)\}", lambda m: str(PSEUDO.get(m[1]) or evaluate(Intrinsic("Ref", m[1]), template,
+                                                                                   names)), text)
     raise ValueError(f"cannot evaluate !{value.name}")
 
 
@@ -70,22 +74,30 @@ def function_environment(template: dict[str, Any], function: str, names: dict[st
     return {name: str(evaluate(value, template, names)) for name, value in merged.items()}
 
 
-def trigger(template: dict[str, Any]) -> tuple[int, float]:
-    """(BatchSize, function Timeout in seconds) of the jobs function's SQS trigger."""
+def triggers(template: dict[str, Any]) -> tuple[dict[str, int], float]:
+    """({queue resource: BatchSize} of the jobs function's SQS triggers, its Timeout in seconds)."""
     function = template["Resources"][JOBS_FUNCTION]["Properties"]
     events = [e["Properties"] for e in function["Events"].values() if e["Type"] == "SQS"]
     timeout = function.get("Timeout", template["Globals"]["Function"].get("Timeout", 3))
-    return int(events[0].get("BatchSize", 10)), float(timeout)
+    return {e["Queue"].value.removesuffix(".Arn"): int(e.get("BatchSize", 10)) for e in events}, float(timeout)
+
+
+def event_source_names(template: dict[str, Any]) -> dict[str, str]:
+    """The jobs function's event source mappings (SAM names them <function><event>), as a local run
+    has none: their ids are empty (the emulated trigger reads a queue's paused flag instead)."""
+    function = template["Resources"][JOBS_FUNCTION]["Properties"]
+    return {JOBS_FUNCTION + name: "" for name, event in function["Events"].items() if event["Type"] == "SQS"}
 
 
 def provision(template: dict[str, Any], sqs: Any, dynamodb: Any, table_name: str = "forkline-jobs",
               parameters: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Create the DLQ, the jobs queue (visibility timeout, redrive policy) and the job table (key
-    schema, billing, TTL, point-in-time recovery) as the template declares them; `parameters`
-    override the template's defaults. Returns the names: resource -> URL or table name, and
-    "<resource>.Arn"."""
-    names: dict[str, Any] = dict(parameters or {})
-    for resource in (DEAD_LETTER_QUEUE, JOBS_QUEUE):
+    """Create the SQS queues (the DLQ first, then one per named queue, with their visibility timeout
+    and redrive policy) and the job table (key schema, billing, TTL, point-in-time recovery) as the
+    template declares them; `parameters` override the template's defaults. Returns the names:
+    resource -> URL or table name, and "<resource>.Arn"."""
+    names: dict[str, Any] = {**event_source_names(template), **(parameters or {})}
+    queues = [name for name, r in template["Resources"].items() if r["Type"] == "AWS::SQS::Queue"]
+    for resource in sorted(queues, key=lambda name: "RedrivePolicy" in template["Resources"][name]["Properties"]):
         props = template["Resources"][resource]["Properties"]
         attributes = {"VisibilityTimeout": str(props.get("VisibilityTimeout", 30))}
         if "RedrivePolicy" in props:

@@ -17,7 +17,8 @@ log = logging.getLogger("forkline.supervisor")
 
 # The variables the emulated stack sets from template.yaml; the user's environment keeps the rest
 # (log settings, API keys, and tunables such as JOB_BACKOFF_BASE).
-CLOUD_WIRING = ("QUEUE_BACKEND", "JOBS_SQS_QUEUE_URL", "JOB_STORE", "JOBS_TABLE", "DLQ_BACKEND", "DLQ_SQS_QUEUE_URL")
+CLOUD_WIRING = ("QUEUE_BACKEND", "JOBS_SQS_QUEUE_URL", "JOBS_SQS_QUEUE_URLS", "JOB_STORE", "JOBS_TABLE", "DLQ_BACKEND",
+                "DLQ_SQS_QUEUE_URL")
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "forkline-local", "AWS_SECRET_ACCESS_KEY": "forkline-local",
                     "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -83,7 +84,8 @@ class EmbeddedCloud:
         os.environ.update({name: wiring[name] for name in CLOUD_WIRING})
         settings = boot.settings.model_copy(update={
             "queue_backend": "sqs", "job_store": "dynamodb", "dlq_backend": "sqs", "jobs_table": wiring["JOBS_TABLE"],
-            "jobs_sqs_queue_url": wiring["JOBS_SQS_QUEUE_URL"], "dlq_sqs_queue_url": wiring["DLQ_SQS_QUEUE_URL"]})
+            "jobs_sqs_queue_url": wiring["JOBS_SQS_QUEUE_URL"], "jobs_sqs_queue_urls": wiring["JOBS_SQS_QUEUE_URLS"],
+            "dlq_sqs_queue_url": wiring["DLQ_SQS_QUEUE_URL"]})
         log.info("embedded AWS emulator ready at %s: queue %s, table %s (from template.yaml)", endpoint,
                  wiring["JOBS_SQS_QUEUE_URL"], wiring["JOBS_TABLE"], extra={"event": "cloud_ready", "url": endpoint})
         return settings

@@ -1,7 +1,10 @@
-"""Lambda's SQS trigger, emulated for `forkline run --cloud`: the jobs function behind its event source.
+"""Lambda's SQS triggers, emulated for `forkline run --cloud`: the jobs function behind its event sources.
 
-Like the event source mapping: long-poll the jobs queue for up to the template's
-BatchSize messages, hand them to `adapters.aws_lambda.jobs_handler` as one event
+One EventSource per SQS event of the jobs function in the template (one per named
+queue), each in its own thread. Like an event source mapping: long-poll its queue
+for up to the event's BatchSize messages (nothing while the queue is paused: the
+paused flag in the job table stands in for the mapping's Enabled, which
+POST /queues/{name}/pause sets on AWS), hand them to `adapters.aws_lambda.jobs_handler` as one event
 of real-shaped SQS records with a context whose remaining time counts down from
 the function's Timeout, then delete every record not named in
 `batchItemFailures` (ReportBatchItemFailures). The rest stay with SQS: their
@@ -12,14 +15,17 @@ policy apply, as in the cloud.
 import logging
 import os
 import signal
+import threading
 import time
 import uuid
 from typing import Any
 
 from adapters import aws_lambda
-from adapters.aws.client import AWS_ERRORS, AWSHandle
+from adapters.aws.client import AWSHandle
+from adapters.aws.jobs import SQSJobQueue
 from adapters.logs import setup_logging
 from adapters.settings import Settings
+from adapters.wiring import build_ports
 
 log = logging.getLogger("forkline.lambda")
 POLL_WAIT = 5  # seconds of long polling: also how soon an idle poller notices SIGTERM
@@ -57,9 +63,13 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
 
 
 class EventSource:
-    def __init__(self, queue_url: str, batch_size: int, timeout: float, sqs: AWSHandle | None = None):
+    """`jobs` (with `queue`, its name): where the queue's paused flag is read."""
+
+    def __init__(self, queue_url: str, batch_size: int, timeout: float, sqs: AWSHandle | None = None,
+                 jobs: SQSJobQueue | None = None, queue: str = "default"):
         self.queue_url, self.batch_size, self.timeout = queue_url, batch_size, timeout
         self.sqs = sqs or AWSHandle("sqs")
+        self.jobs, self.queue = jobs, queue
         self.stop_requested = False  # set by the signal handler
         self._arn = ""
 
@@ -85,28 +95,46 @@ class EventSource:
                 {"Id": str(n), "ReceiptHandle": r["receiptHandle"]} for n, r in enumerate(done[i:i + 10])])
         return len(messages)
 
-    def run(self) -> None:
-        parent = os.getppid()
+    def run(self, parent: int) -> None:
         while not self.stop_requested and os.getppid() == parent:  # a supervisor gone is a stop
             try:
+                if self.jobs is not None and self.jobs.paused(self.queue):
+                    time.sleep(1.0)  # the mapping is disabled: nothing received, no attempt spent
+                    continue
                 self.poll_once()
-            except AWS_ERRORS as exc:
+            except Exception as exc:
                 log.warning("event source poll failed: %s", exc, extra={"event": "event_source_failed"})
                 time.sleep(1.0)
 
 
-def run_event_source(settings: Settings, batch_size: int, timeout: float) -> None:
-    """Run until SIGINT/SIGTERM; an invocation under way finishes first."""
+def run_event_source(settings: Settings, batch_sizes: dict[str, int], timeout: float) -> None:
+    """Run until SIGINT/SIGTERM; the invocations under way finish first. `batch_sizes`: each SQS
+    trigger's queue (the template's resource name, which is the emulated queue's name) -> BatchSize."""
     setup_logging("lambda-jobs", settings.log_level, settings.log_dir)
-    assert settings.jobs_sqs_queue_url, "set by the embedded cloud"
-    source = EventSource(settings.jobs_sqs_queue_url, batch_size, timeout)
+    jobs = build_ports(settings).jobs
+    assert isinstance(jobs, SQSJobQueue), "set by the embedded cloud"
+    sources = [EventSource(url, batch_sizes[url.rstrip("/").rsplit("/", 1)[-1]], timeout, jobs=jobs, queue=name)
+               for name, url in jobs.urls.items()]
 
     def stop(signum: int, frame: Any) -> None:
-        source.stop_requested = True
+        for source in sources:
+            source.stop_requested = True
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    log.info("Lambda SQS trigger emulated: batches of up to %d, function timeout %gs", batch_size, timeout,
+    log.info("Lambda SQS triggers emulated: %s; function timeout %gs",
+             ", ".join(f"{s.queue} (batches of up to {s.batch_size})" for s in sources), timeout,
              extra={"event": "consumer_started"})
-    source.run()
+    parent = os.getppid()
+    threads = [threading.Thread(target=source.run, args=(parent,), name=f"{source.queue}-trigger")
+               for source in sources[1:]]
+    for thread in threads:
+        thread.start()
+    try:
+        sources[0].run(parent)
+    finally:
+        for source in sources:
+            source.stop_requested = True
+        for thread in threads:
+            thread.join()

@@ -121,9 +121,9 @@ class ConsumerRole:
                 boot.sock.close()
             settings, metrics_port = boot.settings, boot.metrics_port if slot == 0 else 0
             if settings.cloud_emulation:
-                from local.cloud_template import trigger, yaml_load  # needs the `cloud` extra (pyyaml)
+                from local.cloud_template import triggers, yaml_load  # needs the `cloud` extra (pyyaml)
 
-                run_event_source(settings, *trigger(yaml_load()))
+                run_event_source(settings, *triggers(yaml_load()))
             elif settings.queue_backend == "sqs":
                 run_sqs_worker(settings, metrics_port)
             else:

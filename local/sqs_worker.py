@@ -1,7 +1,9 @@
 """Body of the job consumer process on SQS (`forkline worker` with QUEUE_BACKEND=sqs, JOB_STORE=dynamodb).
 
-The main thread long-polls the jobs queue (up to 10 messages a call) whenever
-fewer messages than WORKER_CONCURRENCY wait to start; WORKER_CONCURRENCY threads
+One SQSWorker per named queue the process serves (CONSUMER_QUEUES), each with its own
+SQS queue, poller and threads. Its poller long-polls the queue (up to 10 messages a call)
+whenever fewer messages than the queue's concurrency wait to start, and not while the
+queue is paused (checked in the job table every PAUSE_CHECK seconds); its threads
 run them through the same SQSJobRunner as the Lambda handler (outcomes recorded
 in the job table, retries by visibility timeout, the DLQ with error and
 traceback). A keeper thread extends the visibility of every message held here
@@ -28,37 +30,50 @@ from adapters.aws.jobs import SQSJobQueue
 from adapters.logs import setup_logging
 from adapters.metrics import PrometheusMetrics, serve_metrics
 from adapters.settings import Settings
-from adapters.wiring import Ports, build_ports
+from adapters.wiring import build_ports
 from local.consumer import beat_forever
 
 log = logging.getLogger("forkline.consumer")
 POLL_WAIT = 5  # seconds of long polling: also how soon an idle worker notices SIGTERM
+PAUSE_CHECK = 2.0  # seconds between reads of a queue's paused flag
 
 
 class SQSWorker:
-    def __init__(self, settings: Settings, ports: Ports, jobs: SQSJobQueue, visibility: int):
-        self.settings, self.ports, self.jobs = settings, ports, jobs
+    """One named queue's poller and threads in this process."""
+
+    def __init__(self, settings: Settings, jobs: SQSJobQueue, name: str, visibility: int, runner: SQSJobRunner):
+        self.settings, self.jobs, self.name = settings, jobs, name
+        self.queue_url = jobs.urls[name]
+        self.concurrency = settings.concurrency_of(name)
         self.visibility = visibility
-        self.runner = SQSJobRunner(jobs, ports.dlq, settings.job_timeout, settings.job_backoff_base,
-                                   settings.job_backoff_max, settings.job_backoff_jitter, PrometheusMetrics(),
-                                   delete_finished=True)
+        self.runner = runner
         self.waiting: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.held: dict[str, float] = {}  # receipt handle -> when its visibility was last set
         self.held_lock = threading.Lock()
         self.stopping = threading.Event()  # no more polling
         self.finished = threading.Event()  # every job thread done: nothing held any more
         self.stop_requested = False  # set by the signal handler (a flag: an Event's lock is not reentrant)
+        self._paused, self._paused_read = False, float("-inf")
+
+    def paused(self) -> bool:
+        if time.monotonic() - self._paused_read >= PAUSE_CHECK:
+            try:
+                self._paused = self.jobs.paused(self.name)
+            except Exception as exc:  # the table unreachable: keep the last answer
+                log.warning("could not read whether %s is paused: %s", self.name, exc)
+            self._paused_read = time.monotonic()
+        return self._paused
 
     def poll(self) -> None:
-        """Receive while there is room; returns when stopping."""
-        concurrency, parent = self.settings.worker_concurrency, os.getppid()
+        """Receive while there is room and the queue is not paused; returns when stopping."""
+        parent = os.getppid()
         while not self.stop_requested and os.getppid() == parent:  # a supervisor gone is a stop
-            if self.waiting.qsize() >= concurrency:
-                time.sleep(0.05)
+            if self.waiting.qsize() >= self.concurrency or self.paused():
+                time.sleep(0.05 if not self._paused else 0.5)
                 continue
             try:
                 messages = self.jobs.sqs.client.receive_message(
-                    QueueUrl=self.jobs.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=POLL_WAIT,
+                    QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=POLL_WAIT,
                     MessageSystemAttributeNames=["ApproximateReceiveCount"]).get("Messages", [])
             except AWS_ERRORS as exc:
                 log.warning("receive failed: %s", exc, extra={"event": "sqs_receive_failed"})
@@ -76,7 +91,7 @@ class SQSWorker:
             if message is None:
                 return
             try:
-                self.runner.run_message(message)
+                self.runner.run_message(message, self.queue_url)
             finally:
                 with self.held_lock:
                     self.held.pop(message["ReceiptHandle"], None)
@@ -90,7 +105,7 @@ class SQSWorker:
                 for receipt in due:
                     self.held[receipt] = now
             for receipt in due:
-                self.runner.set_visibility(receipt, self.visibility)
+                self.runner.set_visibility(self.queue_url, receipt, self.visibility)
 
     def hand_back_waiting(self) -> int:
         """Make every message not started visible again at once; how many."""
@@ -102,35 +117,29 @@ class SQSWorker:
                 return handed
             if message is None:
                 continue
-            self.runner.set_visibility(message["ReceiptHandle"], 0)
+            self.runner.set_visibility(self.queue_url, message["ReceiptHandle"], 0)
             with self.held_lock:
                 self.held.pop(message["ReceiptHandle"], None)
             handed += 1
 
     def run(self) -> None:
-        threads = [threading.Thread(target=self.work, name=f"job-{n}") for n in range(self.settings.worker_concurrency)]
-        helpers = [threading.Thread(target=self.keep_invisible, name="visibility", daemon=True),
-                   threading.Thread(target=beat_forever, name="heartbeat", args=(
-                       self.ports.workers, self.stopping, self.settings,
-                       lambda: (list(self.runner.running.copy()), self.runner.done)))]
-        for thread in threads + helpers:
+        threads = [threading.Thread(target=self.work, name=f"{self.name}-{n}") for n in range(self.concurrency)]
+        keeper = threading.Thread(target=self.keep_invisible, name=f"{self.name}-visibility", daemon=True)
+        for thread in [*threads, keeper]:
             thread.start()
-        log.info("SQS worker started with %d threads on %s", self.settings.worker_concurrency, self.jobs.queue_url,
-                 extra={"event": "consumer_started", "concurrency": self.settings.worker_concurrency})
         try:
             self.poll()
         finally:
             self.stopping.set()
             handed = self.hand_back_waiting()
             if handed:
-                log.warning("gave back %d unstarted job(s) to the queue", handed,
-                            extra={"event": "jobs_released", "count": handed})
+                log.warning("gave back %d unstarted job(s) to queue %s", handed, self.name,
+                            extra={"event": "jobs_released", "count": handed, "queue": self.name})
             for _ in threads:
                 self.waiting.put(None)
-            for thread in threads + helpers[1:]:
+            for thread in threads:
                 thread.join()
             self.finished.set()
-            metrics.flush_all()
 
 
 def run_sqs_worker(settings: Settings, metrics_port: int = 0) -> None:
@@ -139,16 +148,41 @@ def run_sqs_worker(settings: Settings, metrics_port: int = 0) -> None:
     ports = build_ports(settings)
     if not isinstance(ports.jobs, SQSJobQueue):
         raise ValueError("the SQS worker needs QUEUE_BACKEND=sqs with JOB_STORE=dynamodb")
-    attrs = ports.jobs.sqs.client.get_queue_attributes(QueueUrl=ports.jobs.queue_url,
-                                                       AttributeNames=["VisibilityTimeout"])["Attributes"]
-    worker = SQSWorker(settings, ports, ports.jobs, int(attrs["VisibilityTimeout"]))
+    jobs = ports.jobs
+    runner = SQSJobRunner(jobs, ports.dlq, settings.job_timeout, settings.job_backoff_base, settings.job_backoff_max,
+                          settings.job_backoff_jitter, PrometheusMetrics(), delete_finished=True)
+    workers = []
+    for name in settings.served_queues:
+        attrs = jobs.sqs.client.get_queue_attributes(QueueUrl=jobs.urls[name],
+                                                     AttributeNames=["VisibilityTimeout"])["Attributes"]
+        workers.append(SQSWorker(settings, jobs, name, int(attrs["VisibilityTimeout"]), runner))
     if metrics_port:
-        serve_metrics(settings.host, metrics_port, ports.jobs, ports.dlq)
+        serve_metrics(settings.host, metrics_port, jobs, ports.dlq)
 
     def stop(signum: int, frame: Any) -> None:
-        worker.stop_requested = True  # the poll returns within POLL_WAIT
+        for worker in workers:
+            worker.stop_requested = True  # each poll returns within POLL_WAIT
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the supervisor owns restarts
-    worker.run()
+    stopping = threading.Event()
+    concurrency = sum(worker.concurrency for worker in workers)
+    beat = threading.Thread(target=beat_forever, name="heartbeat", args=(
+        ports.workers, stopping, settings, lambda: (list(runner.running.copy()), runner.done),
+        settings.served_queues, concurrency))
+    pollers = [threading.Thread(target=worker.run, name=f"{worker.name}-poller") for worker in workers[1:]]
+    for thread in [beat, *pollers]:
+        thread.start()
+    log.info("SQS worker started: %s", ", ".join(f"{w.name} ({w.concurrency} threads)" for w in workers),
+             extra={"event": "consumer_started", "concurrency": concurrency, "queues": settings.served_queues})
+    try:
+        workers[0].run()  # in the main thread, where the signal handler runs between its receives
+    finally:
+        for worker in workers:
+            worker.stop_requested = True
+        for thread in pollers:
+            thread.join()
+        stopping.set()
+        beat.join()
+        metrics.flush_all()

@@ -49,5 +49,6 @@ def aws_unavailable(exc: Exception, action: str, dependency: str = "sqs") -> Una
     code = error_code(exc)
     log.error("%s %s failed: %s", dependency, action, code,
               extra={"event": f"{dependency}_error", "action": action, "code": code})
-    name = {"sqs": "The SQS queue", "dynamodb": "The DynamoDB job table"}.get(dependency, dependency)
+    name = {"sqs": "The SQS queue", "dynamodb": "The DynamoDB job table",
+            "lambda": "The Lambda event source mapping"}.get(dependency, dependency)
     return Unavailable(f"{name} is unavailable ({code or 'error'})", dependency=dependency)

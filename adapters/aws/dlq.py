@@ -57,19 +57,20 @@ def unique(seen: list[tuple[DeadJob | None, dict]]) -> list[DeadJob]:
 
 
 class SQSDLQ:
-    """`redrive_source_url`: the queue whose redrive policy moves job messages here (the jobs
-    queue), when the messages do not name it themselves (`DeadLetterQueueSourceArn`)."""
+    """`redrive_sources`: the queues whose redrive policy moves job messages here (the named queues'
+    SQS queues, `default`'s first: the source of a message that does not name its own with
+    `DeadLetterQueueSourceArn`)."""
 
-    def __init__(self, queue_url: str, sqs: AWSHandle | None = None, redrive_source_url: str | None = None):
+    def __init__(self, queue_url: str, sqs: AWSHandle | None = None, redrive_sources: tuple[str, ...] = ()):
         self.queue_url = queue_url
         self.sqs = sqs or AWSHandle("sqs")
-        self.redrive_source_url = redrive_source_url
+        self.redrive_sources = redrive_sources
         self._max_receive: dict[str, int | None] = {}
 
     def max_receive_count(self, message: dict) -> int | None:
         """The redrive policy's maxReceiveCount of the queue a message was moved from (cached);
         None when unknown (the entry then reports the job's own maxAttempts)."""
-        source = message.get("Attributes", {}).get("DeadLetterQueueSourceArn") or self.redrive_source_url
+        source = message.get("Attributes", {}).get("DeadLetterQueueSourceArn") or next(iter(self.redrive_sources), None)
         if source is None:
             return None
         if source not in self._max_receive:
@@ -77,9 +78,9 @@ class SQSDLQ:
                 url = source
                 if source.startswith("arn:"):
                     _, _, _, _, account, name = source.split(":", 5)
-                    known = self.redrive_source_url
-                    if known and known.rstrip("/").split("/")[-2:] == [account, name]:
-                        url = known  # the jobs queue itself: no GetQueueUrl (nor its permission) needed
+                    known = [u for u in self.redrive_sources if u.rstrip("/").split("/")[-2:] == [account, name]]
+                    if known:
+                        url = known[0]  # a jobs queue itself: no GetQueueUrl (nor its permission) needed
                     else:
                         url = self.sqs.client.get_queue_url(QueueName=name,
                                                             QueueOwnerAWSAccountId=account)["QueueUrl"]

@@ -20,7 +20,7 @@ from adapters.aws.jobs import SQSJobQueue, job_from_message
 from adapters.job_timeout import JobWatchdog
 from adapters.logs import REQUEST_ID, FastLogger
 from functions.attempts import Attempt, Step, run_attempt
-from functions.jobs import backoff_delay, run_job
+from functions.jobs import backoff_delay, job_timeout, run_job
 from functions.models import JobRecord
 from functions.ports import DeadLetterQueue, JobMetrics
 
@@ -66,20 +66,22 @@ class SQSJobRunner:
     def delay_for(self, attempt: int) -> float:
         return backoff_delay(attempt, self.backoff_base, self.backoff_max, self.backoff_jitter, random.random())
 
-    def run_message(self, message: dict[str, Any], seconds_left: float = float("inf")) -> Step | None:
+    def run_message(self, message: dict[str, Any], queue_url: str, seconds_left: float = float("inf")) -> Step | None:
         """One attempt of the job `message` carries (an SQS message, or a Lambda event record: the keys
-        differ only in case), stopped at JOB_TIMEOUT or after `seconds_left`; its message settled.
-        None: the outcome could not be recorded (the visibility timeout brings the message back)."""
+        differ only in case) from the SQS queue `queue_url`, stopped at its JOB_TIMEOUT (or its type's
+        timeout) or after `seconds_left`; its message settled. None: the outcome could not be recorded
+        (the visibility timeout brings the message back)."""
         body = message.get("body", message.get("Body"))
         attributes = message.get("attributes", message.get("Attributes", {}))
         receipt = message.get("receiptHandle", message.get("ReceiptHandle"))
         attempt = int(attributes.get("ApproximateReceiveCount", "1"))
-        limit, limit_name = min((self.job_timeout, "JOB_TIMEOUT"), (seconds_left, "the function's remaining time"))
         started = time.perf_counter()
         job_id = ""
         try:
             job = job_from_message(str(body), time.time())
             job_id = job.id
+            limit, limit_name = min((job_timeout(job.type, self.job_timeout), "JOB_TIMEOUT"),
+                                    (seconds_left, "the function's remaining time"))
             self.running[job_id] = time.time()
             outcome = run_attempt(job, attempt, self.jobs, self.dlq, run=self._run(limit, limit_name),
                                   clock=time.time, delay_for=self.delay_for)
@@ -94,7 +96,7 @@ class SQSJobRunner:
         seconds = time.perf_counter() - started
         self.done += 1
         self.report(outcome, attempt, seconds)
-        self.settle(str(receipt), outcome)
+        self.settle(queue_url, str(receipt), outcome)
         return outcome.step
 
     def _run(self, limit: float, limit_name: str) -> Any:
@@ -105,21 +107,21 @@ class SQSJobRunner:
             return run_limited(job, limit, limit_name)
         return run
 
-    def settle(self, receipt: str, outcome: Attempt) -> None:
-        if outcome.step == Step.retry:
-            self.set_visibility(receipt, min(math.ceil(outcome.delay), MAX_VISIBILITY))  # whole seconds, not less
+    def settle(self, queue_url: str, receipt: str, outcome: Attempt) -> None:
+        if outcome.step == Step.retry:  # whole seconds, not less
+            self.set_visibility(queue_url, receipt, min(math.ceil(outcome.delay), MAX_VISIBILITY))
         elif outcome.step == Step.redrive:  # its next receive moves it to the DLQ: let that come now
-            self.set_visibility(receipt, 0)
+            self.set_visibility(queue_url, receipt, 0)
         elif self.delete_finished:
             try:
-                self.jobs.sqs.client.delete_message(QueueUrl=self.jobs.queue_url, ReceiptHandle=receipt)
+                self.jobs.sqs.client.delete_message(QueueUrl=queue_url, ReceiptHandle=receipt)
             except AWS_ERRORS as err:  # delivered again later: its record says finished, so it is skipped
                 log.error("could not delete a finished job's message: %s", err)
 
-    def set_visibility(self, receipt: str, seconds: int) -> None:
+    def set_visibility(self, queue_url: str, receipt: str, seconds: int) -> None:
         """Make the message visible again after `seconds` (else the queue's visibility timeout applies)."""
         try:
-            self.jobs.sqs.client.change_message_visibility(QueueUrl=self.jobs.queue_url, ReceiptHandle=receipt,
+            self.jobs.sqs.client.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=receipt,
                                                            VisibilityTimeout=seconds)
         except AWS_ERRORS as err:
             log.error("could not set a message's visibility: %s", err)

@@ -1,8 +1,10 @@
 """Job records, idempotency keys and counters in one DynamoDB table (JOB_STORE=dynamodb, JOBS_TABLE).
 
 One item per job (`pk` = "job#<id>", the fields of a job record), one per
-idempotency key ("key#<key>": the holder's job id and request fingerprint) and
-COUNTER_SHARDS counter items ("counter#<n>"). Invariants:
+idempotency key ("key#<key>": the holder's job id and request fingerprint),
+COUNTER_SHARDS counter items per named queue ("counter#<n>" for `default`, as before named
+queues; "counter#<queue>#<n>" for the others) and one item per paused queue ("queue#<name>",
+`paused`). Invariants:
 - a record's state moves pending -> queued -> active -> (retrying -> active)* -> completed | dead,
   or, before it starts (pending, queued, retrying), -> cancelled;
   each move conditional on the state it leaves, so a repeated delivery cannot finish a job twice;
@@ -21,7 +23,8 @@ from enum import Enum
 from typing import Any
 
 from adapters.aws.client import AWS_ERRORS, AWSHandle, aws_unavailable, error_code, error_response
-from functions.models import CANCELLABLE, DeadJob, JobRecord, JobState
+from functions.jobs import DEFAULT_QUEUE
+from functions.models import CANCELLABLE, DeadJob, JobRecord, JobState, job_queue
 
 COUNTER_SHARDS = 16
 TTL_ATTRIBUTE = "expiresAt"  # the table's TimeToLiveSpecification in template.yaml
@@ -64,8 +67,17 @@ def decode_item(item: dict[str, Any]) -> JobRecord:
     return JobRecord.model_validate(data)
 
 
+def counter_key(queue: str, shard: int) -> dict[str, Any]:
+    return {"pk": {"S": f"counter#{shard}" if queue == DEFAULT_QUEUE else f"counter#{queue}#{shard}"}}
+
+
 def shard_of(job_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"counter#{zlib.crc32(job_id.encode()) % COUNTER_SHARDS}"}}
+    """The counter item a job's moves are counted on: its queue's, the shard fixed by its id."""
+    return counter_key(job_queue(job_id), zlib.crc32(job_id.encode()) % COUNTER_SHARDS)
+
+
+def queue_flag(queue: str) -> dict[str, Any]:
+    return {"pk": {"S": f"queue#{queue}"}}
 
 
 def job_key(job_id: str) -> dict[str, Any]:
@@ -236,18 +248,36 @@ class JobTable:
         except ConditionFailed:
             pass
 
-    def totals(self) -> dict[str, int]:
-        """completed, failed and retrying: the sums over the counter shards."""
-        keys = [{"pk": {"S": f"counter#{n}"}} for n in range(COUNTER_SHARDS)]
-        totals = dict.fromkeys(_COUNTED, 0)
-        asked: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
-        for _ in range(5):  # BatchGetItem may leave keys unprocessed when throttled
+    def totals(self, queues: list[str]) -> dict[str, dict[str, int]]:
+        """Per queue: completed, failed and retrying (the sums over its counter shards) and paused
+        (1 or 0), in one BatchGetItem per 100 items."""
+        wanted = {counter_key(q, n)["pk"]["S"]: q for q in queues for n in range(COUNTER_SHARDS)}
+        wanted |= {queue_flag(q)["pk"]["S"]: q for q in queues}
+        totals = {q: dict.fromkeys((*_COUNTED, "paused"), 0) for q in queues}
+        pending, throttled = list(wanted), 0
+        while pending:
+            batch, pending = pending[:100], pending[100:]
+            asked: dict[str, Any] = {self.table: {"Keys": [{"pk": {"S": pk}} for pk in batch], "ConsistentRead": True}}
             found = self.call("batch_get_item", RequestItems=asked)
             for item in found.get("Responses", {}).get(self.table, []):
+                pk, counts = item["pk"]["S"], totals[wanted[item["pk"]["S"]]]
+                if pk.startswith("queue#"):
+                    counts["paused"] = int(item.get("paused", {"BOOL": False})["BOOL"])
+                    continue
                 for name in _COUNTED:
-                    totals[name] += int(item.get(name, {"N": "0"})["N"])
-            asked = found.get("UnprocessedKeys") or {}
-            if not asked:
-                return totals
-            time.sleep(0.05)
-        raise aws_unavailable(RuntimeError("counters unread"), "totals", "dynamodb")
+                    counts[name] += int(item.get(name, {"N": "0"})["N"])
+            left = (found.get("UnprocessedKeys") or {}).get(self.table, {}).get("Keys", [])
+            if left:  # BatchGetItem leaves keys unprocessed when throttled
+                throttled += 1
+                if throttled > 5:
+                    raise aws_unavailable(RuntimeError("counters unread"), "totals", "dynamodb")
+                pending += [key["pk"]["S"] for key in left]
+                time.sleep(0.05)
+        return totals
+
+    def set_paused(self, queue: str, paused: bool) -> None:
+        self.call("put_item", TableName=self.table, Item={**queue_flag(queue), "paused": {"BOOL": paused}})
+
+    def paused(self, queue: str) -> bool:
+        item = self.call("get_item", TableName=self.table, Key=queue_flag(queue), ConsistentRead=True).get("Item")
+        return bool(item and item["paused"]["BOOL"])

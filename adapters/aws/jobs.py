@@ -10,6 +10,12 @@ outcome (the table's state moves are conditional).
 
 Jobs are run by `adapters.aws_lambda.jobs_handler`, which records every outcome
 here (the JobOutcomes port); retries use the message's visibility timeout.
+
+Each named queue is its own SQS queue (`urls`); a job goes to the one its id names.
+Pausing a queue records it in the table (the SQS worker and the emulated trigger stop
+receiving from it) and, on AWS, disables the Lambda event source mapping of its queue
+(`event_sources`), so Lambda stops receiving its messages: nothing is received and
+handed back, so no attempt is spent while it is paused.
 """
 
 import json
@@ -19,7 +25,8 @@ from typing import Any
 
 from adapters.aws.client import AWS_ERRORS, AWSHandle, aws_unavailable
 from adapters.aws.job_table import ConditionFailed, JobTable
-from functions.models import DeadJob, JobRecord, JobState
+from functions.jobs import DEFAULT_QUEUE
+from functions.models import DeadJob, JobRecord, JobState, job_queue
 
 log = logging.getLogger("forkline.sqs")
 
@@ -42,16 +49,36 @@ def job_from_message(body: str, now: float) -> JobRecord:
 
 
 class SQSJobQueue:
-    """The JobQueue and JobOutcomes ports of the SQS + DynamoDB pairing."""
+    """The JobQueue and JobOutcomes ports of the SQS + DynamoDB pairing. `urls`: queue name -> its
+    SQS queue; `event_sources`: queue name -> the id of the Lambda event source mapping reading it."""
 
-    def __init__(self, queue_url: str, table: JobTable, sqs: AWSHandle | None = None):
-        self.queue_url = queue_url
+    def __init__(self, urls: dict[str, str], table: JobTable, sqs: AWSHandle | None = None,
+                 event_sources: dict[str, str] | None = None):
+        self.urls = urls
         self.table = table
         self.sqs = sqs or AWSHandle("sqs")
+        self.event_sources = event_sources or {}
+        self._lambda: AWSHandle | None = None
+
+    @property
+    def queue_url(self) -> str:
+        """The `default` queue's SQS queue."""
+        return self.urls[DEFAULT_QUEUE]
+
+    def url_for(self, job_id: str) -> str:
+        return self.urls[job_queue(job_id)]
+
+    def url_of_arn(self, arn: str) -> str:
+        """The URL of one of the queues, from its ARN (as a Lambda event record names its source); the
+        `default` queue's for a source not wired here (a message visibility change then fails, logged,
+        and the source's own visibility timeout applies)."""
+        name = arn.rsplit(":", 1)[-1]
+        return next((url for url in self.urls.values() if url.rstrip("/").rsplit("/", 1)[-1] == name),
+                    self.queue_url)
 
     def _send(self, job: JobRecord) -> None:
         try:
-            self.sqs.client.send_message(QueueUrl=self.queue_url, MessageBody=job_message(job))
+            self.sqs.client.send_message(QueueUrl=self.url_for(job.id), MessageBody=job_message(job))
         except AWS_ERRORS as exc:
             raise aws_unavailable(exc, "submit") from None
         try:
@@ -91,28 +118,42 @@ class SQSJobQueue:
         return self.table.cancel(job_id, now)
 
     def counts(self) -> dict[str, dict[str, int]]:
-        return {"default": {**self._counts(), "paused": 0}}
+        """Per queue: waiting: SQS's visible messages; active: its in-flight ones less the jobs waiting
+        out a retry delay (in flight to SQS); delayed: those jobs; completed/failed: exact, and paused,
+        from the table."""
+        totals = self.table.totals(list(self.urls))
+        counts = {}
+        for queue, url in self.urls.items():
+            try:
+                attrs = self.sqs.client.get_queue_attributes(QueueUrl=url, AttributeNames=[
+                    "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+            except AWS_ERRORS as exc:
+                raise aws_unavailable(exc, "counts") from None
+            found = totals[queue]
+            counts[queue] = {
+                "waiting": int(attrs["ApproximateNumberOfMessages"]),
+                "active": max(0, int(attrs["ApproximateNumberOfMessagesNotVisible"]) - found["retrying"]),
+                "completed": found["completed"],
+                "failed": found["failed"],
+                "delayed": found["retrying"] + int(attrs["ApproximateNumberOfMessagesDelayed"]),
+                "paused": found["paused"],
+            }
+        return counts
 
     def pause(self, queue: str, paused: bool) -> None:
-        raise NotImplementedError
+        """Recorded in the table, then the queue's event source mapping (if any) disabled or enabled."""
+        self.table.set_paused(queue, paused)
+        mapping = self.event_sources.get(queue)
+        if mapping:
+            self._lambda = self._lambda or AWSHandle("lambda")
+            try:
+                self._lambda.client.update_event_source_mapping(UUID=mapping, Enabled=not paused)
+            except AWS_ERRORS as exc:
+                raise aws_unavailable(exc, "pause", "lambda") from None
 
-    def _counts(self) -> dict[str, int]:
-        """waiting: SQS's visible messages; active: its in-flight ones less the jobs waiting out a
-        retry delay (in flight to SQS); delayed: those jobs; completed/failed: exact, from the table."""
-        try:
-            attrs = self.sqs.client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=[
-                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                "ApproximateNumberOfMessagesDelayed"])["Attributes"]
-        except AWS_ERRORS as exc:
-            raise aws_unavailable(exc, "counts") from None
-        totals = self.table.totals()
-        return {
-            "waiting": int(attrs["ApproximateNumberOfMessages"]),
-            "active": max(0, int(attrs["ApproximateNumberOfMessagesNotVisible"]) - totals["retrying"]),
-            "completed": totals["completed"],
-            "failed": totals["failed"],
-            "delayed": totals["retrying"] + int(attrs["ApproximateNumberOfMessagesDelayed"]),
-        }
+    def paused(self, queue: str) -> bool:
+        return self.table.paused(queue)
 
     # The JobOutcomes port: what the jobs handler records of each attempt.
 

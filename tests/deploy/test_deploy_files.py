@@ -109,3 +109,30 @@ def test_the_template_declares_the_job_table_as_the_store_expects():
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     env = template["Globals"]["Function"]["Environment"]["Variables"]
     assert (env["JOB_STORE"], env["JOBS_TABLE"].name, env["JOBS_TABLE"].value) == ("dynamodb", "Ref", "JobsTable")
+
+
+def test_every_named_queue_has_its_sqs_queue_trigger_and_pause_switch_in_the_template():
+    """One SQS queue per declared queue, redriven to the DLQ after as many receives as JobsQueue, read
+    by its own event source of the jobs function, named in JOBS_SQS_QUEUE_URLS (JOBS_SQS_QUEUE_URL
+    for `default`) and in JOBS_EVENT_SOURCES (what pausing it disables)."""
+    from functions.jobs import declared_queues
+
+    template = yaml_load(ROOT / "template.yaml")
+    names = {"JobsFunction" + event: "" for event in template["Resources"]["JobsFunction"]["Properties"]["Events"]}
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    urls = dict(item.split("=") for item in evaluate(env["JOBS_SQS_QUEUE_URLS"], template, {
+        name: name for name in template["Resources"]}).split(","))
+    urls["default"] = env["JOBS_SQS_QUEUE_URL"].value
+    assert set(urls) == set(declared_queues())
+    events = {event["Properties"]["Queue"].value.removesuffix(".Arn"): name for name, event in
+              template["Resources"]["JobsFunction"]["Properties"]["Events"].items() if event["Type"] == "SQS"}
+    assert set(events) == set(urls.values())
+    mappings = dict(item.split("=") for item in evaluate(
+        template["Resources"]["HttpFunction"]["Properties"]["Environment"]["Variables"]["JOBS_EVENT_SOURCES"],
+        template, {name: name for name in names}).split(","))
+    assert mappings == {queue: "JobsFunction" + events[resource] for queue, resource in urls.items()}
+    default_redrive = template["Resources"]["JobsQueue"]["Properties"]["RedrivePolicy"]
+    for resource in urls.values():
+        redrive = template["Resources"][resource]["Properties"]["RedrivePolicy"]
+        assert redrive["deadLetterTargetArn"].value == "JobsDeadLetterQueue.Arn"
+        assert evaluate(redrive["maxReceiveCount"], template) == evaluate(default_redrive["maxReceiveCount"], template)

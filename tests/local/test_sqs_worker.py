@@ -33,7 +33,8 @@ class Cloud:
         self.env = {**AWS, "AWS_ENDPOINT_URL": endpoint, **function_environment(template, JOBS_FUNCTION, self.names)}
         self.env.pop("LOG_DIR")
         self.jobs_url, self.dlq_url = self.names["JobsQueue"], self.names["JobsDeadLetterQueue"]
-        self.queue = SQSJobQueue(self.jobs_url, JobTable(self.names["JobsTable"], 86400))
+        self.queue = SQSJobQueue({"default": self.jobs_url, "slow": self.names["SlowJobsQueue"]},
+                                 JobTable(self.names["JobsTable"], 86400))
 
     def submit(self, body: dict) -> str:
         return routes.submit_job(body, self.queue, lambda: f"j{time.monotonic_ns()}", time.time(), 4)[0].jobId

@@ -74,24 +74,25 @@ class Context:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
-def sqs_event(stack, max_messages=10):
-    """Receive as the Lambda event source mapping does and build its event (local/event_source.py,
-    the emulator of `forkline run --cloud`); checked against the SAM CLI's recorded shape."""
-    messages = stack.sqs.receive_message(QueueUrl=stack.jobs_url, MaxNumberOfMessages=max_messages,
+def sqs_event(stack, max_messages=10, queue="JobsQueue"):
+    """Receive from the template's queue `queue` as the Lambda event source mapping does and build its
+    event (local/event_source.py, the emulator of `forkline run --cloud`); checked against the SAM
+    CLI's recorded shape."""
+    messages = stack.sqs.receive_message(QueueUrl=stack.names[queue], MaxNumberOfMessages=max_messages,
                                          MessageSystemAttributeNames=["All"]).get("Messages", [])
-    event = event_source.sqs_event(messages, stack.names["JobsQueue.Arn"])
+    event = event_source.sqs_event(messages, stack.names[f"{queue}.Arn"])
     shape = load("sqs_batch.json")["Records"][0]
     assert all(record.keys() == shape.keys() for record in event["Records"])
     return event
 
 
-def run_jobs(stack, context=None, max_messages=10):
-    """One invocation of the jobs function on what the queue delivers now, then what the event source
-    mapping does with ReportBatchItemFailures: delete every record not reported. (event, result)."""
-    event = sqs_event(stack, max_messages)
+def run_jobs(stack, context=None, max_messages=10, queue="JobsQueue"):
+    """One invocation of the jobs function on what the queue `queue` delivers now, then what the event
+    source mapping does with ReportBatchItemFailures: delete every record not reported. (event, result)."""
+    event = sqs_event(stack, max_messages, queue)
     result = aws_lambda.jobs_handler(event, context or Context())
     failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
     for record in event["Records"]:
         if record["messageId"] not in failed:
-            stack.sqs.delete_message(QueueUrl=stack.jobs_url, ReceiptHandle=record["receiptHandle"])
+            stack.sqs.delete_message(QueueUrl=stack.names[queue], ReceiptHandle=record["receiptHandle"])
     return event, result

@@ -98,8 +98,8 @@ def test_a_job_that_keeps_failing_shows_its_error_in_the_dlq(cloud, monkeypatch)
     assert entry["error"] == "JobFailed: Job failed on purpose: doomed"
     assert "Traceback (most recent call last)" in entry["traceback"] and "run_message" in entry["traceback"]
     assert rest_get(f"/jobs/{job_id}")[1]["state"] == "dead"
-    assert template_figures(stats()) == {"waiting": 0, "active": 0, "completed": 0, "failed": 1, "delayed": 0, "dlq": 1,
-                       "dlqPending": 0}
+    assert template_figures(stats()) == {"waiting": 0, "active": 0, "completed": 0, "failed": 1, "delayed": 0,
+                                         "dlq": 1, "dlqPending": 0}
     # Replayed, it runs again from attempt 1 (and fails again: it asks to).
     assert call(v2("POST", f"/dlq/{job_id}/replay"))[0] == 202
     assert rest_get(f"/jobs/{job_id}")[1]["state"] == "queued"
@@ -116,7 +116,7 @@ def test_a_job_stops_at_job_timeout_or_before_the_functions_own_timeout(cloud, m
         monkeypatch.setenv(name, value)
     job_id = post({"type": "sleep", "seconds": 20})[1]["jobId"]
     started = time.monotonic()
-    event, result = run_jobs(cloud, Context(context_seconds))
+    event, result = run_jobs(cloud, Context(context_seconds), queue="SlowJobsQueue")  # sleep jobs: the slow queue
     assert time.monotonic() - started < 10  # stopped, not run to its end
     assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
     job = rest_get(f"/jobs/{job_id}")[1]
@@ -156,3 +156,27 @@ def test_cancel_in_every_state_and_the_jobs_function_drops_a_cancelled_job(cloud
     assert call(v2("DELETE", f"/jobs/{waiting}"))[1]["details"] == {"state": "cancelled"}
     assert call(v2("DELETE", "/jobs/nope"))[0] == 404
     assert stats()["completed"] == 1 and stats()["failed"] == 0
+
+
+def test_each_named_queue_is_its_own_sqs_queue_event_source_and_counters_and_pauses_its_mapping(cloud):
+    slow = post({"type": "sleep", "seconds": 0})[1]["jobId"]
+    quick = post({"message": "quick"})[1]["jobId"]
+    assert slow.startswith("slow.") and quick.startswith("default.")
+    slow_event, _ = run_jobs(cloud, queue="SlowJobsQueue")  # the slow queue's trigger sees only its job
+    assert [json.loads(r["body"])["id"] for r in slow_event["Records"]] == [slow]
+    assert slow_event["Records"][0]["eventSourceARN"] == cloud.names["SlowJobsQueue.Arn"]
+    assert rest_get(f"/jobs/{slow}")[1]["state"] == "completed" and rest_get(f"/jobs/{quick}")[1]["state"] == "queued"
+    figures = stats()
+    assert (figures["queues"]["slow"]["completed"], figures["queues"]["default"]["waiting"]) == (1, 1)
+    assert figures["queues"]["default"]["completed"] == 0 and figures["completed"] == 1
+    assert figures["queues"]["slow"]["dlq"] is None and figures["dlq"] == 0  # one SQS DLQ takes every queue's
+
+    assert cloud.mapping_state("JobsFunctionSlowJobs") == "Enabled"
+    status, paused, _ = call(v2("POST", "/queues/slow/pause"))
+    assert (status, paused) == (200, {"queue": "slow", "paused": True})
+    assert cloud.mapping_state("JobsFunctionSlowJobs") == "Disabled"  # Lambda stops receiving its messages
+    assert cloud.mapping_state("JobsFunctionJobs") == "Enabled"
+    assert stats()["queues"]["slow"]["paused"] is True and stats()["queues"]["default"]["paused"] is False
+    assert post({"type": "sleep", "seconds": 0})[0] == 202  # still accepted
+    call(v2("POST", "/queues/slow/resume"))
+    assert cloud.mapping_state("JobsFunctionSlowJobs") == "Enabled" and stats()["queues"]["slow"]["paused"] is False

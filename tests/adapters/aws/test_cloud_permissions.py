@@ -14,9 +14,9 @@ BATCH_ACTIONS = {"ChangeMessageVisibilityBatch": "ChangeMessageVisibility", "Del
                  "SendMessageBatch": "SendMessage"}
 TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "ConditionCheck": "ConditionCheckItem",
                     "Delete": "DeleteItem"}
-# What the Lambda service itself does with the jobs function's role to run its SQS trigger.
-EVENT_SOURCE_NEEDS = {("JobsQueue", "sqs:ReceiveMessage"), ("JobsQueue", "sqs:DeleteMessage"),
-                      ("JobsQueue", "sqs:GetQueueAttributes")}
+# What the Lambda service itself does with the jobs function's role to run its SQS triggers.
+EVENT_SOURCE_NEEDS = {(queue, action) for queue in ("JobsQueue", "SlowJobsQueue")
+                      for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")}
 
 
 @pytest.fixture
@@ -24,7 +24,9 @@ def recorded(cloud, monkeypatch):
     """(function, resource, IAM action) of every call made through the forkline's AWS clients."""
     calls: set[tuple[str, str, str]] = set()
     phase = {"function": "HttpFunction"}
-    resources = {cloud.jobs_url: "JobsQueue", cloud.dlq_url: "JobsDeadLetterQueue", cloud.table: "JobsTable"}
+    resources = {cloud.names[name]: name for name, resource in cloud.template["Resources"].items()
+                 if resource["Type"] in ("AWS::SQS::Queue", "AWS::DynamoDB::Table")}
+    resources |= {uuid: name for name, uuid in cloud.mappings.items()}
     original = AWSHandle.client.fget
     hooked: set[int] = set()
 
@@ -35,7 +37,8 @@ def recorded(cloud, monkeypatch):
                 (kind, write), = item.items()
                 calls.add((function, resources[write["TableName"]], f"dynamodb:{TRANSACT_ACTIONS[kind]}"))
             return
-        target = params.get("QueueUrl") or params.get("TableName") or next(iter(params.get("RequestItems", {})))
+        target = (params.get("QueueUrl") or params.get("TableName") or params.get("UUID")
+                  or next(iter(params.get("RequestItems", {}))))
         calls.add((function, resources[target], f"{service}:{BATCH_ACTIONS.get(model.name, model.name)}"))
 
     def client(self):
@@ -49,13 +52,22 @@ def recorded(cloud, monkeypatch):
     return calls, phase
 
 
+def granted_on(resource) -> str:
+    """The template resource a statement's Resource names: a !GetAtt <resource>.Arn, or an event source
+    mapping's ARN built with !Sub from SAM's logical id of the mapping (never "*")."""
+    if resource.name == "GetAtt":
+        return resource.value.removesuffix(".Arn")
+    assert resource.name == "Sub" and ":event-source-mapping:${" in resource.value, resource.value
+    return resource.value.rsplit("${", 1)[1].rstrip("}")
+
+
 def allowed(cloud, function: str) -> set[tuple[str, str]]:
     statements = cloud.template["Resources"][function]["Properties"]["Policies"][0]["Statement"]
     grants = set()
     for statement in statements:
-        assert statement["Effect"] == "Allow" and statement["Resource"].name == "GetAtt"  # never "*"
-        resource = statement["Resource"].value.removesuffix(".Arn")
-        grants |= {(resource, action) for action in statement["Action"]}
+        assert statement["Effect"] == "Allow"
+        targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        grants |= {(granted_on(target), action) for target in targets for action in statement["Action"]}
     return grants
 
 
@@ -66,14 +78,20 @@ def test_each_function_calls_only_what_its_statements_allow(cloud, recorded, mon
     post({"message": "keyed"}, key="k-1")
     post({"message": "keyed"}, key="k-1")
     bad = post({"message": "bad", "shouldFail": True})[1]["jobId"]
+    slow = post({"type": "sleep", "seconds": 0})[1]["jobId"]
     # A message whose record is gone (expired, or sent by another producer): written from the message.
     cloud.sqs.send_message(QueueUrl=cloud.jobs_url, MessageBody=json.dumps(
         {"id": "orphan", "type": "message", "payload": {"message": "o"}, "maxAttempts": 4}))
     phase["function"] = "JobsFunction"
     for _ in range(4):
         run_jobs(cloud, Context())
+    run_jobs(cloud, Context(), queue="SlowJobsQueue")
     run_jobs(cloud, Context(aws_lambda.STOP_MARGIN / 2))  # nothing left: no call, or a hand-back
     phase["function"] = "HttpFunction"
+    assert rest_get(f"/jobs/{slow}")[1]["state"] == "completed"
+    for queue in ("default", "slow"):
+        assert call(v2("POST", f"/queues/{queue}/pause"))[0] == 200
+        assert call(v2("POST", f"/queues/{queue}/resume"))[0] == 200
     assert rest_get(f"/jobs/{ok}")[1]["state"] == rest_get("/jobs/orphan")[1]["state"] == "completed"
     assert call(v2("GET", "/health"))[1]["dependencies"] == {"sqs": "up", "dynamodb": "up"}
     assert call(v2("GET", "/queue/stats"))[1]["failed"] == 1

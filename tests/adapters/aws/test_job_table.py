@@ -13,7 +13,8 @@ from functions.models import DeadJob, JobRecord, JobState
 @pytest.fixture
 def short_lived(cloud):
     """The pairing over the template's table and queue, with a JOB_RETENTION of 1 s."""
-    return SQSJobQueue(cloud.jobs_url, JobTable(cloud.table, retention=1))
+    return SQSJobQueue({"default": cloud.jobs_url, "slow": cloud.names["SlowJobsQueue"]},
+                       JobTable(cloud.table, retention=1))
 
 
 def record(**fields) -> JobRecord:
@@ -37,7 +38,8 @@ def test_a_finished_job_moves_once_and_counts_once(short_lived):
     short_lived.dead(DeadJob(jobId="j1", type="message", payload={}, error="late", attempts=1, failedAt=1.0), True)
     assert short_lived.get("j1").result == {"r": 1}
     assert short_lived.start(job, 2, time.time()) is None  # finished: not run again
-    assert short_lived.table.totals() == {"completed": 1, "failed": 0, "retrying": 0}
+    assert short_lived.table.totals(["default"]) == {"default": {"completed": 1, "failed": 0, "retrying": 0,
+                                                                 "paused": 0}}
 
 
 def test_records_and_keys_past_their_retention_read_as_absent(short_lived):

@@ -54,7 +54,7 @@ def test_a_redriven_entry_reports_the_source_queues_max_receive_count(queues, aw
     jobs_url, dlq_url = queues
     body = {"id": "r1", "type": "message", "payload": {"message": "x"}, "maxAttempts": 7}
     aws.send_message(QueueUrl=dlq_url, MessageBody=json.dumps(body))  # as the redrive policy moves it
-    assert SQSDLQ(dlq_url, redrive_source_url=jobs_url).get("r1").attempts == 4  # maxReceiveCount
+    assert SQSDLQ(dlq_url, redrive_sources=(jobs_url,)).get("r1").attempts == 4  # maxReceiveCount
     assert SQSDLQ(dlq_url).get("r1").attempts == 7  # source unknown: the job's own maxAttempts
 
 
@@ -99,7 +99,7 @@ def test_when_the_dlq_put_fails_the_job_is_recorded_dead_and_the_redrive_policy_
     assert (job["state"], job["dlqPending"], job["attempts"]) == ("dead", True, 4)
     # The 5th receive exceeds maxReceiveCount=4: SQS moves the message to the DLQ.
     assert cloud.sqs.receive_message(QueueUrl=cloud.jobs_url).get("Messages", []) == []
-    dlq = SQSDLQ(cloud.dlq_url, redrive_source_url=cloud.jobs_url)
+    dlq = SQSDLQ(cloud.dlq_url, redrive_sources=(cloud.jobs_url,))
     entry = dlq.get(job_id)
     assert entry.type == "message" and entry.payload == {"message": "bad", "shouldFail": True}
     # Every listing raises the message's ApproximateReceiveCount; the entry does not change with it.
