@@ -28,7 +28,7 @@ from adapters.settings import Settings
 from adapters.wiring import build_ports
 
 log = logging.getLogger("forkline.lambda")
-POLL_WAIT = 5  # seconds of long polling: also how soon an idle poller notices SIGTERM
+POLL_WAIT = 1  # seconds of long polling: also how soon an idle poller notices SIGTERM or a pause
 
 
 class LambdaContext:

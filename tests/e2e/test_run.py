@@ -69,6 +69,17 @@ def test_run_cloud_serves_the_same_walkthrough_on_the_emulated_cloud_shape(tmp_p
     try:
         assert stack_dependencies(fl) == {"sqs": "up", "dynamodb": "up"}
         walkthrough(fl)
+        # The slow queue: its own SQS queue and emulated trigger, which receives nothing while it is paused.
+        assert fl.request("POST", "/queues/slow/pause")[2] == {"queue": "slow", "paused": True}
+        time.sleep(2.5)  # a receive already under way (1 s long poll, flag read every second) may still deliver
+        held = post(fl, {"type": "sleep", "seconds": 0})
+        quick = post(fl, {"message": "default still runs"})
+        wait_until(lambda: job_state(fl, quick) == "completed", 15, 0.1, "the default queue's job")
+        time.sleep(2.5)
+        assert job_state(fl, held) == "queued"
+        fl.request("POST", "/queues/slow/resume")
+        wait_until(lambda: job_state(fl, held) == "completed", 20, 0.1, "the resumed queue's job")
+        assert fl.request("GET", f"/jobs/{held}")[2]["attempts"] == 1
         assert set(roles(fl).values()) == {"cloud", "web", "consumer"}  # moto, HTTP workers, the Lambda trigger
         assert '"event": "cloud_ready"' in fl.output()
     finally:

@@ -43,8 +43,9 @@ class Cloud:
         record = self.queue.get(job_id)
         return record.state.value if record else "absent"
 
-    def visible(self) -> int:
-        attrs = self.sqs.get_queue_attributes(QueueUrl=self.jobs_url, AttributeNames=["ApproximateNumberOfMessages"])
+    def visible(self, queue: str = "JobsQueue") -> int:
+        attrs = self.sqs.get_queue_attributes(QueueUrl=self.names[queue],
+                                              AttributeNames=["ApproximateNumberOfMessages"])
         return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
 
 
@@ -84,7 +85,8 @@ def test_a_job_runs_once_the_worker_beats_and_serves_its_metrics(tmp_path, cloud
         assert cloud.queue.counts()["default"]["completed"] == 1
         registry = DynamoWorkerRegistry(cloud.queue.table)
         workers = wait_until(lambda: [w for w in registry.list() if w.done == 1], 5, 0.1, "a heartbeat")
-        assert len(workers) == 1 and workers[0].concurrency == 5
+        assert len(workers) == 1 and workers[0].concurrency == 10  # 5 threads per named queue
+        assert workers[0].queues == ["default", "slow"]
         assert len(job_lines(fl, "job_completed", job_id)) == 1
 
         def exposition():
@@ -128,9 +130,9 @@ def test_sigterm_hands_the_unstarted_messages_back_at_once_and_finishes_the_runn
     fl = worker(tmp_path, cloud, WORKER_CONCURRENCY="1", GRACEFUL_TIMEOUT="20")
     try:
         running = wait_until(lambda: next((i for i in ids if cloud.state(i) == "active"), None), 20, 0.05, "a start")
-        assert cloud.visible() == 0  # one batch took all six: one runs, five wait in the worker
+        assert cloud.visible("SlowJobsQueue") == 0  # one batch took all six: one runs, five wait in the worker
         fl.proc.send_signal(signal.SIGTERM)
-        wait_until(lambda: cloud.visible() == 5, 2, 0.05, "the five unstarted messages visible again")
+        wait_until(lambda: cloud.visible("SlowJobsQueue") == 5, 2, 0.05, "the five unstarted messages visible again")
         assert fl.proc.poll() is None and cloud.state(running) == "active"  # still finishing its job
         assert fl.stop(signal.SIGTERM, timeout=30) == 0, fl.output()[-3000:]
     finally:
@@ -140,7 +142,7 @@ def test_sigterm_hands_the_unstarted_messages_back_at_once_and_finishes_the_runn
 
 
 def test_a_long_job_keeps_its_message_invisible(tmp_path, cloud):
-    cloud.sqs.set_queue_attributes(QueueUrl=cloud.jobs_url, Attributes={"VisibilityTimeout": "4"})
+    cloud.sqs.set_queue_attributes(QueueUrl=cloud.names["SlowJobsQueue"], Attributes={"VisibilityTimeout": "4"})
     fl = worker(tmp_path, cloud, WORKER_CONCURRENCY="2")
     try:
         job_id = cloud.submit({"type": "sleep", "seconds": 9})  # over twice the visibility timeout
@@ -152,14 +154,15 @@ def test_a_long_job_keeps_its_message_invisible(tmp_path, cloud):
 
 
 def test_a_job_still_running_after_sigterm_keeps_its_message_invisible(tmp_path, cloud):
-    cloud.sqs.set_queue_attributes(QueueUrl=cloud.jobs_url, Attributes={"VisibilityTimeout": "4"})
+    cloud.sqs.set_queue_attributes(QueueUrl=cloud.names["SlowJobsQueue"], Attributes={"VisibilityTimeout": "4"})
     fl = worker(tmp_path, cloud, WORKER_CONCURRENCY="1", GRACEFUL_TIMEOUT="30")
     try:
         job_id = cloud.submit({"type": "sleep", "seconds": 14})  # the drain outlasts the poll by > 2 timeouts
         wait_until(lambda: cloud.state(job_id) == "active", 20, 0.05, "the job started")
         fl.proc.send_signal(signal.SIGTERM)
         while cloud.state(job_id) == "active":  # draining: the message must stay hidden all along
-            seen = cloud.sqs.receive_message(QueueUrl=cloud.jobs_url, VisibilityTimeout=0).get("Messages", [])
+            seen = cloud.sqs.receive_message(QueueUrl=cloud.names["SlowJobsQueue"], VisibilityTimeout=0).get(
+                "Messages", [])
             assert seen == [], "the running job's message became visible during the drain"
             time.sleep(0.5)
         assert cloud.state(job_id) == "completed"
@@ -167,3 +170,20 @@ def test_a_job_still_running_after_sigterm_keeps_its_message_invisible(tmp_path,
         assert code == 0, (code, fl.output()[-3000:])
     finally:
         fl.stop(signal.SIGKILL, timeout=10)
+
+
+def test_each_queue_has_its_own_poller_and_a_paused_queue_is_not_received_from(tmp_path, cloud):
+    cloud.queue.pause("slow", True)
+    fl = worker(tmp_path, cloud, WORKER_CONCURRENCY="1")
+    try:
+        held = cloud.submit({"type": "sleep", "seconds": 0})
+        quick = cloud.submit({"message": "not paused"})
+        wait_until(lambda: cloud.state(quick) == "completed", 20, 0.1, "the default queue's job")
+        time.sleep(3)  # over the worker's paused-flag check (2 s) and a poll
+        assert cloud.state(held) == "queued" and cloud.visible("SlowJobsQueue") == 1  # never received
+        assert cloud.queue.counts()["slow"]["paused"] == 1
+        cloud.queue.pause("slow", False)
+        wait_until(lambda: cloud.state(held) == "completed", 20, 0.1, "the resumed queue's job")
+        assert cloud.queue.get(held).attempts == 1  # no attempt spent while paused
+    finally:
+        assert fl.stop(signal.SIGTERM, timeout=30) == 0, fl.output()[-3000:]
