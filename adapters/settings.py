@@ -97,13 +97,13 @@ class Settings(BaseSettings):
         if (self.queue_backend == "sqs") != (self.job_store == "dynamodb"):
             raise ValueError("QUEUE_BACKEND=sqs goes with JOB_STORE=dynamodb, and redis with redis "
                              "(the two supported pairings)")
+        if self.job_store == "dynamodb" and not self.jobs_table:
+            raise ValueError("JOB_STORE=dynamodb needs JOBS_TABLE")
         if self.queue_backend == "sqs":
             missing = [q for q in declared_queues() if q not in self.sqs_queue_urls]
             if missing:
                 raise ValueError(f"QUEUE_BACKEND=sqs needs an SQS queue for each named queue: add "
                                  f"{missing[0]}=<url> to JOBS_SQS_QUEUE_URLS")
-        if self.job_store == "dynamodb" and not self.jobs_table:
-            raise ValueError("JOB_STORE=dynamodb needs JOBS_TABLE")
         return self
 
     @property
@@ -154,9 +154,10 @@ class SettingsError(Exception):
     """One line naming the variable that is wrong."""
 
 
-def load_settings() -> Settings:
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment; `overrides` (a command's options) win over it, validated alike."""
     try:
-        return Settings()
+        return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
         if not first["loc"]:  # a rule across variables

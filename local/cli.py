@@ -56,10 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         return bench.run_bench(args)
     if args.command in OPERATOR_COMMANDS:
         return ops.run(args)
-    if getattr(args, "queues", None):
-        os.environ["CONSUMER_QUEUES"] = args.queues  # validated with the other settings
+    overrides = {"consumer_queues": args.queues} if getattr(args, "queues", None) else {}
     try:
-        settings = load_settings()
+        settings = load_settings(**overrides)
     except SettingsError as exc:
         print(f"forkline: {exc}", file=sys.stderr)
         return 2

@@ -37,6 +37,8 @@ def test_an_invalid_value_names_the_variable(monkeypatch, name, value):
     ({"JOB_STORE": "dynamodb", "JOBS_TABLE": "t"}, "QUEUE_BACKEND=sqs goes with JOB_STORE=dynamodb"),
     ({"QUEUE_BACKEND": "sqs", "JOBS_SQS_QUEUE_URL": "https://q", "JOB_STORE": "dynamodb"},
      "JOB_STORE=dynamodb needs JOBS_TABLE"),
+    ({"QUEUE_BACKEND": "sqs", "JOBS_SQS_QUEUE_URL": "https://q", "JOB_STORE": "dynamodb", "JOBS_TABLE": "t"},
+     "QUEUE_BACKEND=sqs needs an SQS queue for each named queue: add slow=<url> to JOBS_SQS_QUEUE_URLS"),
 ])
 def test_only_the_two_pairings_of_queue_and_store_are_accepted(monkeypatch, env, says):
     for name, value in env.items():
@@ -48,7 +50,9 @@ def test_only_the_two_pairings_of_queue_and_store_are_accepted(monkeypatch, env,
     monkeypatch.setenv("JOBS_SQS_QUEUE_URL", "https://q")
     monkeypatch.setenv("JOB_STORE", "dynamodb")
     monkeypatch.setenv("JOBS_TABLE", "t")
-    assert load_settings().jobs_table == "t"
+    monkeypatch.setenv("JOBS_SQS_QUEUE_URLS", "slow=https://s")
+    loaded = load_settings()
+    assert loaded.jobs_table == "t" and loaded.sqs_queue_urls == {"default": "https://q", "slow": "https://s"}
 
 
 def test_the_command_exits_2_with_one_line_and_no_traceback(tmp_path):

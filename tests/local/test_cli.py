@@ -1,5 +1,6 @@
 """The `forkline` command line: unknown commands, options and arguments are usage errors."""
 
+import os
 import subprocess
 
 import pytest
@@ -9,13 +10,21 @@ from local.processes import FORKLINE, ROOT
 
 
 @pytest.mark.parametrize("argv", [["run", "--turbo"], ["serve", "--cloud"], ["serve", "extra"],
-                                  ["worker", "--queues", "x"], ["bench", "--nope"], ["bench", "--duration", "x"],
+                                  ["worker", "--turbo"], ["bench", "--nope"], ["bench", "--duration", "x"],
                                   ["launch"], []])
 def test_unknown_options_and_arguments_are_a_usage_error(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(argv)
     assert exit_.value.code == 2
     assert "usage: forkline" in capsys.readouterr().err
+
+
+def test_queues_naming_an_undeclared_queue_is_refused_with_one_line(capsys):
+    assert main(["worker", "--queues", "default,nope"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("forkline: invalid setting CONSUMER_QUEUES='default,nope': Value error, unknown queue 'nope' "
+                   "(declared: default, slow)\n")
+    assert "CONSUMER_QUEUES" not in os.environ  # an option, not a change to this process's environment
 
 
 def test_the_real_command_exits_2_with_the_usage_and_starts_nothing(tmp_path):
