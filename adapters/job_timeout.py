@@ -36,10 +36,12 @@ class JobWatchdog:
         self._lock = threading.Lock()
 
     @contextmanager
-    def limit(self, seconds: float | None = None) -> Iterator[None]:
-        """Run the block under the timeout (`seconds`, else the watchdog's); raises JobTimeout if it was cut off."""
+    def limit(self, seconds: float | None = None, name: str | None = None) -> Iterator[None]:
+        """Run the block under the timeout (`seconds`, named `name`, else the watchdog's); raises JobTimeout
+        if it was cut off."""
         thread_id = threading.get_ident()
         timeout = self.timeout if seconds is None else seconds
+        limit_name = self.limit_name if name is None else name
         with self._lock:
             self._running[thread_id] = [time.monotonic() + timeout, None, False]
         try:
@@ -51,7 +53,7 @@ class JobWatchdog:
                     # Withdraw it if still pending, so it cannot surface later in Huey's own code.
                     _raise_in_thread(thread_id, None)
             if cut_at is not None:
-                raise JobTimeout(f"the job ran longer than {self.limit_name} ({timeout:g}s)") from None
+                raise JobTimeout(f"the job ran longer than {limit_name} ({timeout:g}s)") from None
 
     def check(self) -> int:
         """Cut off jobs past their deadline; returns how many are newly stuck past the grace period."""

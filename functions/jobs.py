@@ -113,10 +113,12 @@ def max_attempts_for(type_name: str, default: int) -> int:
     return job_type.max_retries + 1 if job_type is not None and job_type.max_retries is not None else default
 
 
-def job_timeout(type_name: str, default: float) -> float:
-    """Seconds one attempt of this type may run."""
+def job_timeout(type_name: str, default: float) -> tuple[float, str]:
+    """Seconds one attempt of this type may run, and what sets them (for the JobTimeout's message)."""
     job_type = JOB_TYPES.get(type_name)
-    return job_type.timeout if job_type is not None and job_type.timeout is not None else default
+    if job_type is not None and job_type.timeout is not None:
+        return job_type.timeout, f"the {type_name} type's timeout"
+    return default, "JOB_TIMEOUT"
 
 
 def run_job(type_name: str, payload: dict[str, Any]) -> Any:

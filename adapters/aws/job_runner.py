@@ -80,7 +80,7 @@ class SQSJobRunner:
         try:
             job = job_from_message(str(body), time.time())
             job_id = job.id
-            limit, limit_name = min((job_timeout(job.type, self.job_timeout), "JOB_TIMEOUT"),
+            limit, limit_name = min(job_timeout(job.type, self.job_timeout),
                                     (seconds_left, "the function's remaining time"))
             self.running[job_id] = time.time()
             outcome = run_attempt(job, attempt, self.jobs, self.dlq, run=self._run(limit, limit_name),

@@ -215,7 +215,7 @@ def queue_huey(queue_keys: QueueKeys) -> ForklineHuey:
     def run_job_task(type_name: str, payload: dict[str, Any], request_id: str = "", replays: int = 0) -> Any:
         """`request_id`: the X-Request-ID that submitted it; `replays`: times it came back from the DLQ
         (messages from before these existed have neither)."""
-        with huey.watchdog.limit(job_timeout(type_name, huey.watchdog.timeout)):
+        with huey.watchdog.limit(*job_timeout(type_name, huey.watchdog.timeout)):
             return run_job(type_name, payload)
 
     huey.run_job_task = run_job_task

@@ -124,7 +124,8 @@ def test_a_job_type_declares_its_queue_retries_and_timeout(monkeypatch):
     accepted, _ = routes.submit_job({"type": "email"}, queue, ids("e1"), now=0.0, max_attempts=4)
     record = queue.get(accepted.jobId)
     assert (record.id, record.queue, record.maxAttempts) == ("email.e1", "email", 2)
-    assert jobs.job_timeout("email", 300.0) == 7.0 and jobs.job_timeout("message", 300.0) == 300.0
+    assert jobs.job_timeout("email", 300.0) == (7.0, "the email type's timeout")
+    assert jobs.job_timeout("message", 300.0) == (300.0, "JOB_TIMEOUT")
     assert jobs.declared_queues() == ["default", "email", "slow"]
     assert jobs.queue_of("email.e1") == "email" and jobs.queue_of("0f3a9c") is None  # an id from before queues
     with pytest.raises(ValueError, match="queue name"):

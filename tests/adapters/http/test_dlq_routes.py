@@ -99,3 +99,25 @@ def test_bad_replay_bodies_are_422_and_touch_nothing(backend, body):
     result = client.simulate_post("/dlq/replay", json=body)
     assert result.status_code == 422 and result.json["code"] == "validation_error"
     assert len(ids(client.simulate_get("/dlq"))) == 4
+
+
+def test_every_queues_dlq_is_merged_in_failure_order_and_filtered_by_queue(backend):
+    client, dlq, jobs = backend
+    for entry in (dead("default.a", failed_at=1000.0), dead("slow.b", type_="sleep", failed_at=2000.0),
+                  dead("c", failed_at=3000.0), dead("slow.d", type_="sleep", failed_at=4000.0)):
+        dlq.put(entry)  # "c": an id from before named queues, a `default` job
+    assert ids(client.simulate_get("/dlq")) == ["default.a", "slow.b", "c", "slow.d"]
+    assert [e["queue"] for e in client.simulate_get("/dlq").json["items"]] == ["default", "slow", "default", "slow"]
+    page = client.simulate_get("/dlq", params={"limit": "2", "offset": "1"})  # a page across the queues
+    assert ids(page) == ["slow.b", "c"] and page.json["total"] == 4
+    assert ids(client.simulate_get("/dlq", params={"queue": "slow"})) == ["slow.b", "slow.d"]
+    assert ids(client.simulate_get("/dlq", params={"queue": "default"})) == ["default.a", "c"]
+    if isinstance(dlq, SQSDLQ):
+        assert dlq.count_by_queue() is None  # one SQS queue for every queue's dead jobs
+    else:
+        assert dlq.count_by_queue() == {"default": 2, "slow": 2}
+        stats = client.simulate_get("/queue/stats").json
+        assert (stats["dlq"], stats["queues"]["slow"]["dlq"], stats["queues"]["default"]["dlq"]) == (4, 2, 2)
+    assert client.simulate_post("/dlq/slow.d/replay").status_code == 202  # back to its own queue
+    assert jobs.get("slow.d").queue == "slow" and jobs.counts()["slow"]["waiting"] == 1
+    assert jobs.counts()["default"]["waiting"] == 0

@@ -127,3 +127,29 @@ def test_every_key_of_a_queue_carries_its_hash_tag(email):
         by_queue.setdefault(queue, set()).add(key.split("}:", 1)[1].split(":", 1)[0])
     assert by_queue["email"] >= {"job", "queue", "leases", "schedule", "idem"}
     assert by_queue["default"] >= {"job", "stats", "dlq"} and "paused" in by_queue["slow"]
+
+
+def test_a_types_own_timeout_stops_its_attempt(monkeypatch, settings):
+    """`timeout` on the job type, not JOB_TIMEOUT (300 s here), limits each attempt in the consumer."""
+    import threading
+
+    from local.consumer import watch_jobs
+
+    monkeypatch.setitem(jobs.JOB_TYPES, "report", jobs.JobType("report", jobs.SleepPayload, jobs.run_sleep,
+                                                               queue="email", timeout=0.3))
+    ports = build_ports(settings)
+    on = {h.keys: h for h in configure_consumer(settings, ports)}[EMAIL]
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch_jobs, args=([on], stop, 0.05), daemon=True)
+    watcher.start()
+    try:
+        accepted, _ = routes.submit_job({"type": "report", "seconds": 30}, ports.jobs, lambda: "r-1", time.time(), 4)
+        started = time.monotonic()
+        work_one(on)
+        assert time.monotonic() - started < 3
+    finally:
+        stop.set()
+        watcher.join(5)
+    record = ports.jobs.get(accepted.jobId)
+    assert record.state == "retrying"
+    assert record.lastError == "JobTimeout: the job ran longer than the report type's timeout (0.3s)"
