@@ -25,6 +25,7 @@ from adapters.redis.probe import RedisProbe
 from adapters.redis.workers import RedisWorkerRegistry
 from adapters.settings import Settings
 from functions.jobs import DEFAULT_QUEUE
+from functions.limits import MAX_DELAY_SECONDS, SQS_MAX_DELAY_SECONDS
 from functions.ports import DeadLetterQueue, HealthProbe, JobQueue, WorkerRegistry
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -67,11 +68,12 @@ def build_ports(settings: Settings) -> Ports:
 
 def build_app(settings: Settings) -> falcon.App:
     ports = build_ports(settings)
+    max_delay = SQS_MAX_DELAY_SECONDS if settings.queue_backend == "sqs" else MAX_DELAY_SECONDS
     return create_app(AppDeps(jobs=ports.jobs, dlq=ports.dlq, probe=ports.probe, max_attempts=settings.max_attempts,
                               api_keys=settings.api_key_list, workers=ports.workers,
                               beat_seconds=settings.worker_heartbeat, metrics=PrometheusMetrics(ports.jobs, ports.dlq),
                               metrics_auth=settings.metrics_auth, access_log=settings.access_log,
-                              max_replays=settings.dlq_max_replays))
+                              max_replays=settings.dlq_max_replays, max_delay=max_delay))
 
 
 def configure_consumer(settings: Settings, ports: Ports | None = None) -> list[ForklineHuey]:

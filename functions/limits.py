@@ -24,4 +24,9 @@ PAGE_MAX = 100
 MAX_BODY_BYTES = 1024 * 1024
 
 MESSAGE_MAX_CHARS = 10_000
+
+# POST /jobs `delay` / `runAt`: at most this far ahead; a `runAt` at most this far in the past.
+MAX_DELAY_SECONDS = 30 * 86400
+RUN_AT_PAST_SECONDS = 60
+SQS_MAX_DELAY_SECONDS = 900  # SQS's DelaySeconds limit
 TRACEBACK_MAX_CHARS = 4000

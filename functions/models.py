@@ -31,11 +31,15 @@ class JobRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     type: str = Field(default="message", max_length=64, description="registered job type")
+    delay: float | None = Field(None, ge=0, description="seconds to wait before the job may run (up to 30 days)")
+    runAt: float | None = Field(None, ge=0, description="Unix seconds before which the job does not run (up to 30 "
+                                                         "days ahead, at most a minute in the past)")
 
 
 class JobState(StrEnum):
     pending = "pending"  # accepted; its queue message not confirmed sent yet (the SQS + DynamoDB store)
     queued = "queued"
+    scheduled = "scheduled"  # waits for its runAt (POST /jobs with delay or runAt)
     active = "active"
     retrying = "retrying"
     completed = "completed"
@@ -43,7 +47,7 @@ class JobState(StrEnum):
     cancelled = "cancelled"  # cancelled before it started (DELETE /jobs/{id})
 
 
-CANCELLABLE = frozenset({JobState.pending, JobState.queued, JobState.retrying})  # not started yet
+CANCELLABLE = frozenset({JobState.pending, JobState.queued, JobState.scheduled, JobState.retrying})  # not started
 
 
 class JobRecord(BaseModel):
@@ -60,6 +64,7 @@ class JobRecord(BaseModel):
     createdAt: float
     updatedAt: float
     nextAttemptAt: float | None = None
+    runAt: float | None = Field(None, description="a scheduled job does not run before this (Unix seconds)")
     finishedAt: float | None = None
     dlqPending: bool = Field(False, description="dead, and its DLQ entry not written yet (retried until it is)")
     requestId: str | None = Field(None, description="X-Request-ID of the request that submitted it")
@@ -73,7 +78,7 @@ class JobRecord(BaseModel):
 
 class JobAccepted(BaseModel):
     jobId: str
-    status: str = "queued"
+    status: str = Field("queued", description="queued, or scheduled (with delay or runAt)")
 
 
 class QueueCounts(BaseModel):

@@ -10,7 +10,13 @@ from pydantic import ValidationError
 from functions import dead_letters
 from functions.errors import Conflict, InvalidInput, KeyReused, NotFound, validation_details
 from functions.jobs import JOB_TYPES, declared_queues, max_attempts_for, new_job_id
-from functions.limits import IDEMPOTENCY_KEY, PAGE_DEFAULT, PAGE_MAX
+from functions.limits import (
+    IDEMPOTENCY_KEY,
+    MAX_DELAY_SECONDS,
+    PAGE_DEFAULT,
+    PAGE_MAX,
+    RUN_AT_PAST_SECONDS,
+)
 from functions.models import (
     CANCELLABLE,
     DeadJobPage,
@@ -43,9 +49,30 @@ def health(probe: HealthProbe, started_at: float, now: float, pid: int) -> Healt
     )
 
 
-def build_job(body: Any, unique: str, now: float, max_attempts: int, request_id: str | None = None) -> JobRecord:
+def run_at_of(request: JobRequest, now: float, max_delay: float) -> float | None:
+    """When a job asked to wait may run (None: at once); 422 naming the field past a limit. `max_delay`:
+    how far ahead the job queue can hold a job (30 days; SQS: its 900 s DelaySeconds)."""
+    if request.delay is not None and request.runAt is not None:
+        raise InvalidInput("Give delay or runAt, not both", [{"field": "runAt", "error": "not with delay"}])
+    if request.runAt is not None and request.runAt < now - RUN_AT_PAST_SECONDS:
+        raise InvalidInput("runAt is more than a minute in the past",
+                           [{"field": "runAt", "error": f"at least now - {RUN_AT_PAST_SECONDS} s"}])
+    run_at = now + request.delay if request.delay is not None else request.runAt
+    if run_at is None or run_at <= now:
+        return None
+    if run_at - now > max_delay:
+        field = "delay" if request.delay is not None else "runAt"
+        limit = "the SQS queue's DelaySeconds limit" if max_delay < MAX_DELAY_SECONDS else "30 days"
+        raise InvalidInput(f"{field} is more than {max_delay:g} s ahead ({limit})",
+                           [{"field": field, "error": f"at most {max_delay:g} s ahead"}])
+    return run_at
+
+
+def build_job(body: Any, unique: str, now: float, max_attempts: int, request_id: str | None = None,
+              max_delay: float = MAX_DELAY_SECONDS) -> JobRecord:
     """Validate a POST /jobs body into a new job record (pure: no I/O). Its id is `<queue>.<unique>`;
-    `max_attempts` applies unless the job type sets its own max_retries."""
+    `max_attempts` applies unless the job type sets its own max_retries; with `delay` or `runAt` in the
+    future it is `scheduled` until `runAt`."""
     if not isinstance(body, dict):
         raise InvalidInput("The request body must be a JSON object")
     try:
@@ -59,11 +86,13 @@ def build_job(body: Any, unique: str, now: float, max_attempts: int, request_id:
         payload = job_type.payload_model.model_validate(request.model_extra or {})
     except ValidationError as exc:
         raise InvalidInput("Invalid job payload", validation_details(exc)) from None
+    run_at = run_at_of(request, now, max_delay)
     return JobRecord(
         id=new_job_id(job_type.queue, unique),
         type=job_type.name,
         payload=payload.model_dump(),
-        state=JobState.queued,
+        state=JobState.queued if run_at is None else JobState.scheduled,
+        runAt=run_at,
         maxAttempts=max_attempts_for(job_type.name, max_attempts),
         createdAt=now,
         updatedAt=now,
@@ -90,18 +119,19 @@ def submit_job(
     max_attempts: int,
     idempotency_key: str | None = None,
     request_id: str | None = None,
+    max_delay: float = MAX_DELAY_SECONDS,
 ) -> tuple[JobAccepted, bool]:
     """Accept a job; returns it and whether it is new (False: a repeat of an idempotent request)."""
-    job = build_job(body, new_id(), now, max_attempts, request_id)
+    job = build_job(body, new_id(), now, max_attempts, request_id, max_delay)
     if idempotency_key is None:
         queue.submit(job)
-        return JobAccepted(jobId=job.id), True
+        return JobAccepted(jobId=job.id, status=job.state.value), True
     if not IDEMPOTENCY_KEY.match(idempotency_key):
         raise InvalidInput("Idempotency-Key must be 1 to 255 printable ASCII characters without spaces")
     fingerprint = request_fingerprint(job)
     holder = queue.submit(job, once=(idempotency_key, fingerprint))
     if holder is None:
-        return JobAccepted(jobId=job.id), True
+        return JobAccepted(jobId=job.id, status=job.state.value), True
     held_id, held_fingerprint = holder
     if held_fingerprint != fingerprint:
         raise KeyReused("This Idempotency-Key was used with a different request", {"jobId": held_id})

@@ -144,13 +144,14 @@ class JobTable:
         """Write the record as pending whatever was there (a replay: attempts start again)."""
         self.call("put_item", TableName=self.table, Item=self._pending_item(job, now))
 
-    def mark_queued(self, job_id: str) -> None:
-        """pending -> queued once its message is on the queue (a runner may have started it already)."""
+    def mark_queued(self, job_id: str, state: JobState = JobState.queued) -> None:
+        """pending -> queued (or scheduled, for a delayed message) once its message is on the queue (a
+        runner may have started it already)."""
         try:
             self.call("update_item", TableName=self.table, Key=job_key(job_id),
                        UpdateExpression="SET #s = :queued", ConditionExpression="#s = :pending",
                        ExpressionAttributeNames={"#s": "state"},
-                       ExpressionAttributeValues={":queued": {"S": "queued"}, ":pending": {"S": "pending"}})
+                       ExpressionAttributeValues={":queued": {"S": state.value}, ":pending": {"S": "pending"}})
         except ConditionFailed:
             pass
 

@@ -20,12 +20,14 @@ handed back, so no attempt is spent while it is paused.
 
 import json
 import logging
+import math
 import time
 from typing import Any
 
 from adapters.aws.client import AWS_ERRORS, AWSHandle, aws_unavailable
 from adapters.aws.job_table import ConditionFailed, JobTable
 from functions.jobs import DEFAULT_QUEUE
+from functions.limits import SQS_MAX_DELAY_SECONDS
 from functions.models import DeadJob, JobRecord, JobState, job_queue
 
 log = logging.getLogger("forkline.sqs")
@@ -77,12 +79,17 @@ class SQSJobQueue:
                     self.queue_url)
 
     def _send(self, job: JobRecord) -> None:
+        """A scheduled job's message is delayed until its runAt (DelaySeconds: at most 900 s, which
+        POST /jobs checks); its record stays `scheduled` until a runner starts it."""
+        delay: dict[str, int] = {}
+        if job.runAt:
+            delay["DelaySeconds"] = max(0, min(math.ceil(job.runAt - time.time()), SQS_MAX_DELAY_SECONDS))
         try:
-            self.sqs.client.send_message(QueueUrl=self.url_for(job.id), MessageBody=job_message(job))
+            self.sqs.client.send_message(QueueUrl=self.url_for(job.id), MessageBody=job_message(job), **delay)
         except AWS_ERRORS as exc:
             raise aws_unavailable(exc, "submit") from None
         try:
-            self.table.mark_queued(job.id)
+            self.table.mark_queued(job.id, JobState.scheduled if job.runAt else JobState.queued)
         except Exception:  # the message is sent: the job will run; its record says pending until then
             log.warning("job %s sent but not marked queued", job.id, exc_info=True)
 

@@ -59,10 +59,11 @@ IDEMPOTENCY_PARAMETER = {"name": "Idempotency-Key", "in": "header", "required": 
 def job_request_schema() -> dict[str, Any]:
     """POST /jobs body: one variant per registered job type (`type` defaults to `message`)."""
     variants = []
+    timing = {name: JobRequest.model_json_schema()["properties"][name] for name in ("delay", "runAt")}
     for job_type in JOB_TYPES.values():
         schema = job_type.payload_model.model_json_schema()
         schema.pop("title", None)
-        schema["properties"] = {"type": {"const": job_type.name}, **schema.get("properties", {})}
+        schema["properties"] = {"type": {"const": job_type.name}, **timing, **schema.get("properties", {})}
         if job_type.name != "message":
             schema["required"] = ["type", *schema.get("required", [])]
         schema["title"] = f"{job_type.name} job"

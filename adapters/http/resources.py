@@ -11,7 +11,7 @@ import falcon
 from adapters.logs import FastLogger
 from functions import dead_letters, routes
 from functions.errors import NotFound
-from functions.limits import JOB_ID, MAX_BODY_BYTES
+from functions.limits import JOB_ID, MAX_BODY_BYTES, MAX_DELAY_SECONDS
 from functions.ports import DeadLetterQueue, HealthProbe, JobQueue, Metrics, WorkerRegistry
 
 jobs_log = FastLogger("forkline.jobs")
@@ -50,6 +50,7 @@ class AppDeps:
     metrics_auth: bool = False  # GET /metrics needs an API key too
     access_log: bool = False
     max_replays: int = 3  # DLQ_MAX_REPLAYS
+    max_delay: float = MAX_DELAY_SECONDS  # how far ahead a job may be scheduled (less on SQS)
 
 
 def job_id_param(raw: str) -> str:
@@ -81,7 +82,8 @@ class JobsResource(Resource):
         d = self.deps
         body = req.get_media()
         accepted, created = routes.submit_job(body, d.jobs, d.new_id, d.clock(), d.max_attempts,
-                                              req.get_header("Idempotency-Key"), req.context.get("request_id"))
+                                              req.get_header("Idempotency-Key"), req.context.get("request_id"),
+                                              d.max_delay)
         if created:
             job_type = routes.job_type_of(body)
             jobs_log.info("job accepted", event="job_accepted", jobId=accepted.jobId, type=job_type)

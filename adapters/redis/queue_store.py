@@ -5,7 +5,9 @@ finished jobs live in the queue's stats hash; waiting/active/delayed are read fr
 structures themselves (queue list, lease set, schedule set), so they cannot drift.
 """
 
+import datetime
 import json
+import time
 from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import Any
@@ -19,11 +21,18 @@ from adapters.redis.keys import QueueKeys
 from functions.models import DeadJob, JobRecord, JobState
 
 _INT_FIELDS = {"attempts", "maxAttempts", "replays"}
-_FLOAT_FIELDS = {"createdAt", "updatedAt", "nextAttemptAt", "finishedAt"}
+_FLOAT_FIELDS = {"createdAt", "updatedAt", "nextAttemptAt", "finishedAt", "runAt"}
 _JSON_FIELDS = {"payload", "result"}
 _FLAG_FIELDS = {"dlqPending"}  # stored as "1" only while true
 _OMITTED_AT_ZERO = {"replays"}  # most jobs: one hash field less
 COUNTED = ("waiting", "active", "delayed", "completed", "failed", "dlqPending", "paused")
+
+
+def schedule_score(run_at: float) -> float:
+    """A Unix time as Huey's schedule scores it (its UTC datetime through `time.mktime`, as
+    RedisStorage.convert_ts does), so the scheduler's due read moves it at its time."""
+    moment = datetime.datetime.fromtimestamp(run_at, datetime.UTC).replace(tzinfo=None)
+    return time.mktime(moment.timetuple()) + moment.microsecond * 1e-6
 
 
 def encode_record(job: JobRecord) -> list[str]:
@@ -72,14 +81,17 @@ class QueueStore:
 
     def store(self, job: JobRecord, replace: bool, once: tuple[str, str] | None = None) -> tuple[str, str] | None:
         fields = encode_record(job)
-        script_keys = [self.keys.job(job.id), self.keys.list]
+        scheduled = job.state == JobState.scheduled and job.runAt is not None
+        script_keys = [self.keys.job(job.id), self.keys.schedule if scheduled else self.keys.list]
+        score = repr(schedule_score(job.runAt)) if scheduled and job.runAt is not None else ""
         held_value = ""
         if once is not None:
             script_keys.append(self.keys.idempotency(once[0]))
             held_value = f"{job.id} {once[1]}"
         try:
             held = self.redis.run(scripts.SUBMIT, script_keys,
-                                  [self.encode(job), "1" if replace else "0", held_value, self.retention, *fields])
+                                  [self.encode(job), "1" if replace else "0", held_value, self.retention, score,
+                                   *fields])
         except RedisError as exc:
             raise unavailable(exc) from None
         redis_outages.succeeded()

@@ -196,3 +196,23 @@ def test_every_child_ends_when_the_supervisor_is_killed(tmp_path, args, backing)
         for pid in children:  # never leave one behind, even when the check fails
             if not gone(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_delayed_job_waits_for_its_time_even_across_a_redis_restart(stack):
+    redis_pid = pid_of(stack, "redis")
+    time.sleep(2.1)  # live past the boot window: this is a crash, not a boot failure
+    status, _, accepted = stack.request("POST", "/jobs", {"message": "later", "delay": 6})
+    assert (status, accepted["status"]) == (202, "scheduled")
+    later = accepted["jobId"]
+    cancelled = stack.request("POST", "/jobs", {"message": "never", "delay": 3})[2]["jobId"]
+    assert stack.request("DELETE", f"/jobs/{cancelled}")[2]["state"] == "cancelled"
+    record = stack.request("GET", f"/jobs/{later}")[2]
+    assert record["state"] == "scheduled" and stats_of(stack)["delayed"] == 2  # both messages wait in the schedule
+    os.kill(redis_pid, signal.SIGKILL)
+    wait_until(lambda: (lambda p: p and p != redis_pid)(pid_of(stack, "redis")), 10, 0.1, "a new Redis")
+    wait_until(lambda: stack.request("GET", "/health", timeout=3)[0] == 200, 15, 0.2, "Redis back")
+    assert time.time() < record["runAt"] and job_state(stack, later) == "scheduled"  # back from the AOF, waiting
+    wait_until(lambda: job_state(stack, later) == "completed", record["runAt"] - time.time() + 10, 0.1, "its run")
+    done = stack.request("GET", f"/jobs/{later}")[2]
+    assert done["attempts"] == 1 and record["runAt"] <= done["finishedAt"] < record["runAt"] + 5  # on time
+    assert job_state(stack, cancelled) == "cancelled" and stats_of(stack)["delayed"] == 0  # dropped, never run

@@ -187,3 +187,28 @@ def test_cancel_a_queued_job_then_it_is_cancelled_and_cannot_be_cancelled_again(
     assert err.value.status == 409 and err.value.details == {"state": "cancelled"}
     with pytest.raises(NotFound):
         routes.cancel_job("j2", queue, 3.0)
+
+
+def test_a_delayed_job_is_scheduled_until_its_run_at_and_bad_timing_is_a_422_naming_the_field():
+    queue = MemoryQueue()
+    accepted, _ = routes.submit_job({"message": "later", "delay": 30}, queue, ids("d1"), now=1000.0, max_attempts=4)
+    record = queue.get(accepted.jobId)
+    assert (accepted.status, record.state, record.runAt) == ("scheduled", JobState.scheduled, 1030.0)
+    assert record.payload == {"message": "later", "shouldFail": False}  # delay is not part of the payload
+    at, _ = routes.submit_job({"message": "at", "runAt": 5000}, queue, ids("d2"), 1000.0, 4)
+    assert queue.get(at.jobId).runAt == 5000.0
+    for body in ({"message": "now", "delay": 0}, {"message": "a moment ago", "runAt": 970}):
+        accepted, _ = routes.submit_job(body, queue, ids(f"n{len(queue.queue)}"), 1000.0, 4)
+        assert (accepted.status, queue.get(accepted.jobId).runAt) == ("queued", None)  # runs at once
+    before = list(queue.queue)
+    for body, field in (({"delay": -1}, "delay"), ({"delay": "soon"}, "delay"), ({"delay": 30 * 86400 + 1}, "delay"),
+                        ({"runAt": 1000 - 61}, "runAt"), ({"runAt": 1000 + 30 * 86400 + 1}, "runAt"),
+                        ({"delay": 5, "runAt": 1005}, "runAt")):
+        with pytest.raises(InvalidInput) as err:
+            routes.submit_job({"message": "x", **body}, queue, ids("bad"), 1000.0, 4)
+        assert err.value.details[0]["field"] == field, (body, err.value.details)
+    with pytest.raises(InvalidInput) as err:  # the SQS queue holds a message back at most 900 s
+        routes.submit_job({"message": "x", "delay": 901}, queue, ids("bad"), 1000.0, 4, max_delay=900)
+    assert "900 s ahead" in err.value.message and "DelaySeconds" in err.value.message
+    assert queue.queue == before  # nothing written
+    assert routes.cancel_job(at.jobId, queue, 1001.0).state == JobState.cancelled  # scheduled: not started

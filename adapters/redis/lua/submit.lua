@@ -1,6 +1,7 @@
 -- Store a job record and enqueue its message in one atomic step (one round trip).
--- KEYS: job record, queue[, idempotency key]. ARGV: message, replace ('1'/'0'),
--- "<jobId> <fingerprint>", key lifetime (s), then the record's fields and values.
+-- KEYS: job record, queue list (or, for a scheduled job, the schedule)[, idempotency key].
+-- ARGV: message, replace ('1'/'0'), "<jobId> <fingerprint>", key lifetime (s), the schedule
+-- score ('' for a job that may run at once), then the record's fields and values.
 -- With an idempotency key only the first request writes; a repeat gets the holder's
 -- "<jobId> <fingerprint>" back.
 if KEYS[3] then
@@ -9,6 +10,10 @@ if KEYS[3] then
   redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4])
 end
 if ARGV[2] == '1' then redis.call('DEL', KEYS[1]) end
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
-redis.call('LPUSH', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+if ARGV[5] == '' then
+  redis.call('LPUSH', KEYS[2], ARGV[1])
+else
+  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
+end
 return 1

@@ -180,3 +180,21 @@ def test_each_named_queue_is_its_own_sqs_queue_event_source_and_counters_and_pau
     assert post({"type": "sleep", "seconds": 0})[0] == 202  # still accepted
     call(v2("POST", "/queues/slow/resume"))
     assert cloud.mapping_state("JobsFunctionSlowJobs") == "Enabled" and stats()["queues"]["slow"]["paused"] is False
+
+
+def test_a_delayed_job_on_sqs_waits_out_its_delay_seconds_and_longer_delays_are_refused(cloud):
+    status, accepted, _ = post({"message": "later", "delay": 2})
+    assert (status, accepted["status"]) == (202, "scheduled")
+    record = rest_get(f"/jobs/{accepted['jobId']}")[1]
+    assert record["state"] == "scheduled" and record["runAt"] > record["createdAt"]
+    assert stats()["delayed"] == 1
+    assert run_jobs(cloud)[0]["Records"] == []  # not delivered before its time
+    time.sleep(max(0.0, record["runAt"] - time.time()) + 0.5)
+    event, result = run_jobs(cloud)
+    assert len(event["Records"]) == 1 and result == {"batchItemFailures": []}
+    assert rest_get(f"/jobs/{accepted['jobId']}")[1]["state"] == "completed"
+    status, body, _ = post({"message": "too late", "delay": 901})
+    assert (status, body["code"], body["details"][0]["field"]) == (422, "validation_error", "delay")
+    assert "DelaySeconds" in body["message"]
+    waiting = post({"message": "cancel me", "delay": 60})[1]["jobId"]
+    assert call(v2("DELETE", f"/jobs/{waiting}"))[1]["state"] == "cancelled"
