@@ -6,7 +6,8 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from functions.jobs import declared_queues
+from functions.jobs import declared_queues, queue_of_type
+from functions.periodic import Periodic, parse_periodic
 
 
 class Settings(BaseSettings):
@@ -20,6 +21,7 @@ class Settings(BaseSettings):
     consumer_processes: int = Field(1, ge=1, le=64)
     consumer_queues: str = Field("", description="comma-separated queues a consumer serves; empty = all declared")
     queue_concurrency: str = Field("", description="per-queue threads over WORKER_CONCURRENCY: `slow=2,email=10`")
+    periodic_jobs: str = Field("", description="`name=type@schedule[@payload]; ...`: seconds or a crontab (UTC)")
     job_max_retries: int = Field(3, ge=0, le=100)
     job_backoff_base: float = Field(2.0, ge=0)
     job_backoff_max: float = Field(300.0, ge=0, description="no retry waits longer (seconds)")
@@ -77,6 +79,12 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown queue {unknown[0]!r} (declared: {', '.join(declared_queues())})")
         return value
 
+    @field_validator("periodic_jobs")
+    @classmethod
+    def _schedules(cls, value: str) -> str:
+        parse_periodic(value)
+        return value
+
     @field_validator("queue_concurrency")
     @classmethod
     def _per_queue_threads(cls, value: str) -> str:
@@ -130,6 +138,11 @@ class Settings(BaseSettings):
     def served_queues(self) -> list[str]:
         """The queues a consumer process serves (CONSUMER_QUEUES, else every declared queue)."""
         return [q for q in declared_queues() if q in _names(self.consumer_queues)] or declared_queues()
+
+    @property
+    def periodic_schedules(self) -> list[Periodic]:
+        """The periodic jobs whose queue this process's consumers serve."""
+        return [p for p in parse_periodic(self.periodic_jobs) if queue_of_type(p.type) in self.served_queues]
 
     def concurrency_of(self, queue: str) -> int:
         """Worker threads of one queue in a consumer process."""

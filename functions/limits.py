@@ -3,9 +3,9 @@ pure functions all import them from here."""
 
 import re
 
-# Job ids are what the server makes (`<queue>.<uuid4 hex>`, or a uuid4 hex from before named queues)
-# or what a replay brings back; anything else is unknown.
-JOB_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,100}$"
+# Job ids are what the server makes (`<queue>.<uuid4 hex>`, `<queue>.periodic:<name>:<tick>`, or a uuid4
+# hex from before named queues) or what a replay brings back; anything else is unknown.
+JOB_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,100}$"
 JOB_ID = re.compile(JOB_ID_PATTERN)
 
 # Printable ASCII without spaces, as header values and Redis keys both allow.

@@ -22,7 +22,8 @@ from adapters.metrics import serve_metrics
 from adapters.settings import Settings
 from adapters.wiring import build_ports, configure_consumer
 from functions.models import WorkerInfo
-from functions.ports import WorkerRegistry
+from functions.periodic import submit_due
+from functions.ports import JobQueue, WorkerRegistry
 
 log = logging.getLogger("forkline.consumer")
 
@@ -76,6 +77,27 @@ def beat_forever(registry: WorkerRegistry, stop: threading.Event, settings: Sett
         registry.leave(worker_id)
     except Exception:
         pass  # the entry expires on its own
+
+
+def submit_periodic_forever(jobs: JobQueue, settings: Settings, stop: threading.Event, interval: float = 0.5) -> None:
+    """Submit each periodic job's due tick (idempotent: whichever consumer is first makes the job)."""
+    schedules = settings.periodic_schedules
+    done: dict[str, int] = {}
+    while schedules and not stop.wait(interval):
+        now = time.time()
+        for schedule in schedules:
+            if schedule.tick(now) in (None, done.get(schedule.name)):
+                continue  # nothing due, or this tick submitted already by this process
+            try:
+                found = submit_due(schedule, jobs, now, settings.max_attempts)
+            except Exception as exc:  # the job store is down: the next round tries again
+                log.debug("periodic submit failed: %s", exc)
+                continue
+            if found is not None:
+                done[schedule.name] = found[0]
+                if found[1]:
+                    log.info("periodic job %s: tick %d submitted", schedule.name, found[0],
+                             extra={"event": "periodic_submitted", "periodic": schedule.name, "tick": found[0]})
 
 
 def watch_jobs(hueys: list[ForklineHuey], stop: threading.Event, interval: float = 0.5) -> None:
@@ -178,6 +200,8 @@ def run_consumer(settings: Settings, metrics_port: int = 0) -> None:
     threading.Thread(target=watch_jobs, args=(hueys, stop), name="job-watchdog", daemon=True).start()
     threading.Thread(target=deliver_dead_forever, args=(hueys, stop), name="dlq-retry", daemon=True).start()
     threading.Thread(target=stop_when_orphaned, args=(os.getppid(), stop), name="parent-watch", daemon=True).start()
+    threading.Thread(target=submit_periodic_forever, args=(ports.jobs, settings, stop), name="periodic",
+                     daemon=True).start()
     queues = settings.served_queues
     concurrency = sum(settings.concurrency_of(queue) for queue in queues)
     beat = threading.Thread(target=beat_forever, name="heartbeat", args=(

@@ -31,7 +31,7 @@ from adapters.logs import setup_logging
 from adapters.metrics import PrometheusMetrics, serve_metrics
 from adapters.settings import Settings
 from adapters.wiring import build_ports
-from local.consumer import beat_forever
+from local.consumer import beat_forever, submit_periodic_forever
 
 log = logging.getLogger("forkline.consumer")
 POLL_WAIT = 5  # seconds of long polling: also how soon an idle worker notices SIGTERM
@@ -172,6 +172,8 @@ def run_sqs_worker(settings: Settings, metrics_port: int = 0) -> None:
         ports.workers, stopping, settings, lambda: (list(runner.running.copy()), runner.done),
         settings.served_queues, concurrency))
     pollers = [threading.Thread(target=worker.run, name=f"{worker.name}-poller") for worker in workers[1:]]
+    threading.Thread(target=submit_periodic_forever, args=(jobs, settings, stopping), name="periodic",
+                     daemon=True).start()
     for thread in [beat, *pollers]:
         thread.start()
     log.info("SQS worker started: %s", ", ".join(f"{w.name} ({w.concurrency} threads)" for w in workers),

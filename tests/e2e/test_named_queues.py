@@ -101,3 +101,46 @@ def test_a_worker_serves_only_the_queues_it_is_given(tmp_path, redis_url):
     assert refused.proc.wait(20) == 2 and refused.stop() == 2
     assert "invalid setting CONSUMER_QUEUES='nope': Value error, unknown queue 'nope' (declared: default, slow)" in \
         refused.output(), refused.output()
+
+
+def test_a_periodic_job_runs_once_per_tick_across_two_consumers_and_after_one_is_killed(tmp_path, redis_url):
+    """PERIODIC_JOBS=tick=noop@2 on two `forkline worker` processes: each tick submitted by both makes
+    one job; SIGKILL one worker (supervisor and consumer) and the other keeps every tick coming."""
+    import os
+
+    import redis
+
+    from adapters.redis import keys
+    from local.processes import children_of
+
+    # JOB_LEASE 2 s: a tick's job held by the killed consumer runs again soon on the other.
+    env = {"REDIS_URL": redis_url, "PERIODIC_JOBS": "tick=noop@2", "JOB_LEASE": "2"}
+    (tmp_path / "a").mkdir()
+    first = Forkline("worker", tmp_path / "a", env).start(wait_http=False)
+    second = Forkline("worker", tmp_path, env).start(wait_http=False)
+    client = redis.Redis.from_url(redis_url)
+    prefix = keys.queue_keys("default").job("default.periodic:tick:")
+
+    def ticks() -> list[int]:
+        return sorted(int(k.decode().rsplit(":", 1)[1]) for k in client.scan_iter(prefix + "*", count=1000))
+
+    try:
+        wait_until(lambda: len(ticks()) >= 2, 15, 0.1, "two ticks")
+        consumer = wait_until(lambda: (children_of(first.pid) or [None])[0], 5, 0.05, "the first worker's consumer")
+        os.kill(first.pid, signal.SIGKILL)
+        os.kill(consumer, signal.SIGKILL)
+        killed_at = time.time()
+        assert first.proc.wait(10) == -signal.SIGKILL
+        wait_until(lambda: ticks() and ticks()[-1] >= killed_at + 4, 15, 0.1, "ticks after the kill")
+        last = ticks()[-1]
+        wait_until(lambda: client.hget(prefix + str(last), "state") == b"completed", 10, 0.1, "the last tick run")
+    finally:
+        first.stop(signal.SIGKILL, timeout=10)
+        stop(second)
+    seen = ticks()
+    assert seen == list(range(seen[0], seen[-1] + 2, 2)), seen  # none skipped, none doubled
+    assert seen[0] < killed_at < seen[-1] - 2
+    seen = [t for t in seen if t <= last]  # a tick submitted after the wait may not have run before the stop
+    assert {client.hget(prefix + str(t), "state") for t in seen} == {b"completed"}
+    finished = sum(client.hget(prefix + str(t), "state") == b"completed" for t in ticks())
+    assert int(client.hget(keys.queue_keys("default").stats, "completed")) == finished  # each counted once

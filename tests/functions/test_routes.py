@@ -212,3 +212,21 @@ def test_a_delayed_job_is_scheduled_until_its_run_at_and_bad_timing_is_a_422_nam
     assert "900 s ahead" in err.value.message and "DelaySeconds" in err.value.message
     assert queue.queue == before  # nothing written
     assert routes.cancel_job(at.jobId, queue, 1001.0).state == JobState.cancelled  # scheduled: not started
+
+
+def test_periodic_schedules_tick_and_each_tick_makes_one_job_however_many_submit_it():
+    from functions.periodic import parse_periodic, submit_due
+
+    tick, digest = parse_periodic('tick=noop@2; digest=message@0 7 * * 1@{"message": "weekly"}')
+    assert (tick.tick(101.9), tick.tick(102.0)) == (100, 102)
+    monday_7am = 1764572400  # 2025-12-01 07:00 UTC, a Monday
+    assert digest.tick(monday_7am + 59) == monday_7am and digest.tick(monday_7am + 60) is None
+    assert digest.tick(monday_7am + 86400) is None  # Tuesday
+    queue = MemoryQueue()
+    made = [submit_due(tick, queue, 101.0 + n * 0.5, 4) for n in range(8) for _ in (1, 2)]  # two consumers
+    assert [m for m in made if m[1]] == [(100, True), (102, True), (104, True)]
+    assert queue.queue == ["default.periodic:tick:100", "default.periodic:tick:102", "default.periodic:tick:104"]
+    assert submit_due(digest, queue, monday_7am + 3600, 4) is None
+    for bad in ("x=nope@2", "x=noop@0.5", "x=noop@* * *", "x=message@2", "x=noop@61 * * * *", "noop@2"):
+        with pytest.raises(ValueError):
+            parse_periodic(bad)
