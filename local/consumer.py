@@ -138,7 +138,7 @@ def give_back(huey: ForklineHuey) -> None:
                         extra={"event": "jobs_released", "count": released, "queue": huey.keys.queue})
 
 
-def create_consumer(huey: ForklineHuey, threads: int, settings: Settings) -> Consumer:
+def create_consumer(huey: ForklineHuey, threads: int) -> Consumer:
     consumer = huey.create_consumer(
         workers=threads,
         worker_type="thread",
@@ -191,7 +191,7 @@ def run_consumer(settings: Settings, metrics_port: int = 0) -> None:
     if metrics_port:
         serve_metrics(settings.host, metrics_port, ports.jobs, ports.dlq)
     threads = {huey: settings.concurrency_of(huey.keys.queue) for huey in hueys}
-    consumers = [create_consumer(huey, count, settings) for huey, count in threads.items()]
+    consumers = [create_consumer(huey, count) for huey, count in threads.items()]
     stop = threading.Event()
     for huey in hueys:
         huey.watchdog.on_stuck = stop_for_stuck_jobs

@@ -63,7 +63,9 @@ class ForklineHuey(RedisHuey):
     - `is_revoked` / `delete` of revoke keys: forkline does not revoke tasks; this skips
       two Redis round trips per job.
     - pre/post-execute hooks (`_mark_started`, `_record_outcome`): registered in `__init__`.
-    Also private: `Consumer._signal_actions` (local/consumer.py changes what SIGTERM and SIGHUP do).
+    Also private: `Consumer._signal_actions` (local/consumer.py changes what SIGTERM and SIGHUP do),
+    and `_signum`, `_graceful`, `_set_signal_handlers` (local/consumer.py's run_all drives one Huey
+    consumer per queue through them).
     """
 
     storage_class = LeasedRedisStorage

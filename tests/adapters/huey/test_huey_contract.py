@@ -64,3 +64,18 @@ def test_the_consumer_signal_table_forkline_edits():
     assert consumer._signal_actions[signal.SIGTERM] == (False, False)  # forkline makes this graceful too
     assert consumer._signal_actions[signal.SIGHUP] == (True, True)  # forkline removes this (no re-exec)
     assert "_signal_actions" in inspect.getsource(Consumer._set_signal_handlers)
+
+
+
+def test_the_consumer_internals_run_all_drives():
+    """local/consumer.py: run_all starts each queue's consumer, routes the signals through the first one's
+    handler and stops them all within one grace period, through these."""
+    consumer = Consumer(huey, workers=1, worker_type="thread", periodic=False, scheduler_interval=1,
+                        check_worker_health=True, health_check_interval=1, shutdown_timeout=1,
+                        graceful_signal="INT", backoff=1.5, max_delay=2.0)
+    assert consumer._signum is None and consumer._graceful is True and not consumer.stop_flag.is_set()
+    for method in ("start", "stop", "check_worker_health", "_set_signal_handlers"):
+        assert callable(getattr(consumer, method)), method
+    handler = inspect.getsource(Consumer._handle_signal)
+    assert "self._signum = signum" in handler and "self._graceful" in handler
+    assert "self.shutdown_timeout" in inspect.getsource(Consumer._join_workers)
