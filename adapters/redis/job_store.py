@@ -62,7 +62,10 @@ class RedisJobQueue:
         return store.get(job_id)
 
     def pause(self, queue: str, paused: bool) -> None:
+        """Pausing `default` pauses its keyspace from before named queues too."""
         self.stores[queue].set_paused(paused)
+        if queue == DEFAULT_QUEUE:
+            self.legacy.set_paused(paused)
 
     def counts(self) -> dict[str, dict[str, int]]:
         """One round trip for every queue; the legacy keyspace's figures are added to `default`'s."""

@@ -92,6 +92,10 @@ def test_a_paused_queue_claims_nothing_while_the_others_run_and_resumes(email):
     routes.set_paused("email", False, ports.jobs)
     assert {work_one(on).id, work_one(on).id} == {waiting, also}
     assert not on.storage.paused and ports.jobs.counts()["email"]["completed"] == 2
+    routes.set_paused("default", True, ports.jobs)  # the old keys' drain is part of `default`: paused with it
+    assert ports.redis.client.exists(keys.LEGACY.paused, keys.queue_keys("default").paused) == 2
+    routes.set_paused("default", False, ports.jobs)
+    assert ports.redis.client.exists(keys.LEGACY.paused, keys.queue_keys("default").paused) == 0
 
 
 def test_a_message_in_a_newer_format_is_dead_lettered_not_misread(email):
