@@ -128,9 +128,16 @@ class ForklineHuey(RedisHuey):
             self.bury(task, error, "", attempt - 1, data)  # its lease is dropped, or held until it can be
 
     def _bury_unreadable(self, data: bytes, attempt: int) -> None:
-        assert self.outbox is not None, "configure() first"
+        """Dead-letter a message this code cannot read, with its record's type and payload (so a
+        replay by newer code runs it) when the record can be read."""
+        assert self.outbox is not None and self.jobs is not None, "configure() first"
         job_id = data.split(b"\n", 1)[0].split(b" ", 1)[0].decode(errors="replace")
-        entry = DeadJob(jobId=job_id, type="unknown", payload={}, attempts=attempt, failedAt=time.time(),
+        try:
+            record = self.jobs.get(job_id)
+        except Exception:  # a record this code cannot read either
+            record = None
+        type_name, payload = (record.type, record.payload) if record else ("unknown", {})
+        entry = DeadJob(jobId=job_id, type=type_name, payload=payload, attempts=attempt, failedAt=time.time(),
                         error=f"message format {message_format(data)} is newer than this consumer's "
                               f"({MESSAGE_FORMAT}): replay it once every consumer runs the new code")
         self.outbox.bury(entry, data)

@@ -107,7 +107,9 @@ def test_a_message_in_a_newer_format_is_dead_lettered_not_misread(email):
     assert on.dequeue() is None
     record = ports.jobs.get(job_id)
     assert record.state == "dead" and "message format 3 is newer" in record.lastError
-    assert ports.dlq.get(job_id).error == record.lastError and client.zcard(EMAIL.leases) == 0
+    entry = ports.dlq.get(job_id)
+    assert entry.error == record.lastError and client.zcard(EMAIL.leases) == 0
+    assert (entry.type, entry.payload) == ("email", {"message": "from the future", "shouldFail": False})  # replayable
 
 
 def test_every_key_of_a_queue_carries_its_hash_tag(email):
