@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     consumer_processes: int = Field(1, ge=1, le=64)
     consumer_queues: str = Field("", description="comma-separated queues a consumer serves; empty = all declared")
     queue_concurrency: str = Field("", description="per-queue threads over WORKER_CONCURRENCY: `slow=2,email=10`")
+    priority_aging: float = Field(10.0, gt=0, description="seconds of waiting worth one priority level")
     periodic_jobs: str = Field("", description="`name=type@schedule[@payload]; ...`: seconds or a crontab (UTC)")
     job_max_retries: int = Field(3, ge=0, le=100)
     job_backoff_base: float = Field(2.0, ge=0)

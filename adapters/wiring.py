@@ -73,7 +73,8 @@ def build_app(settings: Settings) -> falcon.App:
                               api_keys=settings.api_key_list, workers=ports.workers,
                               beat_seconds=settings.worker_heartbeat, metrics=PrometheusMetrics(ports.jobs, ports.dlq),
                               metrics_auth=settings.metrics_auth, access_log=settings.access_log,
-                              max_replays=settings.dlq_max_replays, max_delay=max_delay))
+                              max_replays=settings.dlq_max_replays, max_delay=max_delay,
+                              priorities=settings.queue_backend != "sqs"))
 
 
 def configure_consumer(settings: Settings, ports: Ports | None = None) -> list[ForklineHuey]:
@@ -93,7 +94,7 @@ def configure_consumer(settings: Settings, ports: Ports | None = None) -> list[F
         huey.configure(redis_url(settings), settings.job_lease, store, ports.dlq, settings.max_attempts,
                        settings.job_backoff_base, settings.job_timeout, batch=settings.concurrency_of(store.keys.queue),
                        metrics=job_metrics, backoff_max=settings.job_backoff_max,
-                       backoff_jitter=settings.job_backoff_jitter)
+                       backoff_jitter=settings.job_backoff_jitter, priority_aging=settings.priority_aging)
         hueys.append(huey)
     return hueys
 

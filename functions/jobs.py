@@ -53,6 +53,7 @@ def run_sleep(payload: SleepPayload) -> dict[str, float]:
 
 
 DEFAULT_QUEUE = "default"
+DEFAULT_PRIORITY = 5  # of 0-9, higher first
 QUEUE_NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
 QUEUE_NAME = re.compile(QUEUE_NAME_PATTERN)
 

@@ -32,6 +32,8 @@ class JobRequest(BaseModel):
 
     type: str = Field(default="message", max_length=64, description="registered job type")
     delay: float | None = Field(None, ge=0, description="seconds to wait before the job may run (up to 30 days)")
+    priority: int | None = Field(None, ge=0, le=9, description="0-9, higher first (default 5); waiting raises it "
+                                                               "one level per PRIORITY_AGING seconds")
     runAt: float | None = Field(None, ge=0, description="Unix seconds before which the job does not run (up to 30 "
                                                          "days ahead, at most a minute in the past)")
 
@@ -69,6 +71,7 @@ class JobRecord(BaseModel):
     dlqPending: bool = Field(False, description="dead, and its DLQ entry not written yet (retried until it is)")
     requestId: str | None = Field(None, description="X-Request-ID of the request that submitted it")
     replays: int = Field(0, description="times this job was replayed from the dead-letter queue")
+    priority: int = Field(5, description="0-9, higher first")
 
     @computed_field(description="the named queue it waits in (from its id)")  # type: ignore[prop-decorator]
     @property

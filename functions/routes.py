@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from functions import dead_letters
 from functions.errors import Conflict, InvalidInput, KeyReused, NotFound, validation_details
-from functions.jobs import JOB_TYPES, declared_queues, max_attempts_for, new_job_id
+from functions.jobs import DEFAULT_PRIORITY, JOB_TYPES, declared_queues, max_attempts_for, new_job_id
 from functions.limits import (
     IDEMPOTENCY_KEY,
     MAX_DELAY_SECONDS,
@@ -69,7 +69,7 @@ def run_at_of(request: JobRequest, now: float, max_delay: float) -> float | None
 
 
 def build_job(body: Any, unique: str, now: float, max_attempts: int, request_id: str | None = None,
-              max_delay: float = MAX_DELAY_SECONDS) -> JobRecord:
+              max_delay: float = MAX_DELAY_SECONDS, priorities: bool = True) -> JobRecord:
     """Validate a POST /jobs body into a new job record (pure: no I/O). Its id is `<queue>.<unique>`;
     `max_attempts` applies unless the job type sets its own max_retries; with `delay` or `runAt` in the
     future it is `scheduled` until `runAt`."""
@@ -87,7 +87,11 @@ def build_job(body: Any, unique: str, now: float, max_attempts: int, request_id:
     except ValidationError as exc:
         raise InvalidInput("Invalid job payload", validation_details(exc)) from None
     run_at = run_at_of(request, now, max_delay)
+    if request.priority not in (None, DEFAULT_PRIORITY) and not priorities:
+        raise InvalidInput("priority is not supported on the SQS queue (SQS has no priorities)",
+                           [{"field": "priority", "error": f"only {DEFAULT_PRIORITY} on SQS"}])
     return JobRecord(
+        priority=DEFAULT_PRIORITY if request.priority is None else request.priority,
         id=new_job_id(job_type.queue, unique),
         type=job_type.name,
         payload=payload.model_dump(),
@@ -120,9 +124,10 @@ def submit_job(
     idempotency_key: str | None = None,
     request_id: str | None = None,
     max_delay: float = MAX_DELAY_SECONDS,
+    priorities: bool = True,
 ) -> tuple[JobAccepted, bool]:
     """Accept a job; returns it and whether it is new (False: a repeat of an idempotent request)."""
-    job = build_job(body, new_id(), now, max_attempts, request_id, max_delay)
+    job = build_job(body, new_id(), now, max_attempts, request_id, max_delay, priorities)
     if idempotency_key is None:
         queue.submit(job)
         return JobAccepted(jobId=job.id, status=job.state.value), True

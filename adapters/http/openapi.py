@@ -59,7 +59,7 @@ IDEMPOTENCY_PARAMETER = {"name": "Idempotency-Key", "in": "header", "required": 
 def job_request_schema() -> dict[str, Any]:
     """POST /jobs body: one variant per registered job type (`type` defaults to `message`)."""
     variants = []
-    timing = {name: JobRequest.model_json_schema()["properties"][name] for name in ("delay", "runAt")}
+    timing = {name: JobRequest.model_json_schema()["properties"][name] for name in ("delay", "runAt", "priority")}
     for job_type in JOB_TYPES.values():
         schema = job_type.payload_model.model_json_schema()
         schema.pop("title", None)

@@ -51,6 +51,7 @@ class AppDeps:
     access_log: bool = False
     max_replays: int = 3  # DLQ_MAX_REPLAYS
     max_delay: float = MAX_DELAY_SECONDS  # how far ahead a job may be scheduled (less on SQS)
+    priorities: bool = True  # the job queue orders by priority (not SQS)
 
 
 def job_id_param(raw: str) -> str:
@@ -83,7 +84,7 @@ class JobsResource(Resource):
         body = req.get_media()
         accepted, created = routes.submit_job(body, d.jobs, d.new_id, d.clock(), d.max_attempts,
                                               req.get_header("Idempotency-Key"), req.context.get("request_id"),
-                                              d.max_delay)
+                                              d.max_delay, d.priorities)
         if created:
             job_type = routes.job_type_of(body)
             jobs_log.info("job accepted", event="job_accepted", jobId=accepted.jobId, type=job_type)

@@ -60,9 +60,13 @@ class LeasedRedisStorage(RedisStorage):
         self._completed: list[tuple[str, str, bytes]] = []
         self._claim_lock = threading.Lock()
         self.paused = False  # as the last claim found the queue
+        self.priority_aging = 10.0
 
-    def configure(self, url: str, lease: float, batch: int = 1, retention: int = 86400) -> None:
-        """`batch`: messages claimed per round trip (one per worker thread is enough)."""
+    def configure(self, url: str, lease: float, batch: int = 1, retention: int = 86400,
+                  priority_aging: float = 10.0) -> None:
+        """`batch`: messages claimed per round trip (one per worker thread is enough); `priority_aging`:
+        seconds of waiting worth one priority level."""
+        self.priority_aging = priority_aging
         self.redis = RedisHandle(url, socket_timeout=self.read_timeout + 5)
         self.lease = lease
         self.batch = batch
@@ -103,12 +107,12 @@ class LeasedRedisStorage(RedisStorage):
 
     def _round_trip(self, wanted: int) -> None:
         completed, self._completed = self._completed, []
-        args: list = [time.time(), self.lease, self.keys.job_prefix, wanted, self.retention]
+        args: list = [time.time(), self.lease, self.keys.job_prefix, wanted, self.retention, self.priority_aging]
         for job_id, result, lease in completed:
             args += (job_id, result, lease)
         k = self.keys
         try:
-            found = self.redis.run(scripts.CLAIM, [k.list, k.leases, k.stats, k.paused], args)
+            found = self.redis.run(scripts.CLAIM, [k.list, k.leases, k.stats, k.paused, k.priorities], args)
         except BaseException:
             self._completed[:0] = completed  # recorded on the next round trip; the leases are still renewed
             raise

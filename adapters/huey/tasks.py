@@ -89,9 +89,10 @@ class ForklineHuey(RedisHuey):
 
     def configure(self, redis_url: str, lease: float, jobs: QueueStore, dlq: DeadLetterQueue,
                   max_attempts: int, backoff_base: float, job_timeout: float, batch: int = 1,
-                  metrics: JobMetrics | None = None, backoff_max: float = 300.0, backoff_jitter: float = 0.0) -> None:
+                  metrics: JobMetrics | None = None, backoff_max: float = 300.0, backoff_jitter: float = 0.0,
+                  priority_aging: float = 10.0) -> None:
         """Point the storage at Redis and give the hooks their ports (no connection yet)."""
-        self.storage.configure(redis_url, lease, batch=batch, retention=jobs.retention)
+        self.storage.configure(redis_url, lease, batch=batch, retention=jobs.retention, priority_aging=priority_aging)
         self.metrics = metrics or NoJobMetrics()
         self.jobs, self.outbox = jobs, DeadLetterOutbox(jobs, dlq, self.storage)
         self.max_attempts, self.backoff_base = max_attempts, backoff_base

@@ -9,7 +9,7 @@ queue keeps draining it, so jobs enqueued by old processes during a rolling depl
 
 from dataclasses import dataclass
 
-from functions.jobs import DEFAULT_QUEUE, queue_of
+from functions.jobs import DEFAULT_PRIORITY, DEFAULT_QUEUE, queue_of
 
 WORKERS = "forkline:workers"  # worker id -> last beat
 WORKER_PREFIX = "forkline:worker:"  # one key per live worker, with an expiry
@@ -29,6 +29,15 @@ class QueueKeys:
     idempotency_prefix: str
     paused: str  # exists while the queue is paused
     format: int  # the message format its producers write
+
+    @property
+    def priorities(self) -> str:
+        """The set of priorities other than the default whose lists may hold messages."""
+        return self.list + ":priorities"
+
+    def priority_list(self, priority: int) -> str:
+        """The list of a priority's messages: the queue list itself for the default (5)."""
+        return self.list if priority == DEFAULT_PRIORITY else f"{self.list}:p{priority}"
 
     def job(self, job_id: str) -> str:
         return self.job_prefix + job_id

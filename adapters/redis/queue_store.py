@@ -18,14 +18,16 @@ from redis.exceptions import RedisError
 from adapters.redis import scripts
 from adapters.redis.client import RedisHandle, redis_outages, unavailable
 from adapters.redis.keys import QueueKeys
+from functions.jobs import DEFAULT_PRIORITY
 from functions.models import DeadJob, JobRecord, JobState
 
-_INT_FIELDS = {"attempts", "maxAttempts", "replays"}
+_INT_FIELDS = {"attempts", "maxAttempts", "replays", "priority"}
 _FLOAT_FIELDS = {"createdAt", "updatedAt", "nextAttemptAt", "finishedAt", "runAt"}
 _JSON_FIELDS = {"payload", "result"}
 _FLAG_FIELDS = {"dlqPending"}  # stored as "1" only while true
-_OMITTED_AT_ZERO = {"replays"}  # most jobs: one hash field less
+_OMITTED_AT_DEFAULT = {"replays": 0, "priority": DEFAULT_PRIORITY}  # most jobs: fewer hash fields
 COUNTED = ("waiting", "active", "delayed", "completed", "failed", "dlqPending", "paused")
+OTHER_PRIORITIES = [p for p in range(10) if p != DEFAULT_PRIORITY]
 
 
 def schedule_score(run_at: float) -> float:
@@ -40,7 +42,7 @@ def encode_record(job: JobRecord) -> list[str]:
     fields: list[str] = []
     for name in JobRecord.model_fields:
         value = getattr(job, name)
-        if value is None or (name in _FLAG_FIELDS and not value) or (name in _OMITTED_AT_ZERO and value == 0):
+        if value is None or (name in _FLAG_FIELDS and not value) or _OMITTED_AT_DEFAULT.get(name, ...) == value:
             continue
         if name in _FLAG_FIELDS:
             value = "1"
@@ -82,8 +84,10 @@ class QueueStore:
     def store(self, job: JobRecord, replace: bool, once: tuple[str, str] | None = None) -> tuple[str, str] | None:
         fields = encode_record(job)
         scheduled = job.state == JobState.scheduled and job.runAt is not None
-        script_keys = [self.keys.job(job.id), self.keys.schedule if scheduled else self.keys.list]
+        target = self.keys.schedule if scheduled else self.keys.priority_list(job.priority)
+        script_keys = [self.keys.job(job.id), target, self.keys.priorities]
         score = repr(schedule_score(job.runAt)) if scheduled and job.runAt is not None else ""
+        priority = "" if scheduled or job.priority == DEFAULT_PRIORITY else str(job.priority)
         held_value = ""
         if once is not None:
             script_keys.append(self.keys.idempotency(once[0]))
@@ -91,7 +95,7 @@ class QueueStore:
         try:
             held = self.redis.run(scripts.SUBMIT, script_keys,
                                   [self.encode(job), "1" if replace else "0", held_value, self.retention, score,
-                                   *fields])
+                                   priority, *fields])
         except RedisError as exc:
             raise unavailable(exc) from None
         redis_outages.succeeded()
@@ -121,10 +125,13 @@ class QueueStore:
         pipe.hmget(self.keys.stats, "completed", "failed")
         pipe.zcard(self.keys.dlq_pending)
         pipe.exists(self.keys.paused)
+        for priority in OTHER_PRIORITIES:
+            pipe.llen(self.keys.priority_list(priority))
 
         def read(results: list[Any]) -> dict[str, int]:
             waiting, active, delayed, (completed, failed), dlq_pending, paused = results[:6]
-            del results[:6]
+            waiting += sum(results[6:6 + len(OTHER_PRIORITIES)])
+            del results[:6 + len(OTHER_PRIORITIES)]
             return dict(zip(COUNTED, (waiting, active, delayed, int(completed or 0), int(failed or 0), dlq_pending,
                                       int(paused)), strict=True))
         return read

@@ -230,3 +230,20 @@ def test_periodic_schedules_tick_and_each_tick_makes_one_job_however_many_submit
     for bad in ("x=nope@2", "x=noop@0.5", "x=noop@* * *", "x=message@2", "x=noop@61 * * * *", "noop@2"):
         with pytest.raises(ValueError):
             parse_periodic(bad)
+
+
+def test_priority_is_0_to_9_default_5_and_refused_where_the_queue_has_none():
+    queue = MemoryQueue()
+    high, _ = routes.submit_job({"message": "x", "priority": 9}, queue, ids("p1"), 0.0, 4)
+    plain, _ = routes.submit_job({"message": "x"}, queue, ids("p2"), 0.0, 4)
+    assert (queue.get(high.jobId).priority, queue.get(plain.jobId).priority) == (9, 5)
+    assert queue.get(high.jobId).payload == {"message": "x", "shouldFail": False}
+    for value in (10, -1, "high"):
+        with pytest.raises(InvalidInput) as err:
+            routes.submit_job({"message": "x", "priority": value}, queue, ids("bad"), 0.0, 4)
+        assert err.value.details[0]["field"] == "priority"
+    with pytest.raises(InvalidInput) as err:  # SQS has no priorities
+        routes.submit_job({"message": "x", "priority": 7}, queue, ids("bad"), 0.0, 4, priorities=False)
+    assert err.value.details[0]["field"] == "priority" and "SQS" in err.value.message
+    accepted, _ = routes.submit_job({"message": "x", "priority": 5}, queue, ids("p3"), 0.0, 4, priorities=False)
+    assert queue.get(accepted.jobId).priority == 5

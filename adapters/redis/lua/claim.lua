@@ -1,19 +1,47 @@
--- KEYS: queue, leases, stats, paused flag. ARGV: now, lease seconds, job key prefix, how many
--- to claim, retention, then (job id, result, message) for each job completed since
+-- KEYS: queue, leases, stats, paused flag, priorities in use. ARGV: now, lease seconds, job key
+-- prefix, how many to claim, retention, seconds of waiting worth one priority level, then
+-- (job id, result, message) for each job completed since
 -- the last call: their outcomes are recorded in the same round trip (as BullMQ's
 -- moveToFinished fetches the next job). Returns {message, attempts, max attempts}
 -- per claimed message; copies of jobs that already finished, and cancelled jobs, are dropped.
 -- Returns 0 (after recording the completions) while the queue is paused.
 -- A message is framed "<job id>[ <format>]\n<huey message>" (adapters/redis/scripts.py: frame_message).
 local now = tonumber(ARGV[1])
-for i = 6, #ARGV, 3 do
+for i = 7, #ARGV, 3 do
   finish(ARGV[3] .. ARGV[i], KEYS[3], KEYS[2], 'completed', 'result', ARGV[i + 1], ARGV[1], 'completed',
          ARGV[5], ARGV[i + 2])
 end
 if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
+-- Priorities: the queue list holds priority 5 (the default), "<queue>:p<n>" the others, and
+-- KEYS[5] which of those may hold messages. The next message is the oldest of the list whose
+-- oldest message ranks highest: priority + seconds waited / ARGV[6] (aging: none starves).
+local prios, aging = redis.call('SMEMBERS', KEYS[5]), tonumber(ARGV[6])
+local function next_list()
+  if #prios == 0 then return KEYS[1] end
+  local best, best_rank, kept = KEYS[1], nil, {}
+  local function rank_of(list, priority)
+    local oldest = redis.call('LINDEX', list, -1)
+    if not oldest then return nil end
+    local created = redis.call('HGET', ARGV[3] .. string.match(oldest, '^[^ \n]*'), 'createdAt')
+    return priority + (now - (tonumber(created) or now)) / aging
+  end
+  best_rank = rank_of(KEYS[1], 5)
+  for _, p in ipairs(prios) do
+    local list = KEYS[1] .. ':p' .. p
+    local rank = rank_of(list, tonumber(p))
+    if rank then
+      table.insert(kept, p)
+      if not best_rank or rank > best_rank then best, best_rank = list, rank end
+    else
+      redis.call('SREM', KEYS[5], p)
+    end
+  end
+  prios = kept
+  return best
+end
 local claimed, wanted, popped = {}, tonumber(ARGV[4]), 0
 while #claimed < wanted * 3 and popped < wanted * 4 do
-  local data = redis.call('RPOP', KEYS[1])
+  local data = redis.call('RPOP', next_list())
   if not data then break end
   popped = popped + 1
   local job = ARGV[3] .. string.match(data, '^[^ \n]*')

@@ -1,18 +1,20 @@
 -- Store a job record and enqueue its message in one atomic step (one round trip).
--- KEYS: job record, queue list (or, for a scheduled job, the schedule)[, idempotency key].
--- ARGV: message, replace ('1'/'0'), "<jobId> <fingerprint>", key lifetime (s), the schedule
--- score ('' for a job that may run at once), then the record's fields and values.
+-- KEYS: job record, queue list of its priority (or, for a scheduled job, the schedule), the set of
+-- priorities in use[, idempotency key]. ARGV: message, replace ('1'/'0'), "<jobId> <fingerprint>",
+-- key lifetime (s), the schedule score ('' for a job that may run at once), its priority ('' for
+-- the default, 5), then the record's fields and values.
 -- With an idempotency key only the first request writes; a repeat gets the holder's
 -- "<jobId> <fingerprint>" back.
-if KEYS[3] then
-  local held = redis.call('GET', KEYS[3])
+if KEYS[4] then
+  local held = redis.call('GET', KEYS[4])
   if held then return held end
-  redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4])
+  redis.call('SET', KEYS[4], ARGV[3], 'EX', ARGV[4])
 end
 if ARGV[2] == '1' then redis.call('DEL', KEYS[1]) end
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+redis.call('HSET', KEYS[1], unpack(ARGV, 7))
 if ARGV[5] == '' then
   redis.call('LPUSH', KEYS[2], ARGV[1])
+  if ARGV[6] ~= '' then redis.call('SADD', KEYS[3], ARGV[6]) end
 else
   redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
 end
