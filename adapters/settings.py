@@ -16,6 +16,11 @@ class Settings(BaseSettings):
     port: int = Field(3000, ge=1, le=65535)
     host: str = "0.0.0.0"
     redis_url: str | None = None
+    redis_sentinels: str = Field("", description="`host:port,...` of Redis Sentinels (with REDIS_SENTINEL_MASTER); "
+                                                 "REDIS_URL then gives only the password, database and TLS")
+    redis_sentinel_master: str = Field("", description="the master name the sentinels monitor")
+    forkline_allow_eviction: bool = Field(False, description="start even when Redis's maxmemory-policy may evict "
+                                                             "keys (jobs would be lost silently)")
     web_concurrency: int | None = Field(None, ge=1, le=256)
     worker_concurrency: int = Field(5, ge=1, le=256)
     consumer_processes: int = Field(1, ge=1, le=64)
@@ -72,6 +77,15 @@ class Settings(BaseSettings):
             raise ValueError("must be 0 (off) or at least 128")
         return value
 
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinel_addresses(cls, value: str) -> str:
+        for item in _names(value):
+            host, colon, port = item.rpartition(":")
+            if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise ValueError(f"{item!r}: give host:port")
+        return value
+
     @field_validator("consumer_queues")
     @classmethod
     def _known_queues(cls, value: str) -> str:
@@ -106,6 +120,8 @@ class Settings(BaseSettings):
         if (self.queue_backend == "sqs") != (self.job_store == "dynamodb"):
             raise ValueError("QUEUE_BACKEND=sqs goes with JOB_STORE=dynamodb, and redis with redis "
                              "(the two supported pairings)")
+        if bool(self.redis_sentinels) != bool(self.redis_sentinel_master):
+            raise ValueError("REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together")
         if self.job_store == "dynamodb" and not self.jobs_table:
             raise ValueError("JOB_STORE=dynamodb needs JOBS_TABLE")
         if self.queue_backend == "sqs":
@@ -149,6 +165,10 @@ class Settings(BaseSettings):
         """Worker threads of one queue in a consumer process."""
         threads = _pairs(self.queue_concurrency)
         return int(threads[queue]) if queue in threads else self.worker_concurrency
+
+    @property
+    def sentinel_addresses(self) -> tuple[tuple[str, int], ...]:
+        return tuple((host, int(port)) for host, _, port in (i.rpartition(":") for i in _names(self.redis_sentinels)))
 
     @property
     def api_key_list(self) -> tuple[str, ...]:

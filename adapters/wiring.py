@@ -6,6 +6,8 @@ HTTP handler. `configure_consumer` points the Huey instance of each queue a cons
 serves at Redis and gives its hooks their ports; only a consumer process calls it.
 """
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import falcon
@@ -18,7 +20,8 @@ from adapters.http.app import create_app
 from adapters.http.resources import AppDeps
 from adapters.huey.tasks import ForklineHuey, encode_job, queue_huey
 from adapters.metrics import PrometheusMetrics
-from adapters.redis.client import RedisHandle
+from adapters.redis.client import RedisHandle, RedisTarget
+from adapters.redis.clock import RedisClock
 from adapters.redis.dlq import RedisDLQ
 from adapters.redis.job_store import RedisJobQueue
 from adapters.redis.probe import RedisProbe
@@ -38,10 +41,13 @@ class Ports:
     dlq: DeadLetterQueue
     probe: HealthProbe
     workers: WorkerRegistry
+    clock: Callable[[], float]  # Unix seconds, the same on every host (Redis's clock with Redis)
 
 
-def redis_url(settings: Settings) -> str:
-    return settings.redis_url or DEFAULT_REDIS_URL
+def redis_target(settings: Settings) -> RedisTarget:
+    """REDIS_URL, or the Sentinel master REDIS_SENTINELS name (REDIS_URL then gives credentials and TLS)."""
+    return RedisTarget(settings.redis_url or DEFAULT_REDIS_URL, settings.sentinel_addresses,
+                       settings.redis_sentinel_master)
 
 
 def build_dlq(settings: Settings, redis: RedisHandle) -> DeadLetterQueue:
@@ -53,17 +59,17 @@ def build_dlq(settings: Settings, redis: RedisHandle) -> DeadLetterQueue:
 
 def build_ports(settings: Settings) -> Ports:
     """Ports for the configured backends; nothing connects until first use."""
-    redis = RedisHandle(redis_url(settings), socket_timeout=1.0, connect_timeout=0.5)
+    redis = RedisHandle(redis_target(settings), socket_timeout=1.0, connect_timeout=0.5)
     dlq = build_dlq(settings, redis)
     if settings.queue_backend == "sqs":  # with JOB_STORE=dynamodb (checked by Settings)
         assert settings.jobs_table, "checked by Settings"
         table = JobTable(settings.jobs_table, settings.job_retention)
         sqs_jobs = SQSJobQueue(settings.sqs_queue_urls, table, event_sources=settings.event_sources)
         return Ports(redis=redis, jobs=sqs_jobs, dlq=dlq, probe=CloudProbe(sqs_jobs),
-                     workers=DynamoWorkerRegistry(table))
+                     workers=DynamoWorkerRegistry(table), clock=time.time)
     jobs = RedisJobQueue(redis, encode_job, settings.job_retention)
-    return Ports(redis=redis, jobs=jobs, dlq=dlq, probe=RedisProbe(redis_url(settings)),
-                 workers=RedisWorkerRegistry(redis))
+    return Ports(redis=redis, jobs=jobs, dlq=dlq, probe=RedisProbe(redis_target(settings)),
+                 workers=RedisWorkerRegistry(redis), clock=RedisClock(redis))
 
 
 def build_app(settings: Settings) -> falcon.App:
@@ -74,7 +80,7 @@ def build_app(settings: Settings) -> falcon.App:
                               beat_seconds=settings.worker_heartbeat, metrics=PrometheusMetrics(ports.jobs, ports.dlq),
                               metrics_auth=settings.metrics_auth, access_log=settings.access_log,
                               max_replays=settings.dlq_max_replays, max_delay=max_delay,
-                              priorities=settings.queue_backend != "sqs"))
+                              priorities=settings.queue_backend != "sqs", clock=ports.clock))
 
 
 def configure_consumer(settings: Settings, ports: Ports | None = None) -> list[ForklineHuey]:
@@ -91,7 +97,7 @@ def configure_consumer(settings: Settings, ports: Ports | None = None) -> list[F
     hueys = []
     for store in stores:
         huey = queue_huey(store.keys)
-        huey.configure(redis_url(settings), settings.job_lease, store, ports.dlq, settings.max_attempts,
+        huey.configure(redis_target(settings), settings.job_lease, store, ports.dlq, settings.max_attempts,
                        settings.job_backoff_base, settings.job_timeout, batch=settings.concurrency_of(store.keys.queue),
                        metrics=job_metrics, backoff_max=settings.job_backoff_max,
                        backoff_jitter=settings.job_backoff_jitter, priority_aging=settings.priority_aging)

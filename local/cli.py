@@ -96,6 +96,11 @@ def supervise(settings: Settings, web: bool, consumer: bool, embedded: str | Non
     """
     metrics_dir = metrics.use_directory(os.path.join(settings.data_dir, "metrics"))
     try:
+        if embedded is None and settings.queue_backend == "redis":
+            from local.preflight import eviction_refused
+
+            if eviction_refused(settings):
+                return 2
         from local.supervisor import Arbiter
 
         setup_logging("supervisor", settings.log_level, settings.log_dir)

@@ -56,17 +56,18 @@ def deliver_dead_forever(hueys: list[ForklineHuey], stop: threading.Event) -> No
 
 
 def beat_forever(registry: WorkerRegistry, stop: threading.Event, settings: Settings,
-                 snapshot: Callable[[], tuple[list[str], int]], queues: list[str], concurrency: int) -> None:
+                 snapshot: Callable[[], tuple[list[str], int]], queues: list[str], concurrency: int,
+                 clock: Callable[[], float] = time.time) -> None:
     """Tell GET /workers this consumer is alive, every WORKER_HEARTBEAT seconds, with what
     `snapshot()` says: (ids of the jobs running, jobs done). The entry expires after 3 beats, so a
     consumer that stops beating (killed, host gone) disappears by then."""
-    host, pid, started = socket.gethostname(), os.getpid(), time.time()
+    host, pid, started = socket.gethostname(), os.getpid(), clock()
     worker_id = f"{host}:{pid}"
     while True:
         running, done = snapshot()
         info = WorkerInfo(id=worker_id, host=host, pid=pid, startedAt=started, queues=queues,
                           concurrency=concurrency, running=sorted(running), done=done,
-                          lastBeat=time.time())
+                          lastBeat=clock())
         try:
             registry.beat(info, ttl=3 * settings.worker_heartbeat)
         except Exception as exc:  # Redis down: the next beat tries again
@@ -79,12 +80,13 @@ def beat_forever(registry: WorkerRegistry, stop: threading.Event, settings: Sett
         pass  # the entry expires on its own
 
 
-def submit_periodic_forever(jobs: JobQueue, settings: Settings, stop: threading.Event, interval: float = 0.5) -> None:
+def submit_periodic_forever(jobs: JobQueue, settings: Settings, stop: threading.Event, interval: float = 0.5,
+                            clock: Callable[[], float] = time.time) -> None:
     """Submit each periodic job's due tick (idempotent: whichever consumer is first makes the job)."""
     schedules = settings.periodic_schedules
     done: dict[str, int] = {}
     while schedules and not stop.wait(interval):
-        now = time.time()
+        now = clock()
         for schedule in schedules:
             if schedule.tick(now) in (None, done.get(schedule.name)):
                 continue  # nothing due, or this tick submitted already by this process
@@ -200,12 +202,12 @@ def run_consumer(settings: Settings, metrics_port: int = 0) -> None:
     threading.Thread(target=watch_jobs, args=(hueys, stop), name="job-watchdog", daemon=True).start()
     threading.Thread(target=deliver_dead_forever, args=(hueys, stop), name="dlq-retry", daemon=True).start()
     threading.Thread(target=stop_when_orphaned, args=(os.getppid(), stop), name="parent-watch", daemon=True).start()
-    threading.Thread(target=submit_periodic_forever, args=(ports.jobs, settings, stop), name="periodic",
-                     daemon=True).start()
+    threading.Thread(target=submit_periodic_forever, args=(ports.jobs, settings, stop, 0.5, ports.clock),
+                     name="periodic", daemon=True).start()
     queues = settings.served_queues
     concurrency = sum(settings.concurrency_of(queue) for queue in queues)
     beat = threading.Thread(target=beat_forever, name="heartbeat", args=(
-        ports.workers, stop, settings, lambda: snapshot(hueys), queues, concurrency))
+        ports.workers, stop, settings, lambda: snapshot(hueys), queues, concurrency, ports.clock))
     beat.start()
     log.info("consumer started: %s", ", ".join(f"{q} ({settings.concurrency_of(q)} threads)" for q in queues),
              extra={"event": "consumer_started", "concurrency": concurrency, "queues": queues})

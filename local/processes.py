@@ -72,10 +72,11 @@ def request(port: int, method: str, path: str, body=None, headers=None, timeout:
 class RedisProcess:
     """A real redis-server on a free loopback port, stoppable and restartable."""
 
-    def __init__(self, data_dir: Path, persist: bool = True):
+    def __init__(self, data_dir: Path, persist: bool = True, extra: tuple[str, ...] = ()):
         self.port = free_port()
         self.data_dir = data_dir
         self.persist = persist
+        self.extra = extra  # more redis-server options
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -83,7 +84,7 @@ class RedisProcess:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        self.proc = start_redis(self.port, self.data_dir, self.persist)
+        self.proc = start_redis(self.port, self.data_dir, self.persist, extra=self.extra)
         if not wait_for_redis(self.url, timeout=10):
             self.stop()
             raise RuntimeError("redis-server did not start")
@@ -100,7 +101,10 @@ class RedisProcess:
 class Forkline:
     """`forkline <command>` as a subprocess on a free port, with its own env and log dir."""
 
-    def __init__(self, command: str, tmp: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = ()):
+    def __init__(self, command: str, tmp: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = (),
+                 prefix: tuple[str, ...] = (), own_group: bool = False):
+        """`prefix`: a command to run forkline under (`faketime ...`); `own_group`: in a process group of
+        its own, so that `kill_group` can take down it and every child it forked, as a host dying would."""
         self.port = free_port()
         self.tmp = tmp
         self.log_path = tmp / f"forkline-{command}-{self.port}.out"
@@ -115,12 +119,13 @@ class Forkline:
             **(env or {}),
         }
         self.command, self.args = command, args
+        self.prefix, self.own_group = prefix, own_group
         self.proc: subprocess.Popen | None = None
 
     def start(self, wait_http: bool = True, timeout: float = 20.0) -> "Forkline":
         self.out = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(FORKLINE + [self.command, *self.args], env=self.env, cwd=self.tmp,
-                                     stdout=self.out, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([*self.prefix, *FORKLINE, self.command, *self.args], env=self.env, cwd=self.tmp,
+                                     stdout=self.out, stderr=subprocess.STDOUT, start_new_session=self.own_group)
         if wait_http:
             wait_until(self._healthy, timeout, 0.1, f"forkline {self.command} to answer /health")
         return self
@@ -144,6 +149,14 @@ class Forkline:
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill_group(self, timeout: float = 10.0) -> int:
+        """SIGKILL its whole process group (started with own_group) at once; the group leader's status."""
+        assert self.proc is not None and self.own_group, "start(own_group=True) first"
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        code = self.proc.wait(timeout)
+        self.out.close()
+        return code
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 40.0) -> int:
         if self.proc is None:

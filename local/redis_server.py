@@ -30,7 +30,8 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def redis_command(port: int, data_dir: str | Path, persist: bool = True) -> list[str]:
+def redis_command(port: int, data_dir: str | Path, persist: bool = True, extra: tuple[str, ...] = ()) -> list[str]:
+    """redis-server's command line; `extra`: more options (`--maxmemory-policy`, TLS, `--replicaof`...)."""
     data = Path(data_dir)
     data.mkdir(parents=True, exist_ok=True)
     command = [
@@ -47,7 +48,7 @@ def redis_command(port: int, data_dir: str | Path, persist: bool = True) -> list
         command += ["--appendonly", "yes", "--appendfsync", "everysec"]
     else:
         command += ["--appendonly", "no"]
-    return command
+    return command + list(extra)
 
 
 def terminate_with_parent() -> None:
@@ -60,11 +61,11 @@ def terminate_with_parent() -> None:
 
 
 def start_redis(port: int, data_dir: str | Path, persist: bool = True, title: str | None = None,
-                with_parent: bool = False) -> subprocess.Popen:
+                with_parent: bool = False, extra: tuple[str, ...] = ()) -> subprocess.Popen:
     """Start redis-server in its own session (a terminal's Ctrl-C is the supervisor's to handle).
     `title`: its name in `ps` (redis-server titles itself with its argv[0], then its address).
     `with_parent`: it stops (SIGTERM: a clean shutdown, the AOF flushed) when this process dies."""
-    command = redis_command(port, data_dir, persist)
+    command = redis_command(port, data_dir, persist, extra)
     return subprocess.Popen([title or command[0], *command[1:]], executable=command[0], stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, start_new_session=True,
                             preexec_fn=terminate_with_parent if with_parent else None)

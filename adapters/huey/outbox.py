@@ -16,7 +16,6 @@ rewrites the same entry, on SQS it can leave a duplicate message.
 
 import logging
 import threading
-import time
 
 from adapters.huey.storage import LeasedRedisStorage
 from adapters.logs import FastLogger
@@ -47,7 +46,7 @@ class DeadLetterOutbox:
 
     def _record(self, entry: DeadJob, lease: bytes) -> bool:
         try:
-            dead = self.jobs.mark_dead(entry, lease, retry_at=time.time() + HOLD)  # this thread puts it first
+            dead = self.jobs.mark_dead(entry, lease, retry_at=self.storage.clock() + HOLD)  # this thread puts it first
         except Exception as exc:
             log.warning("could not record job %s as dead (%s); it stays held and is tried again", entry.jobId, exc,
                         extra={"event": "dead_unrecorded", "jobId": entry.jobId})
@@ -77,7 +76,7 @@ class DeadLetterOutbox:
 
     def _postpone(self, job_id: str, seconds: float) -> None:
         try:
-            self.jobs.postpone_pending_dead(job_id, time.time() + seconds)
+            self.jobs.postpone_pending_dead(job_id, self.storage.clock() + seconds)
         except Exception:
             pass  # it stays held for HOLD seconds, then any consumer tries again
 
@@ -99,7 +98,7 @@ class DeadLetterOutbox:
                 ok = False
         if not ok:
             return False  # Redis is not answering: the pending entries can wait
-        for entry in self.jobs.take_pending_dead(time.time(), HOLD):
+        for entry in self.jobs.take_pending_dead(self.storage.clock(), HOLD):
             if not self.deliver(entry):
                 ok = False
                 self._postpone(entry.jobId, postpone)

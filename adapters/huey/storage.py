@@ -22,7 +22,8 @@ from huey.storage import RedisStorage
 from redis.exceptions import ConnectionError, TimeoutError
 
 from adapters.redis import keys, scripts
-from adapters.redis.client import RedisHandle, redis_outages
+from adapters.redis.client import RedisHandle, RedisTarget, redis_outages
+from adapters.redis.clock import RedisClock
 from adapters.redis.keys import QueueKeys
 from functions.jobs import DEFAULT_QUEUE
 
@@ -35,7 +36,7 @@ RECONNECT_FIRST, RECONNECT_CAP = 0.1, 2.0
 class LeasedRedisStorage(RedisStorage):
     """RedisStorage whose connection is made lazily per process and whose dequeue leases."""
 
-    def __init__(self, name: str = "forkline", url: str = "redis://127.0.0.1:6379/0", lease: float = 30.0,
+    def __init__(self, name: str = "forkline", url: RedisTarget | str = "redis://127.0.0.1:6379/0", lease: float = 30.0,
                  read_timeout: float = 1.0, queue_keys: QueueKeys | None = None, **_: object):
         # Deliberately no super().__init__(): it would open a pool at import time.
         self.name = name
@@ -51,6 +52,7 @@ class LeasedRedisStorage(RedisStorage):
         self.read_timeout = read_timeout
         self.lease = lease
         self.redis = RedisHandle(url, socket_timeout=read_timeout + 5)
+        self.clock = RedisClock(self.redis)  # leases and schedule scores are on Redis's clock
         self.batch = 1
         self.retention = 86400
         self._held: set[bytes] = set()
@@ -62,12 +64,13 @@ class LeasedRedisStorage(RedisStorage):
         self.paused = False  # as the last claim found the queue
         self.priority_aging = 10.0
 
-    def configure(self, url: str, lease: float, batch: int = 1, retention: int = 86400,
+    def configure(self, url: RedisTarget | str, lease: float, batch: int = 1, retention: int = 86400,
                   priority_aging: float = 10.0) -> None:
         """`batch`: messages claimed per round trip (one per worker thread is enough); `priority_aging`:
         seconds of waiting worth one priority level."""
         self.priority_aging = priority_aging
         self.redis = RedisHandle(url, socket_timeout=self.read_timeout + 5)
+        self.clock = RedisClock(self.redis)
         self.lease = lease
         self.batch = batch
         self.retention = retention
@@ -107,7 +110,7 @@ class LeasedRedisStorage(RedisStorage):
 
     def _round_trip(self, wanted: int) -> None:
         completed, self._completed = self._completed, []
-        args: list = [time.time(), self.lease, self.keys.job_prefix, wanted, self.retention, self.priority_aging]
+        args: list = [self.clock(), self.lease, self.keys.job_prefix, wanted, self.retention, self.priority_aging]
         for job_id, result, lease in completed:
             args += (job_id, result, lease)
         k = self.keys
@@ -178,7 +181,7 @@ class LeasedRedisStorage(RedisStorage):
             held = list(self._held)
         if not held:
             return 0
-        deadline = time.time() + self.lease
+        deadline = self.clock() + self.lease
         self.conn.zadd(self.keys.leases, {data: deadline for data in held}, xx=True)
         return len(held)
 
@@ -196,7 +199,7 @@ class LeasedRedisStorage(RedisStorage):
     def read_schedule(self, ts) -> list:
         try:
             expired, due = self.redis.run(scripts.REAP, [self.queue_key, self.keys.leases, self.schedule_key],
-                                          [time.time(), self.convert_ts(ts)])
+                                          [self.clock(), self.convert_ts(ts)])
         except OUTAGE_ERRORS as exc:
             redis_outages.failed(exc)  # the scheduler tries again next second
             return []
@@ -204,6 +207,11 @@ class LeasedRedisStorage(RedisStorage):
             log.warning("re-queued %d job(s) whose consumer stopped renewing its lease", expired,
                         extra={"event": "lease_expired", "count": expired})
         return []  # already moved to the queue atomically
+
+    def convert_ts(self, ts) -> float:
+        """A schedule score: Huey's timestamps come from this host's clock; scores are on Redis's
+        (every host's scheduler compares them with its own reading of Redis's clock)."""
+        return float(super().convert_ts(ts)) + self.clock.offset()
 
     def leased_count(self) -> int:
         return self.conn.zcard(self.keys.leases)

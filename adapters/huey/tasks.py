@@ -24,6 +24,7 @@ from adapters.huey.running import Outcome, RunningJob
 from adapters.huey.storage import LeasedRedisStorage
 from adapters.job_timeout import JobWatchdog
 from adapters.logs import REQUEST_ID, FastLogger
+from adapters.redis.client import RedisTarget
 from adapters.redis.keys import QueueKeys
 from adapters.redis.queue_store import QueueStore
 from adapters.redis.scripts import MESSAGE_FORMAT, frame_message, message_format, unframe_message
@@ -82,12 +83,12 @@ class ForklineHuey(RedisHuey):
         self.backoff_max, self.backoff_jitter = 300.0, 0.0
         self.watchdog = JobWatchdog(300.0)
         self.metrics: JobMetrics = NoJobMetrics()
-        self.running_now: dict[str, float] = {}  # job id -> when it started (time.time()), for the heartbeat
+        self.running_now: dict[str, float] = {}  # job id -> when it started (Redis's clock), for the heartbeat
         self.done = 0
         self.pre_execute("forkline.started")(self._mark_started)
         self.post_execute("forkline.outcome")(self._record_outcome)
 
-    def configure(self, redis_url: str, lease: float, jobs: QueueStore, dlq: DeadLetterQueue,
+    def configure(self, redis_url: RedisTarget | str, lease: float, jobs: QueueStore, dlq: DeadLetterQueue,
                   max_attempts: int, backoff_base: float, job_timeout: float, batch: int = 1,
                   metrics: JobMetrics | None = None, backoff_max: float = 300.0, backoff_jitter: float = 0.0,
                   priority_aging: float = 10.0) -> None:
@@ -138,7 +139,7 @@ class ForklineHuey(RedisHuey):
         except Exception:  # a record this code cannot read either
             record = None
         type_name, payload = (record.type, record.payload) if record else ("unknown", {})
-        entry = DeadJob(jobId=job_id, type=type_name, payload=payload, attempts=attempt, failedAt=time.time(),
+        entry = DeadJob(jobId=job_id, type=type_name, payload=payload, attempts=attempt, failedAt=self.storage.clock(),
                         error=f"message format {message_format(data)} is newer than this consumer's "
                               f"({MESSAGE_FORMAT}): replay it once every consumer runs the new code")
         self.outbox.bury(entry, data)
@@ -167,7 +168,7 @@ class ForklineHuey(RedisHuey):
         assert self.outbox is not None, "configure() first"
         type_name, payload = task.args[0], task.args[1]
         entry = DeadJob(jobId=task.id, type=type_name, payload=payload, error=error,
-                        traceback=trace[-TRACEBACK_MAX_CHARS:], attempts=attempts, failedAt=time.time(),
+                        traceback=trace[-TRACEBACK_MAX_CHARS:], attempts=attempts, failedAt=self.storage.clock(),
                         replays=task.args[3] if len(task.args) > 3 else 0)
         return self.outbox.bury(entry, lease)
 
@@ -177,7 +178,7 @@ class ForklineHuey(RedisHuey):
         job.job_type = task.args[0]
         # The request that submitted the job: in every line logged while it runs (this thread's context).
         REQUEST_ID.set(task.args[2] if len(task.args) > 2 and task.args[2] else None)
-        self.running_now[task.id] = time.time()
+        self.running_now[task.id] = self.storage.clock()
         jobs_log.debug("job started", event="job_started", jobId=task.id, type=job.job_type, attempt=job.attempt)
         self.metrics.job_started(job.job_type)
 
@@ -200,7 +201,7 @@ class ForklineHuey(RedisHuey):
             self.metrics.job_finished(job.job_type, "completed", seconds)
             return
         assert self.jobs is not None, "configure() first"
-        now = time.time()
+        now = self.storage.clock()
         error = f"{type(exc).__name__}: {exc}"
         if task.retries:
             # Unrecorded if this raises: Huey logs it, and the lease expiring runs the job again.

@@ -4,28 +4,68 @@ import logging
 import os
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import hiredis
 from redis import Redis
 from redis.backoff import ExponentialBackoff
+from redis.connection import parse_url
 from redis.exceptions import ConnectionError, NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeout
 from redis.retry import Retry
+from redis.sentinel import Sentinel
 
 from adapters.redis.scripts import LuaScript
 from functions.errors import Unavailable
 
 
+@dataclass(frozen=True)
+class RedisTarget:
+    """Where Redis is: a URL (`redis://`, `rediss://` for TLS, user and password in it), or Sentinel
+    addresses and a master name, the URL then giving only the credentials, database and TLS.
+
+    Every process and every client forkline makes reaches Redis through one of these.
+    """
+
+    url: str
+    sentinels: tuple[tuple[str, int], ...] = ()
+    master: str = ""
+
+    def connect(self, socket_timeout: float, connect_timeout: float) -> Redis:
+        """A client (no connection is opened until its first command)."""
+        # One quick retry hides a stale pooled socket after a Redis restart or a failover.
+        options = dict(socket_timeout=socket_timeout, socket_connect_timeout=connect_timeout,
+                       retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 1), health_check_interval=30)
+        if not self.sentinels:
+            return Redis.from_url(self.url, **options)
+        parsed = parse_url(self.url)
+        credentials = {k: parsed[k] for k in ("username", "password", "db") if parsed.get(k) is not None}
+        tls = {k: v for k, v in parsed.items() if k.startswith("ssl_")}
+        if urlsplit(self.url).scheme == "rediss":
+            tls["ssl"] = True
+        sentinel = Sentinel(list(self.sentinels), socket_timeout=connect_timeout,
+                            socket_connect_timeout=connect_timeout)
+        return sentinel.master_for(self.master, **options, **credentials, **tls)
+
+    def describe(self) -> str:
+        """For logs: no password."""
+        if self.sentinels:
+            return f"sentinel master {self.master!r} via " + ",".join(f"{h}:{p}" for h, p in self.sentinels)
+        parts = urlsplit(self.url)
+        return f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path}"
+
+
 class RedisHandle:
-    """Holds the URL; builds the client on first use in each process.
+    """Holds the target; builds the client on first use in each process.
 
     The supervisor imports the app before forking; this keeps it from ever
     opening a connection or pool that a child could inherit.
     """
 
-    def __init__(self, url: str, socket_timeout: float = 5.0, connect_timeout: float = 1.0):
-        self.url = url
+    def __init__(self, target: RedisTarget | str, socket_timeout: float = 5.0, connect_timeout: float = 1.0):
+        self.target = RedisTarget(target) if isinstance(target, str) else target
         self.socket_timeout = socket_timeout
         self.connect_timeout = connect_timeout
         self._client: Redis | None = None
@@ -38,14 +78,7 @@ class RedisHandle:
         if self._pid != os.getpid() or self._client is None:
             with self._lock:
                 if self._pid != os.getpid() or self._client is None:
-                    self._client = Redis.from_url(
-                        self.url,
-                        socket_timeout=self.socket_timeout,
-                        socket_connect_timeout=self.connect_timeout,
-                        # One quick retry hides a stale pooled socket after a Redis restart.
-                        retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 1),
-                        health_check_interval=30,
-                    )
+                    self._client = self.target.connect(self.socket_timeout, self.connect_timeout)
                     self._pid = os.getpid()
         return self._client
 

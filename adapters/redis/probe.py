@@ -4,7 +4,7 @@ import time
 
 from redis.exceptions import RedisError
 
-from adapters.redis.client import RedisHandle, redis_outages
+from adapters.redis.client import RedisHandle, RedisTarget, redis_outages
 
 
 class RedisProbe:
@@ -14,7 +14,7 @@ class RedisProbe:
     second even while Redis is unreachable.
     """
 
-    def __init__(self, url: str, ttl: float = 1.0, timeout: float = 0.5):
+    def __init__(self, url: RedisTarget | str, ttl: float = 1.0, timeout: float = 0.5):
         self.redis = RedisHandle(url, socket_timeout=timeout, connect_timeout=timeout)
         self.ttl = ttl
         self._checked_at = float("-inf")
@@ -35,3 +35,8 @@ class RedisProbe:
 
     def dependencies(self) -> dict[str, bool]:
         return {"redis": self.redis_up()}
+
+
+def maxmemory_policy(redis: RedisHandle) -> str:
+    """Redis's `maxmemory-policy`, from INFO (managed services often refuse CONFIG GET)."""
+    return str(redis.client.info("memory").get("maxmemory_policy", "noeviction"))
