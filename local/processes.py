@@ -161,6 +161,19 @@ class Forkline:
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 40.0) -> int:
         if self.proc is None:
             return 0
-        code = stop_pid(self.proc, sig, timeout)
+        if not self.own_group:
+            code = stop_pid(self.proc, sig, timeout)
+        else:  # the whole group: a wrapper in front (faketime) does not forward signals
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, sig)
+            try:
+                code = self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                code = -signal.SIGKILL
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # whatever of the group is left
+            except ProcessLookupError:
+                pass
+            self.proc.wait(5)
         self.out.close()
         return code

@@ -95,4 +95,5 @@ def fake_deps(jobs=None, dlq=None, probe=None, api_keys=(), max_attempts=4) -> A
     ids = itertools.count(1)
     return AppDeps(jobs=jobs or MemoryQueue(), dlq=dlq or MemoryDLQ(), probe=probe or FixedProbe(memory=True),
                    max_attempts=max_attempts, clock=lambda: 1_700_000_000.0, new_id=lambda: f"job{next(ids)}",
-                   pid=lambda: 4242, started_at=1_699_999_990.0, api_keys=api_keys)
+                   pid=lambda: 4242, uptime_clock=lambda: 1_700_000_000.0, started_at=1_699_999_990.0,
+                   api_keys=api_keys)

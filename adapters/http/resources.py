@@ -41,7 +41,9 @@ class AppDeps:
     clock: Callable[[], float] = time.time
     new_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
     pid: Callable[[], int] = os.getpid
-    started_at: float = field(default_factory=time.time)
+    # Uptime is a duration: read on a monotonic clock, not on `clock` (Redis's, which another host shares).
+    uptime_clock: Callable[[], float] = time.monotonic
+    started_at: float = field(default_factory=time.monotonic)
     max_body: int = MAX_BODY_BYTES
     api_keys: tuple[str, ...] = ()
     workers: WorkerRegistry | None = None
@@ -73,7 +75,7 @@ class RootResource(Resource):
 class HealthResource(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         d = self.deps
-        report = routes.health(d.probe, d.started_at, d.clock(), d.pid())
+        report = routes.health(d.probe, d.started_at, d.uptime_clock(), d.pid())
         resp.status = 200 if report.status == "ok" else 503
         resp.media = report.model_dump()
 

@@ -208,10 +208,5 @@ class LeasedRedisStorage(RedisStorage):
                         extra={"event": "lease_expired", "count": expired})
         return []  # already moved to the queue atomically
 
-    def convert_ts(self, ts) -> float:
-        """A schedule score: Huey's timestamps come from this host's clock; scores are on Redis's
-        (every host's scheduler compares them with its own reading of Redis's clock)."""
-        return float(super().convert_ts(ts)) + self.clock.offset()
-
     def leased_count(self) -> int:
         return self.conn.zcard(self.keys.leases)

@@ -8,6 +8,7 @@ job record, the counters and the DLQ step live there (the DLQ step itself, with
 its retries when the DLQ fails, is the outbox: adapters/huey/outbox.py).
 """
 
+import datetime
 import json
 import logging
 import random
@@ -63,6 +64,8 @@ class ForklineHuey(RedisHuey):
     - `execute`: afterwards, drop the lease or let it expire, by the RunningJob's outcome.
     - `is_revoked` / `delete` of revoke keys: forkline does not revoke tasks; this skips
       two Redis round trips per job.
+    - `_get_timestamp`: Huey's "now" (a retry's eta, whether a task is due, the scheduler's due
+      read) is Redis's clock, so a retry scheduled on one host is due at the same moment on every other.
     - pre/post-execute hooks (`_mark_started`, `_record_outcome`): registered in `__init__`.
     Also private: `Consumer._signal_actions` (local/consumer.py changes what SIGTERM and SIGHUP do),
     and `_signum`, `_graceful`, `_set_signal_handlers` (local/consumer.py's run_all drives one Huey
@@ -154,6 +157,10 @@ class ForklineHuey(RedisHuey):
                     self.storage.forget(job.message)  # interrupted or unrecorded: the lease expiring runs it again
                 else:
                     self.storage.ack(job.message)  # not started (rescheduled), or its outcome is recorded
+
+    def _get_timestamp(self) -> datetime.datetime:
+        # Naive UTC, as Huey's own with utc=True (set in __init__).
+        return datetime.datetime.fromtimestamp(self.storage.clock(), datetime.UTC).replace(tzinfo=None)
 
     def is_revoked(self, task: Task, timestamp: Any = None, peek: bool = True) -> bool:
         return False

@@ -32,6 +32,7 @@ def test_the_overridden_methods_still_exist_with_the_same_parameters():
         "execute": ["self", "task", "timestamp"],
         "is_revoked": ["self", "task", "timestamp", "peek"],
         "delete": ["self", "key"],
+        "_get_timestamp": ["self"],
     }
     for name, params in expected.items():
         assert parameters(getattr(RedisHuey, name)) == params, name
@@ -45,11 +46,15 @@ def test_execute_runs_the_hooks_and_requeues_through_the_attributes_forkline_set
         assert used in source, used
     requeue = inspect.getsource(RedisHuey._requeue_task)
     assert "task.retry_delay" in requeue and "task.retry_backoff" in requeue
+    # A retry's eta and the due checks read Huey's "now" from _get_timestamp (forkline: Redis's clock).
+    assert "_requeue_task(task, self._get_timestamp()" in source and "timestamp + delay" in requeue
+    assert "self._get_timestamp()" in inspect.getsource(RedisHuey.execute)
     assert {"retries", "retry_delay", "retry_backoff", "id", "args"} <= set(vars(Task(args=(1, 2))))
 
 
 def test_the_scheduler_reads_the_schedule_through_the_storage():
     assert "read_schedule" in inspect.getsource(Scheduler.loop)
+    assert "timestamp = self._get_timestamp()" in inspect.getsource(RedisHuey.read_schedule)
     assert parameters(RedisStorage.read_schedule) == ["self", "ts"]
     assert "def convert_ts" in inspect.getsource(RedisStorage)
     for attribute in ("queue_key", "schedule_key", "result_key", "conn"):
