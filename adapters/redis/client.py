@@ -100,9 +100,14 @@ class RedisHandle:
         local = self._local
         if getattr(local, "pid", 0) != os.getpid():
             local.connection = self.client.connection_pool.make_connection()
-            local.pid = os.getpid()
+            local.pid, local.connected = os.getpid(), False
         connection = local.connection
         try:
+            if not local.connected:
+                # Through connect(): a Sentinel-managed connection asks the sentinels for the master
+                # there (a send on a closed connection would not), so it follows a failover.
+                connection.connect()
+                local.connected = True
             # hiredis packs in ~10 us what redis-py's generic packer does in ~50.
             connection.send_packed_command([hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))])
             try:
@@ -113,6 +118,7 @@ class RedisHandle:
                 return connection.read_response()
         except (ConnectionError, RedisTimeout, OSError):
             connection.disconnect()
+            local.connected = False
             raise
 
     def close(self) -> None:
