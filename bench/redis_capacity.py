@@ -113,7 +113,10 @@ def run_once(jobs: int, monitored: bool) -> dict:
 def main(jobs: int) -> dict:
     """Times from a plain run; what each job sends from a second run under MONITOR (which slows Redis)."""
     plain, seen = run_once(jobs, monitored=False), run_once(jobs, monitored=True)
-    phases = {phase: per_job(*seen[phase][0], plain[phase][1], plain["jobs"]) for phase in ("enqueue", "completion")}
+    phases = {}
+    for phase in ("enqueue", "completion"):
+        outside, inside = seen[phase][0]
+        phases[phase] = per_job(outside, inside, plain[phase][1], plain["jobs"])
     # One Redis runs commands on one thread: a job costs its round trips at the PING rate (reading,
     # dispatching and answering a command) plus the time its commands and scripts run.
     round_trip_usec = 1e6 / plain["ping"]
