@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     redis_sentinels: str = Field("", description="`host:port,...` of Redis Sentinels (with REDIS_SENTINEL_MASTER); "
                                                  "REDIS_URL then gives only the password, database and TLS")
     redis_sentinel_master: str = Field("", description="the master name the sentinels monitor")
+    redis_cluster: bool = Field(False, description="REDIS_URL names a seed node of a Redis Cluster")
     forkline_allow_eviction: bool = Field(False, description="start even when Redis's maxmemory-policy may evict "
                                                              "keys (jobs would be lost silently)")
     web_concurrency: int | None = Field(None, ge=1, le=256)
@@ -122,6 +123,8 @@ class Settings(BaseSettings):
                              "(the two supported pairings)")
         if bool(self.redis_sentinels) != bool(self.redis_sentinel_master):
             raise ValueError("REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together")
+        if self.redis_cluster and (self.redis_sentinels or not self.redis_url):
+            raise ValueError("REDIS_CLUSTER=true needs REDIS_URL (a seed node), not REDIS_SENTINELS")
         if self.job_store == "dynamodb" and not self.jobs_table:
             raise ValueError("JOB_STORE=dynamodb needs JOBS_TABLE")
         if self.queue_backend == "sqs":

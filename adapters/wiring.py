@@ -47,7 +47,7 @@ class Ports:
 def redis_target(settings: Settings) -> RedisTarget:
     """REDIS_URL, or the Sentinel master REDIS_SENTINELS name (REDIS_URL then gives credentials and TLS)."""
     return RedisTarget(settings.redis_url or DEFAULT_REDIS_URL, settings.sentinel_addresses,
-                       settings.redis_sentinel_master)
+                       settings.redis_sentinel_master, settings.redis_cluster)
 
 
 def build_dlq(settings: Settings, redis: RedisHandle) -> DeadLetterQueue:
@@ -92,8 +92,8 @@ def configure_consumer(settings: Settings, ports: Ports | None = None) -> list[F
         raise ValueError("the consumer runs Redis jobs; with QUEUE_BACKEND=sqs jobs run in the Lambda")
     job_metrics = PrometheusMetrics()
     stores = [ports.jobs.stores[queue] for queue in settings.served_queues]
-    if DEFAULT_QUEUE in settings.served_queues:
-        stores.append(ports.jobs.legacy)
+    if DEFAULT_QUEUE in settings.served_queues and not settings.redis_cluster:
+        stores.append(ports.jobs.legacy)  # (no cluster ran the code from before named queues)
     hueys = []
     for store in stores:
         huey = queue_huey(store.keys)

@@ -143,3 +143,118 @@ class SentinelGroup:
             stop_pid(proc, timeout=10)
         self.replica.stop()
         self.master.stop()
+
+
+class RedisClusterGroup:
+    """Three masters (no replicas) on loopback ports, joined by `redis-cli --cluster create`."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.ports = [free_port() for _ in range(3)]
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self) -> "RedisClusterGroup":
+        for port in self.ports:
+            node = self.folder / str(port)
+            node.mkdir(parents=True, exist_ok=True)
+            self.procs.append(subprocess.Popen(
+                [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(node),
+                 "--cluster-enabled", "yes", "--cluster-config-file", str(node / "nodes.conf"),
+                 "--cluster-port", str(free_port()), "--cluster-node-timeout", "2000", "--save", "",
+                 "--appendonly", "yes", "--logfile", str(node / "redis.log")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for port in self.ports:
+            wait_until(lambda port=port: self._answers(port), 10, 0.05, f"cluster node :{port}")
+        subprocess.run(["redis-cli", "--cluster", "create", *[f"127.0.0.1:{p}" for p in self.ports],
+                        "--cluster-yes"], check=True, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+        self.wait_ok()
+        return self
+
+    def _answers(self, port: int) -> bool:
+        try:
+            client = redis.Redis(port=port, socket_timeout=1)
+            try:
+                return bool(client.ping())
+            finally:
+                client.close()
+        except (redis.RedisError, OSError):
+            return False
+
+    def node(self, port: int) -> redis.Redis:
+        return redis.Redis(port=port, socket_timeout=5)
+
+    def wait_ok(self) -> None:
+        def ok() -> bool:
+            for port in self.ports:
+                client = self.node(port)
+                try:
+                    if client.cluster("INFO").get("cluster_state") != "ok":
+                        return False
+                except (redis.RedisError, OSError):
+                    return False
+                finally:
+                    client.close()
+            return True
+
+        wait_until(ok, 30, 0.1, "every node to see the cluster ok")
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.ports[0]}/0"
+
+    def owners(self) -> dict[int, tuple[str, int]]:
+        """Slot -> (node id, port) of its master, as the first node sees it."""
+        client = self.node(self.ports[0])
+        try:
+            found = {}
+            for start, end, (_, port, node_id, *_) in client.execute_command("CLUSTER", "SLOTS"):
+                for slot in range(start, end + 1):
+                    found[slot] = (node_id.decode(), int(port))
+            return found
+        finally:
+            client.close()
+
+    def slot_of(self, key: str) -> int:
+        client = self.node(self.ports[0])
+        try:
+            return int(client.execute_command("CLUSTER", "KEYSLOT", key))
+        finally:
+            client.close()
+
+    def give_empty_slot(self, slot: int, port: int) -> None:
+        """Hand a slot holding no keys to the master on `port` (CLUSTER SETSLOT ... NODE on every master)."""
+        target = self.node(port)
+        node_id = target.execute_command("CLUSTER", "MYID").decode()
+        target.close()
+        owner_port = self.owners()[slot][1]
+        for p in [port, owner_port] + [q for q in self.ports if q not in (port, owner_port)]:
+            client = self.node(p)
+            try:
+                client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", node_id)
+            finally:
+                client.close()
+        wait_until(lambda: self.owners()[slot][1] == port, 10, 0.1, f"slot {slot} on :{port}")
+
+    def reshard(self, source_port: int, target_port: int, slots: int) -> subprocess.CompletedProcess:
+        """`redis-cli --cluster reshard`: move `slots` slots (the source's first ones) with their keys."""
+        ids = {}
+        for port in (source_port, target_port):
+            client = self.node(port)
+            ids[port] = client.execute_command("CLUSTER", "MYID").decode()
+            client.close()
+        return subprocess.run(
+            ["redis-cli", "--cluster", "reshard", f"127.0.0.1:{self.ports[0]}", "--cluster-from", ids[source_port],
+             "--cluster-to", ids[target_port], "--cluster-slots", str(slots), "--cluster-yes"],
+            capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+
+    def flush(self) -> None:
+        for port in self.ports:
+            client = self.node(port)
+            try:
+                client.flushall()
+            finally:
+                client.close()
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            stop_pid(proc, timeout=10)

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import hiredis
 from redis import Redis
 from redis.backoff import ExponentialBackoff
+from redis.cluster import RedisCluster
 from redis.connection import parse_url
 from redis.exceptions import ConnectionError, NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeout
@@ -23,8 +24,9 @@ from functions.errors import Unavailable
 
 @dataclass(frozen=True)
 class RedisTarget:
-    """Where Redis is: a URL (`redis://`, `rediss://` for TLS, user and password in it), or Sentinel
-    addresses and a master name, the URL then giving only the credentials, database and TLS.
+    """Where Redis is: a URL (`redis://`, `rediss://` for TLS, user and password in it); Sentinel
+    addresses and a master name, the URL then giving only the credentials, database and TLS; or,
+    with `cluster`, a Redis Cluster whose seed node the URL names.
 
     Every process and every client forkline makes reaches Redis through one of these.
     """
@@ -32,12 +34,17 @@ class RedisTarget:
     url: str
     sentinels: tuple[tuple[str, int], ...] = ()
     master: str = ""
+    cluster: bool = False
 
     def connect(self, socket_timeout: float, connect_timeout: float) -> Redis:
         """A client (no connection is opened until its first command)."""
         # One quick retry hides a stale pooled socket after a Redis restart or a failover.
         options = dict(socket_timeout=socket_timeout, socket_connect_timeout=connect_timeout,
                        retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 1), health_check_interval=30)
+        if self.cluster:
+            # The cluster client routes each command by its key's slot and follows MOVED and ASK.
+            return RedisCluster.from_url(self.url, socket_timeout=socket_timeout,  # type: ignore[return-value]
+                                         socket_connect_timeout=connect_timeout, health_check_interval=30)
         if not self.sentinels:
             return Redis.from_url(self.url, **options)
         parsed = parse_url(self.url)
@@ -51,6 +58,8 @@ class RedisTarget:
 
     def describe(self) -> str:
         """For logs: no password."""
+        if self.cluster:
+            return "cluster seeded by " + urlsplit(self.url).netloc.rpartition("@")[2]
         if self.sentinels:
             return f"sentinel master {self.master!r} via " + ",".join(f"{h}:{p}" for h, p in self.sentinels)
         parts = urlsplit(self.url)
@@ -91,10 +100,20 @@ class RedisHandle:
         connection per thread needs neither. Like the client, it retries once
         when the connection was broken (Redis restarted).
         """
+        if self.target.cluster:
+            return self._call_in_cluster(script, keys, args)
         try:
             return self._call(script, keys, args)
         except ConnectionError:
             return self._call(script, keys, args)
+
+    def _call_in_cluster(self, script: LuaScript, keys: list[Any], args: list[Any]) -> Any:
+        """Through the cluster client: to the master of the keys' slot (every script's keys share one
+        queue's hash tag), following MOVED and ASK after a resharding or a failover."""
+        try:
+            return self.client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:  # this master has not run it yet
+            return self.client.execute_command("EVAL", script.source, len(keys), *keys, *args)
 
     def _call(self, script: LuaScript, keys: list[Any], args: list[Any]) -> Any:
         local = self._local

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from functions.jobs import DEFAULT_PRIORITY, DEFAULT_QUEUE, queue_of
 
-WORKERS = "forkline:workers"  # worker id -> last beat
-WORKER_PREFIX = "forkline:worker:"  # one key per live worker, with an expiry
+# The heartbeats share one hash tag: a beat writes both keys in one transaction (also in a cluster).
+WORKERS = "{forkline:workers}"  # worker id -> last beat
+WORKER_PREFIX = "{forkline:workers}:"  # one key per live worker, with an expiry
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 import time
 
+from redis.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from adapters.redis.client import RedisHandle, RedisTarget, redis_outages
@@ -38,5 +39,10 @@ class RedisProbe:
 
 
 def maxmemory_policy(redis: RedisHandle) -> str:
-    """Redis's `maxmemory-policy`, from INFO (managed services often refuse CONFIG GET)."""
+    """Redis's `maxmemory-policy`, from INFO (managed services often refuse CONFIG GET); in a
+    cluster, the first master's that is not `noeviction`, if any."""
+    if redis.target.cluster:
+        found = redis.client.info("memory", target_nodes=RedisCluster.PRIMARIES)
+        policies = sorted({str(node.get("maxmemory_policy", "noeviction")) for node in found.values()})
+        return next((p for p in policies if p != "noeviction"), "noeviction")
     return str(redis.client.info("memory").get("maxmemory_policy", "noeviction"))

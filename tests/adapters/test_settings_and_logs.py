@@ -55,6 +55,37 @@ def test_only_the_two_pairings_of_queue_and_store_are_accepted(monkeypatch, env,
     assert loaded.jobs_table == "t" and loaded.sqs_queue_urls == {"default": "https://q", "slow": "https://s"}
 
 
+@pytest.mark.parametrize("env, says", [
+    ({"REDIS_SENTINELS": "10.0.0.1:26379,nohost"}, "invalid setting REDIS_SENTINELS='10.0.0.1:26379,nohost'"),
+    ({"REDIS_SENTINELS": "10.0.0.1:26379"}, "REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together"),
+    ({"REDIS_SENTINEL_MASTER": "m"}, "REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together"),
+    ({"REDIS_CLUSTER": "true"}, "REDIS_CLUSTER=true needs REDIS_URL (a seed node), not REDIS_SENTINELS"),
+])
+def test_where_redis_is_must_be_one_complete_answer(monkeypatch, env, says):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert says in str(err.value)
+
+
+def test_sentinels_and_cluster_reach_the_redis_target(monkeypatch):
+    from adapters.wiring import redis_target
+
+    monkeypatch.setenv("REDIS_SENTINELS", "10.0.0.1:26379, sentinel-2:26380")
+    monkeypatch.setenv("REDIS_SENTINEL_MASTER", "mymaster")
+    target = redis_target(load_settings())
+    assert (target.sentinels, target.master, target.cluster) == (
+        (("10.0.0.1", 26379), ("sentinel-2", 26380)), "mymaster", False)
+    for name in ("REDIS_SENTINELS", "REDIS_SENTINEL_MASTER"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("REDIS_URL", "redis://10.0.0.2:7000/0")
+    monkeypatch.setenv("REDIS_CLUSTER", "true")
+    target = redis_target(load_settings())
+    assert (target.url, target.cluster, target.describe()) == ("redis://10.0.0.2:7000/0", True,
+                                                               "cluster seeded by 10.0.0.2:7000")
+
+
 def test_the_command_exits_2_with_one_line_and_no_traceback(tmp_path):
     result = subprocess.run([sys.executable, "-m", "local.cli", "run"], cwd=tmp_path, capture_output=True,
                             text=True, timeout=30, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT),
