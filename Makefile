@@ -12,13 +12,12 @@ TOOLS_STAMP := $(TOOLS)/.installed-stamp
 # Programs the tests run next to forkline, from Debian's packages, installed only when missing
 # (these machines run as root): nginx (the reverse proxy), prometheus (its promtool checks /metrics),
 # chromium and chromium-driver (the dashboard's tests drive a real headless browser), redis-server
-# and redis-tools (Redis 7 built with TLS, run as master, replica and sentinels; redis-cli, redis-benchmark),
-# faketime (a host whose clock is off), openssl (the TLS test's certificates).
+# and redis-tools (Redis 7 built with TLS, run as master, replica, sentinels and cluster nodes; redis-cli,
+# redis-benchmark), openssl (the TLS test's certificates).
 system-packages:
 	@missing=""; \
 	test -x /usr/bin/redis-server || missing="$$missing redis-server"; \
 	test -x /usr/bin/redis-cli || missing="$$missing redis-tools"; \
-	test -x /usr/bin/faketime || missing="$$missing faketime"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	test -x /usr/sbin/nginx || missing="$$missing nginx"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \

@@ -200,7 +200,8 @@ class RedisClusterGroup:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.ports[0]}/0"
+        """Every master as a seed node."""
+        return "redis://" + ",".join(f"127.0.0.1:{p}" for p in self.ports) + "/0"
 
     def owners(self) -> dict[int, tuple[str, int]]:
         """Slot -> (node id, port) of its master, as the first node sees it."""

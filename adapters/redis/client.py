@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import hiredis
 from redis import Redis
 from redis.backoff import ExponentialBackoff
-from redis.cluster import RedisCluster
+from redis.cluster import ClusterNode, RedisCluster
 from redis.connection import parse_url
 from redis.exceptions import ConnectionError, NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeout
@@ -22,11 +22,24 @@ from adapters.redis.scripts import LuaScript
 from functions.errors import Unavailable
 
 
+def cluster_seeds(url: str) -> tuple[str, list[tuple[str, int]]]:
+    """A cluster URL may name several seed nodes, `redis://user:pw@h1:7000,h2:7000/0`: (the URL
+    with the first one only, every seed as (host, port))."""
+    parts = urlsplit(url)
+    credentials, at, hosts = parts.netloc.rpartition("@")
+    seeds = []
+    for seed in hosts.split(","):
+        host, colon, port = seed.strip().rpartition(":")
+        seeds.append((host, int(port)) if colon and port.isdigit() else (seed.strip(), 6379))
+    first = f"{credentials}{at}{hosts.split(',')[0].strip()}"
+    return parts._replace(netloc=first).geturl(), seeds
+
+
 @dataclass(frozen=True)
 class RedisTarget:
     """Where Redis is: a URL (`redis://`, `rediss://` for TLS, user and password in it); Sentinel
     addresses and a master name, the URL then giving only the credentials, database and TLS; or,
-    with `cluster`, a Redis Cluster whose seed node the URL names.
+    with `cluster`, a Redis Cluster whose seed nodes the URL names.
 
     Every process and every client forkline makes reaches Redis through one of these.
     """
@@ -43,8 +56,10 @@ class RedisTarget:
                        retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 1), health_check_interval=30)
         if self.cluster:
             # The cluster client routes each command by its key's slot and follows MOVED and ASK.
-            return RedisCluster.from_url(self.url, socket_timeout=socket_timeout,  # type: ignore[return-value]
-                                         socket_connect_timeout=connect_timeout, health_check_interval=30)
+            url, seeds = cluster_seeds(self.url)
+            return RedisCluster.from_url(url, startup_nodes=[ClusterNode(h, p) for h, p in seeds[1:]],  # type: ignore[return-value]
+                                         socket_timeout=socket_timeout, socket_connect_timeout=connect_timeout,
+                                         health_check_interval=30)
         if not self.sentinels:
             return Redis.from_url(self.url, **options)
         parsed = parse_url(self.url)
@@ -59,7 +74,7 @@ class RedisTarget:
     def describe(self) -> str:
         """For logs: no password."""
         if self.cluster:
-            return "cluster seeded by " + urlsplit(self.url).netloc.rpartition("@")[2]
+            return "cluster seeded by " + ",".join(f"{h}:{p}" for h, p in cluster_seeds(self.url)[1])
         if self.sentinels:
             return f"sentinel master {self.master!r} via " + ",".join(f"{h}:{p}" for h, p in self.sentinels)
         parts = urlsplit(self.url)

@@ -70,6 +70,7 @@ def test_where_redis_is_must_be_one_complete_answer(monkeypatch, env, says):
 
 
 def test_sentinels_and_cluster_reach_the_redis_target(monkeypatch):
+    from adapters.redis.client import cluster_seeds
     from adapters.wiring import redis_target
 
     monkeypatch.setenv("REDIS_SENTINELS", "10.0.0.1:26379, sentinel-2:26380")
@@ -84,6 +85,8 @@ def test_sentinels_and_cluster_reach_the_redis_target(monkeypatch):
     target = redis_target(load_settings())
     assert (target.url, target.cluster, target.describe()) == ("redis://10.0.0.2:7000/0", True,
                                                                "cluster seeded by 10.0.0.2:7000")
+    assert cluster_seeds("rediss://u:p@10.0.0.2:7000, node-b:7001,node-c/0") == (
+        "rediss://u:p@10.0.0.2:7000/0", [("10.0.0.2", 7000), ("node-b", 7001), ("node-c", 6379)])
 
 
 def test_the_command_exits_2_with_one_line_and_no_traceback(tmp_path):

@@ -77,6 +77,8 @@ def test_the_seed_walkthrough_on_a_cluster(stack, cluster):
     assert api.request("GET", f"/jobs/{failing['jobId']}")[2]["attempts"] == 4
     assert [e["jobId"] for e in api.request("GET", "/dlq")[2]["items"]] == [failing["jobId"]]
     assert len(api.request("GET", "/workers")[2]["items"]) == 1
+    status, _, metrics = api.request("GET", "/metrics")
+    assert status == 200 and 'forkline_queue_jobs{queue="default",state="dlq"} 1.0' in metrics  # read per node
     # Every key forkline wrote sits in its queue's slot (or the heartbeats'), on that slot's master.
     owners = cluster.owners()
     for port, names in every_key_of(cluster).items():
