@@ -19,7 +19,7 @@ class Settings(BaseSettings):
     redis_sentinels: str = Field("", description="`host:port,...` of Redis Sentinels (with REDIS_SENTINEL_MASTER); "
                                                  "REDIS_URL then gives only the password, database and TLS")
     redis_sentinel_master: str = Field("", description="the master name the sentinels monitor")
-    redis_cluster: bool = Field(False, description="REDIS_URL names a seed node of a Redis Cluster")
+    redis_cluster: bool = Field(False, description="REDIS_URL names seed nodes of a Redis Cluster")
     forkline_allow_eviction: bool = Field(False, description="start even when Redis's maxmemory-policy may evict "
                                                              "keys (jobs would be lost silently)")
     web_concurrency: int | None = Field(None, ge=1, le=256)

@@ -45,7 +45,8 @@ class Ports:
 
 
 def redis_target(settings: Settings) -> RedisTarget:
-    """REDIS_URL, or the Sentinel master REDIS_SENTINELS name (REDIS_URL then gives credentials and TLS)."""
+    """REDIS_URL; or the Sentinel master REDIS_SENTINELS name (REDIS_URL then gives credentials and TLS);
+    or, with REDIS_CLUSTER, the cluster REDIS_URL's seed nodes belong to."""
     return RedisTarget(settings.redis_url or DEFAULT_REDIS_URL, settings.sentinel_addresses,
                        settings.redis_sentinel_master, settings.redis_cluster)
 

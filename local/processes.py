@@ -102,9 +102,9 @@ class Forkline:
     """`forkline <command>` as a subprocess on a free port, with its own env and log dir."""
 
     def __init__(self, command: str, tmp: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = (),
-                 prefix: tuple[str, ...] = (), own_group: bool = False):
-        """`prefix`: a command to run forkline under (`faketime ...`); `own_group`: in a process group of
-        its own, so that `kill_group` can take down it and every child it forked, as a host dying would."""
+                 own_group: bool = False):
+        """`own_group`: in a process group of its own, so that `kill_group` can take down it and every
+        child it forked at once, as a host dying would."""
         self.port = free_port()
         self.tmp = tmp
         self.log_path = tmp / f"forkline-{command}-{self.port}.out"
@@ -119,12 +119,12 @@ class Forkline:
             **(env or {}),
         }
         self.command, self.args = command, args
-        self.prefix, self.own_group = prefix, own_group
+        self.own_group = own_group
         self.proc: subprocess.Popen | None = None
 
     def start(self, wait_http: bool = True, timeout: float = 20.0) -> "Forkline":
         self.out = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([*self.prefix, *FORKLINE, self.command, *self.args], env=self.env, cwd=self.tmp,
+        self.proc = subprocess.Popen([*FORKLINE, self.command, *self.args], env=self.env, cwd=self.tmp,
                                      stdout=self.out, stderr=subprocess.STDOUT, start_new_session=self.own_group)
         if wait_http:
             wait_until(self._healthy, timeout, 0.1, f"forkline {self.command} to answer /health")
@@ -161,19 +161,11 @@ class Forkline:
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 40.0) -> int:
         if self.proc is None:
             return 0
-        if not self.own_group:
-            code = stop_pid(self.proc, sig, timeout)
-        else:  # the whole group: a wrapper in front (faketime) does not forward signals
-            if self.proc.poll() is None:
-                os.killpg(self.proc.pid, sig)
+        code = stop_pid(self.proc, sig, timeout)
+        if self.own_group:
             try:
-                code = self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                code = -signal.SIGKILL
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)  # whatever of the group is left
+                os.killpg(self.proc.pid, signal.SIGKILL)  # whatever of its group is left
             except ProcessLookupError:
                 pass
-            self.proc.wait(5)
         self.out.close()
         return code
