@@ -12,10 +12,6 @@ from dataclasses import dataclass
 
 import falcon
 
-from adapters.aws.dlq import SQSDLQ
-from adapters.aws.job_table import JobTable
-from adapters.aws.jobs import CloudProbe, SQSJobQueue
-from adapters.aws.workers import DynamoWorkerRegistry
 from adapters.http.app import create_app
 from adapters.http.resources import AppDeps
 from adapters.huey.tasks import ForklineHuey, encode_job, queue_huey
@@ -53,6 +49,8 @@ def redis_target(settings: Settings) -> RedisTarget:
 
 def build_dlq(settings: Settings, redis: RedisHandle) -> DeadLetterQueue:
     if settings.dlq_backend == "sqs":
+        from adapters.aws.dlq import SQSDLQ  # boto3 (~9 MB per process) only where AWS is used
+
         assert settings.dlq_sqs_queue_url, "checked by Settings"
         return SQSDLQ(settings.dlq_sqs_queue_url, redrive_sources=tuple(settings.sqs_queue_urls.values()))
     return RedisDLQ(redis)
@@ -63,6 +61,10 @@ def build_ports(settings: Settings) -> Ports:
     redis = RedisHandle(redis_target(settings), socket_timeout=1.0, connect_timeout=0.5)
     dlq = build_dlq(settings, redis)
     if settings.queue_backend == "sqs":  # with JOB_STORE=dynamodb (checked by Settings)
+        from adapters.aws.job_table import JobTable  # boto3 only where AWS is used
+        from adapters.aws.jobs import CloudProbe, SQSJobQueue
+        from adapters.aws.workers import DynamoWorkerRegistry
+
         assert settings.jobs_table, "checked by Settings"
         table = JobTable(settings.jobs_table, settings.job_retention)
         sqs_jobs = SQSJobQueue(settings.sqs_queue_urls, table, event_sources=settings.event_sources)

@@ -168,7 +168,7 @@ def run_bench(args: argparse.Namespace) -> int:
                              stdout=subprocess.DEVNULL, stderr=open(tmp / "stack.err", "wb"))
     results: dict = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(),
                      "web_concurrency": env.get("WEB_CONCURRENCY", str((os.cpu_count() or 1) + 1)),
-                     "consumer_processes": env.get("CONSUMER_PROCESSES", "1"),
+                     "consumer_processes": env.get("CONSUMER_PROCESSES", str(os.cpu_count() or 1)),
                      "duration_s": args.duration, "connections": args.connections}
     try:
         deadline = time.monotonic() + 30

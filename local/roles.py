@@ -24,11 +24,9 @@ from setproctitle import setproctitle
 from adapters.settings import Settings
 from local import redis_server
 from local.consumer import run_consumer
-from local.event_source import run_event_source
 from local.exits import BOOT_ERROR
 from local.signals import reset_in_child
 from local.slots import WorkerSlots
-from local.sqs_worker import run_sqs_worker
 from local.web_worker import serve
 
 
@@ -120,11 +118,15 @@ class ConsumerRole:
             if boot.sock is not None:
                 boot.sock.close()
             settings, metrics_port = boot.settings, boot.metrics_port if slot == 0 else 0
+            os.nice(settings.consumer_nice)  # requests first, jobs with what they leave (README, Performance)
             if settings.cloud_emulation:
                 from local.cloud_template import triggers, yaml_load  # needs the `cloud` extra (pyyaml)
+                from local.event_source import run_event_source
 
                 run_event_source(settings, *triggers(yaml_load()))
             elif settings.queue_backend == "sqs":
+                from local.sqs_worker import run_sqs_worker  # boto3 only where AWS is used
+
                 run_sqs_worker(settings, metrics_port)
             else:
                 run_consumer(settings, metrics_port)

@@ -42,7 +42,7 @@ class Arbiter:
         self.targets = {  # in start order (the roles' order)
             **{name: int(embedded == name) for name in EMBEDDED_ROLES},
             "web": settings.web_workers if web else 0,
-            "consumer": settings.consumer_processes if consumer else 0,
+            "consumer": settings.consumers if consumer else 0,
         }
         self.children: dict[int, Child] = {}
         self.popens: dict[int, object] = {}

@@ -7,9 +7,10 @@ import subprocess
 import sys
 
 import pytest
+from pydantic import ValidationError
 
 from adapters.logs import prune_logs, setup_logging
-from adapters.settings import SettingsError, load_settings
+from adapters.settings import Settings, SettingsError, load_settings
 from local.processes import ROOT
 
 
@@ -170,3 +171,13 @@ def test_a_line_logged_while_a_request_is_served_carries_its_request_id(tmp_path
     errors = [entry for entry in logged if entry["level"] == "error"]
     assert errors and all(entry["requestId"] == "req-500" for entry in errors)
     assert after.headers["X-Request-ID"] != "req-500"
+
+
+def test_process_counts_default_to_the_cores_and_the_consumers_run_niced():
+    cores = os.cpu_count() or 1
+    default = Settings(_env_file=None)
+    assert (default.web_workers, default.consumers, default.consumer_nice) == (cores + 1, cores, 10)
+    chosen = Settings(web_concurrency=4, consumer_processes=3, consumer_nice=0, _env_file=None)
+    assert (chosen.web_workers, chosen.consumers, chosen.consumer_nice) == (4, 3, 0)
+    with pytest.raises(ValidationError):
+        Settings(consumer_nice=20, _env_file=None)

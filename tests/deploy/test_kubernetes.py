@@ -102,6 +102,12 @@ def test_the_api_drains_within_its_termination_grace_period():
     [api] = [c for _, c in containers() if c["command"][1] == "serve"]
     [concurrency] = [e for e in api["env"] if e["name"] == "WEB_CONCURRENCY"]
     assert concurrency["valueFrom"]["resourceFieldRef"]["resource"] == "limits.cpu"
+    # os.cpu_count() in a pod is the node's, not the limit's: every worker sizes its processes from the limit.
+    for _, container in containers():
+        if container["command"][1] == "worker":
+            [processes] = [e for e in container["env"] if e["name"] == "CONSUMER_PROCESSES"]
+            assert processes["valueFrom"]["resourceFieldRef"] == {
+                "containerName": container["name"], "resource": "limits.cpu", "divisor": "1"}
 
 
 def test_autoscalers_target_real_deployments_and_forkline_metrics():

@@ -216,3 +216,25 @@ def test_a_delayed_job_waits_for_its_time_even_across_a_redis_restart(stack):
     done = stack.request("GET", f"/jobs/{later}")[2]
     assert done["attempts"] == 1 and record["runAt"] <= done["finishedAt"] < record["runAt"] + 5  # on time
     assert job_state(stack, cancelled) == "cancelled" and stats_of(stack)["delayed"] == 0  # dropped, never run
+
+
+def niceness(pid):
+    return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[16])
+
+
+def test_by_default_one_consumer_per_core_runs_niced_below_the_web_workers(tmp_path, redis_url):
+    fl = Forkline("run", tmp_path, {"REDIS_URL": redis_url, "WEB_CONCURRENCY": "2"})
+    for name in ("CONSUMER_PROCESSES", "CONSUMER_NICE"):
+        fl.env.pop(name)  # the defaults
+    fl.start(timeout=30)
+    try:
+        consumers = wait_until(lambda: (lambda c: c if len(c) == os.cpu_count() else None)(
+            [p for p, r in roles(fl).items() if r == "consumer"]), 15, 0.1, "a consumer per core")
+        webs = [p for p, r in roles(fl).items() if r == "web"]
+        assert len(webs) == 2
+        assert [niceness(p) for p in consumers] == [10] * len(consumers)
+        assert [niceness(p) for p in webs + [fl.proc.pid]] == [0, 0, 0]
+        job = post(fl, {"type": "noop"})
+        wait_until(lambda: job_state(fl, job) == "completed", 10, 0.05, "a job runs on the niced consumers")
+    finally:
+        assert fl.stop(signal.SIGTERM, timeout=40) == 0, fl.output()[-3000:]

@@ -1,0 +1,247 @@
+"""forkline beside the Node template (Express cluster + BullMQ), measured the same way, in one sitting.
+
+    .venv/bin/python bench/compare.py [--rounds 3] [--jobs 20000] [--out bench/results/compare-DATE.jsonl]
+
+Per round and system (alternating, Node first in odd rounds): a throwaway Redis
+(../shared/bench/redis.sh, no persistence), the API server and the queue worker
+started with their default settings (forkline: `forkline run`, LOG_LEVEL=info, job
+logs and metrics on; Node: `node src/server.js` + `node src/queue/worker.js`, as
+`npm start` and `npm run worker`), then the shared harness's wrk runs (http.sh:
+GET /health, POST /jobs, 64 connections, 2 s warm-up, DURATION s), then a backlog
+drain: JOBS jobs POSTed while nothing consumes them (Node: its worker stopped;
+forkline: the queue paused), then the worker started (the queue resumed) and timed
+from the first completion to the last. Memory is the RSS and PSS totals of the
+process trees, Redis left out, sampled every 0.5 s (idle: before the load; peak:
+the highest total). Prints a JSON line per system and round, then the
+table of medians and ratios. Node's dependencies are installed into .bench/seed-node
+(a copy; ../shared stays read-only). Every process is stopped by its pid.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = Path(os.environ.get("BENCH_DIR", ROOT.parent / "shared" / "bench"))
+sys.path.insert(0, str(ROOT))
+from local.bench import descendants, get, post_jobs, smaps_mb  # noqa: E402
+from local.processes import stop_pid  # noqa: E402
+from local.redis_server import free_port  # noqa: E402
+
+SEED_COPY = ROOT / ".bench" / "seed-node"
+
+
+def seed_node() -> Path | None:
+    """A copy of the Node template with its dependencies installed, or None without node/npm."""
+    if not (shutil.which("node") and shutil.which("npm") and (BENCH / "seed-node").is_dir()):
+        return None
+    lock = (BENCH / "seed-node" / "package-lock.json").read_bytes()
+    if not (SEED_COPY / "node_modules").is_dir() or (SEED_COPY / "package-lock.json").read_bytes() != lock:
+        shutil.rmtree(SEED_COPY, ignore_errors=True)
+        shutil.copytree(BENCH / "seed-node", SEED_COPY)
+        for path in [SEED_COPY, *SEED_COPY.rglob("*")]:
+            path.chmod(path.stat().st_mode | 0o200)
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=SEED_COPY, check=True, timeout=600,
+                       stdout=subprocess.DEVNULL)
+    return SEED_COPY
+
+
+class MemorySampler(threading.Thread):
+    """RSS and PSS totals (MB) of the given process trees every 0.5 s; `idle` is set by mark_idle()."""
+
+    def __init__(self, pids: list[int]) -> None:
+        super().__init__(daemon=True)
+        self.pids, self.peak, self.idle = pids, (0.0, 0.0), (0.0, 0.0)
+        self.done = threading.Event()
+
+    def total(self) -> tuple[float, float]:
+        rss = pss = 0.0
+        for root in self.pids:
+            for pid in descendants(root):
+                try:
+                    r, p = smaps_mb(pid)
+                except OSError:
+                    continue
+                rss, pss = rss + r, pss + p
+        return rss, pss
+
+    def mark_idle(self) -> None:
+        self.idle = self.total()
+
+    def run(self) -> None:
+        while not self.done.wait(0.5):
+            now = self.total()
+            self.peak = (max(self.peak[0], now[0]), max(self.peak[1], now[1]))
+
+
+def wrk_runs(port: int, duration: int) -> dict[str, dict]:
+    env = {**os.environ, "SCENARIOS": "health jobs", "WARMUP_S": "2"}
+    out = subprocess.run([str(BENCH / "http.sh"), f"http://127.0.0.1:{port}", str(duration), "64"], env=env,
+                         capture_output=True, text=True, timeout=4 * duration + 120, check=True)
+    return {line["scenario"]: line for line in map(json.loads, out.stdout.splitlines()) if "scenario" in line}
+
+
+def post(port: int, path: str) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("POST", path)
+        response = conn.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"POST {path} answered {response.status}")
+    finally:
+        conn.close()
+
+
+def completed(port: int) -> int:
+    return int(get(port, "/queue/stats")["completed"])
+
+
+def wait_idle(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stats = get(port, "/queue/stats")
+        if stats["waiting"] + stats["active"] + stats.get("delayed", 0) == 0:
+            return
+        time.sleep(0.1)
+    raise RuntimeError("the queue did not drain in time")
+
+
+def measure(system: str, seed: Path | None, jobs: int, duration: int, tmp: Path) -> dict:
+    redis_port, port = free_port(), free_port()
+    env = {**os.environ, "BENCH_STATE_DIR": str(tmp)}
+    subprocess.run([str(BENCH / "redis.sh"), "start", str(redis_port), str(tmp / "redis")], env=env, check=True,
+                   timeout=30, stdout=subprocess.DEVNULL)
+    if system == "node":
+        assert seed is not None
+        app_env = {**env, "NODE_ENV": "production", "HOST": "127.0.0.1", "PORT": str(port), "LOG_LEVEL": "info",
+                   "REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(redis_port), "LOG_DIR": str(tmp / "logs")}
+        server, worker, cwd = ["node", "src/server.js"], ["node", "src/queue/worker.js"], seed
+    else:
+        forkline = str(ROOT / ".venv" / "bin" / "forkline")
+        app_env = {**env, "HOST": "127.0.0.1", "PORT": str(port), "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+                   "LOG_DIR": str(tmp / "logs"), "DATA_DIR": str(tmp / "data")}
+        for name in ("LOG_LEVEL", "WEB_CONCURRENCY", "CONSUMER_PROCESSES", "WORKER_CONCURRENCY"):
+            app_env.pop(name, None)
+        server, worker, cwd = [forkline, "run"], [], tmp
+    out = open(tmp / f"{system}.out", "ab")
+    procs = [subprocess.Popen(command, cwd=cwd, env=app_env, stdout=out, stderr=out) for command in (server, worker)
+             if command]
+    sampler = MemorySampler([p.pid for p in procs])
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                completed(port)
+                break
+            except (OSError, ValueError):
+                if time.monotonic() > deadline or procs[0].poll() is not None:
+                    raise RuntimeError(f"{system} did not start") from None
+                time.sleep(0.1)
+        time.sleep(3)  # every web worker and the consumer up
+        sampler.mark_idle()
+        sampler.start()
+        result: dict = {"system": system, "loadavg": Path("/proc/loadavg").read_text().split()[:3]}
+        result.update(wrk_runs(port, duration))
+        wait_idle(port, 600)
+        if system == "node":
+            stop_pid(procs[1], signal.SIGTERM, timeout=30)
+            sampler.pids = [procs[0].pid]
+        else:
+            post(port, "/queues/default/pause")
+        body = {"type": "noop"} if system == "forkline" else {"message": "Hello", "shouldFail": False}
+        posted, before = post_jobs(port, jobs, body), completed(port)
+        if system == "node":
+            procs[1] = subprocess.Popen(worker, cwd=cwd, env=app_env, stdout=out, stderr=out)
+            sampler.pids = [p.pid for p in procs]
+        else:
+            post(port, "/queues/default/resume")
+        start, first = time.monotonic(), None
+        while (done := completed(port) - before) < posted:
+            if time.monotonic() - start > 600:
+                raise RuntimeError(f"{system}: {done} of {posted} jobs completed in 600 s")
+            if first is None and done > 0:
+                first = time.monotonic()  # the worker's start-up is not drain time
+            time.sleep(0.02)
+        took = time.monotonic() - (first or start)
+        result["drain"] = {"jobs": posted, "seconds": round(took, 2), "jobs_per_s": round(posted / took, 1)}
+        sampler.done.set()
+        result["memory_mb"] = {"idle_rss": round(sampler.idle[0], 1), "idle_pss": round(sampler.idle[1], 1),
+                               "peak_rss": round(sampler.peak[0], 1), "peak_pss": round(sampler.peak[1], 1)}
+        return result
+    finally:
+        sampler.done.set()
+        for proc in reversed(procs):
+            stop_pid(proc, signal.SIGTERM, timeout=30)
+        subprocess.run([str(BENCH / "redis.sh"), "stop", str(redis_port)], env=env, timeout=30,
+                       stdout=subprocess.DEVNULL)
+
+
+ROWS = [("GET /health rps", lambda r: r["GET /health"]["rps"], True),
+        ("GET /health p99 ms", lambda r: r["GET /health"]["p99_ms"], False),
+        ("POST /jobs rps", lambda r: r["POST /jobs"]["rps"], True),
+        ("POST /jobs p99 ms", lambda r: r["POST /jobs"]["p99_ms"], False),
+        ("backlog drain jobs/s", lambda r: r["drain"]["jobs_per_s"], True),
+        ("memory idle RSS MB", lambda r: r["memory_mb"]["idle_rss"], False),
+        ("memory idle PSS MB", lambda r: r["memory_mb"]["idle_pss"], False),
+        ("memory peak RSS MB", lambda r: r["memory_mb"]["peak_rss"], False),
+        ("memory peak PSS MB", lambda r: r["memory_mb"]["peak_pss"], False)]
+
+
+def table(results: list[dict]) -> str:
+    systems = [s for s in ("forkline", "node") if any(r["system"] == s for r in results)]
+    lines = ["| figure (median of runs) | " + " | ".join(systems) + (" | ratio |" if len(systems) == 2 else " |"),
+             "| --- " * (len(systems) + 1 + (len(systems) == 2)) + "|"]
+    for name, pick, higher_better in ROWS:
+        medians = [statistics.median(pick(r) for r in results if r["system"] == s) for s in systems]
+        cells = [f"{m:,.1f}" for m in medians]
+        if len(systems) == 2 and medians[1]:
+            ratio = medians[0] / medians[1]
+            cells.append(f"{ratio:.2f}×" + ("" if higher_better else " (lower is better)"))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=20000)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--systems", default="forkline,node")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        print("compare.py needs wrk (make bench-packages)", file=sys.stderr)
+        return 1
+    systems = args.systems.split(",")
+    seed = seed_node() if "node" in systems else None
+    if "node" in systems and seed is None:
+        print("node/npm or ../shared/bench/seed-node not found: measuring forkline alone", file=sys.stderr)
+        systems.remove("node")
+    results = []
+    for round_ in range(args.rounds):
+        for system in systems if round_ % 2 else list(reversed(systems)):
+            with tempfile.TemporaryDirectory(prefix=f"compare-{system}-") as tmp:
+                result = measure(system, seed, args.jobs, args.duration, Path(tmp))
+            result["round"] = round_ + 1
+            print(json.dumps(result), flush=True)
+            results.append(result)
+            if args.out:
+                with args.out.open("a") as f:
+                    f.write(json.dumps(result) + "\n")
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""py-spy flame graphs of a web worker under POST /jobs load and of the consumer during a drain.
+
+    .venv/bin/python bench/flamegraphs.py LABEL [--jobs 20000] [--seconds 10]
+
+Starts a throwaway Redis, `forkline serve` and `forkline worker` (default settings),
+records one web worker while wrk POSTs jobs (64 connections, SECONDS s), stops the
+worker, POSTs JOBS jobs, starts the worker again and records its consumer process
+while it drains them. Writes bench/flamegraphs/LABEL-web-post.svg and
+LABEL-consumer-drain.svg, sampled by py-spy at 250 Hz without pausing the process
+(--nonblocking). The web worker's graph holds only samples of the thread holding the
+GIL (Python CPU time, not waits for Redis); the consumer's holds every thread that is
+not idle (py-spy's --gil finds no samples in its worker threads), so a thread waiting
+for the claim lock shows as time in `_next_claimed`/`complete`. Every process is stopped by its pid.
+"""
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = Path(os.environ.get("BENCH_DIR", ROOT.parent / "shared" / "bench"))
+OUT = ROOT / "bench" / "flamegraphs"
+sys.path.insert(0, str(ROOT))
+from local.bench import descendants, get, post_jobs  # noqa: E402
+from local.processes import stop_pid  # noqa: E402
+from local.redis_server import free_port  # noqa: E402
+
+PY_SPY = str(ROOT / ".venv" / "bin" / "py-spy")
+GIL = ["--gil"]
+
+
+def record(pid: int, svg: Path, seconds: float, gil: bool = True) -> subprocess.Popen:
+    return subprocess.Popen([PY_SPY, "record", *(GIL if gil else []), "-r", "250", "-d", str(int(seconds)),
+                             "-p", str(pid), "-o", str(svg)], stdout=subprocess.DEVNULL)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("label")
+    parser.add_argument("--jobs", type=int, default=60000)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="flamegraphs-"))
+    redis_port, port = free_port(), free_port()
+    env = {**os.environ, "BENCH_STATE_DIR": str(tmp), "HOST": "127.0.0.1", "PORT": str(port),
+           "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "LOG_DIR": str(tmp / "logs"), "DATA_DIR": str(tmp)}
+    subprocess.run([str(BENCH / "redis.sh"), "start", str(redis_port), str(tmp / "redis")], env=env, check=True,
+                   timeout=30, stdout=subprocess.DEVNULL)
+    forkline = str(ROOT / ".venv" / "bin" / "forkline")
+    out = open(tmp / "out.log", "wb")
+    procs = [subprocess.Popen([forkline, "serve"], cwd=tmp, env=env, stdout=out, stderr=out),
+             subprocess.Popen([forkline, "worker"], cwd=tmp, env=env, stdout=out, stderr=out)]
+    try:
+        time.sleep(4)
+        get(port, "/health")
+        web = descendants(procs[0].pid)[1]
+        spy = record(web, OUT / f"{args.label}-web-post.svg", args.seconds)
+        subprocess.run(["wrk", "-t1", "-c64", f"-d{args.seconds}s", "-s", str(BENCH / "lua" / "post_job.lua"),
+                        f"http://127.0.0.1:{port}/jobs"], capture_output=True, timeout=args.seconds + 30, check=True)
+        spy.wait(60)
+        stop_pid(procs[1], signal.SIGTERM, timeout=120)
+        post_jobs(port, args.jobs, {"type": "noop"})
+        procs[1] = subprocess.Popen([forkline, "worker"], cwd=tmp, env=env, stdout=out, stderr=out)
+        time.sleep(1.5)
+        consumer = descendants(procs[1].pid)[-1]
+        spy = record(consumer, OUT / f"{args.label}-consumer-drain.svg", 4, gil=False)
+        spy.wait(60)
+        print(f"wrote {OUT}/{args.label}-web-post.svg and {args.label}-consumer-drain.svg")
+    finally:
+        for proc in reversed(procs):
+            stop_pid(proc, signal.SIGTERM, timeout=30)
+        subprocess.run([str(BENCH / "redis.sh"), "stop", str(redis_port)], env=env, timeout=30,
+                       stdout=subprocess.DEVNULL)
+
+
+if __name__ == "__main__":
+    main()
