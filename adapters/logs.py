@@ -117,17 +117,19 @@ class LogSink(logging.Handler):
         if self.directory is not None:
             self.directory.mkdir(parents=True, exist_ok=True)
         self._day = ""
+        self._day_ends = 0.0  # the UTC midnight after which the next file starts
         self._fd: int | None = None
         self.pid = os.getpid()
 
     def _file_for_today(self) -> int:
         assert self.directory is not None
-        day = time.strftime("%Y-%m-%d", time.gmtime())
-        if day != self._day or self._fd is None:
+        now = time.time()
+        if now >= self._day_ends or self._fd is None:  # the date is formatted once a day, not once a line
+            day = time.strftime("%Y-%m-%d", time.gmtime(now))
             if self._fd is not None:
                 os.close(self._fd)
             self._fd = os.open(self.directory / f"forkline-{day}.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            self._day = day
+            self._day, self._day_ends = day, (now // 86400 + 1) * 86400
         return self._fd
 
     def emit(self, record: logging.LogRecord) -> None:

@@ -5,10 +5,10 @@ OpenAPI document: a route cannot be served without being documented, or
 documented as protected without being protected.
 """
 
-import json
 from typing import Any
 
 import falcon
+import orjson
 
 from adapters.http.dashboard import DashboardAssetResource, DashboardResource
 from adapters.http.errors import register_error_handlers
@@ -136,12 +136,14 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
+def dump_json(media: Any) -> bytes:
+    """orjson, compact; a value orjson does not know (none of the API's models) falls back to str."""
+    return orjson.dumps(media, default=str, option=orjson.OPT_NON_STR_KEYS)
+
+
 def load_json(text: str) -> Any:
-    """json.loads, with a body nested too deeply for it refused as malformed, not a 500."""
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
+    """orjson (strict RFC 8259: no NaN or Infinity); a body nested past 1,024 levels is malformed (400)."""
+    return orjson.loads(text)
 
 
 def create_app(deps: AppDeps) -> falcon.App:
@@ -150,10 +152,11 @@ def create_app(deps: AppDeps) -> falcon.App:
     middleware: list[Any] = [RequestContext(deps.metrics, deps.access_log), BodyLimit(deps.max_body),
                              ApiKeyAuth(deps.api_keys, protected)]
     app = falcon.App(middleware=middleware)
+    json_handler = falcon.media.JSONHandler(dumps=dump_json, loads=load_json)
+    app.resp_options.media_handlers[falcon.MEDIA_JSON] = json_handler
     app.req_options.strip_url_path_trailing_slash = True
     # JSON in, JSON out: a form-encoded body is refused with 415, not parsed.
-    app.req_options.media_handlers = falcon.media.Handlers(
-        {falcon.MEDIA_JSON: falcon.media.JSONHandler(loads=load_json)})
+    app.req_options.media_handlers = falcon.media.Handlers({falcon.MEDIA_JSON: json_handler})
     for route in ROUTES:
         app.add_route(route.path, route.resource(deps))
     register_error_handlers(app)

@@ -25,7 +25,9 @@ _INT_FIELDS = {"attempts", "maxAttempts", "replays", "priority"}
 _FLOAT_FIELDS = {"createdAt", "updatedAt", "nextAttemptAt", "finishedAt", "runAt"}
 _JSON_FIELDS = {"payload", "result"}
 _FLAG_FIELDS = {"dlqPending"}  # stored as "1" only while true
-_OMITTED_AT_DEFAULT = {"replays": 0, "priority": DEFAULT_PRIORITY}  # most jobs: fewer hash fields
+# Left out at these values (most jobs: fewer hash fields); a flag is stored as "1" only while true.
+_OMITTED_AT: dict[str, object] = {"replays": 0, "priority": DEFAULT_PRIORITY, **dict.fromkeys(_FLAG_FIELDS, False)}
+_NEVER = object()
 COUNTED = ("waiting", "active", "delayed", "completed", "failed", "dlqPending", "paused")
 OTHER_PRIORITIES = [p for p in range(10) if p != DEFAULT_PRIORITY]
 
@@ -40,17 +42,16 @@ def schedule_score(run_at: float) -> float:
 def encode_record(job: JobRecord) -> list[str]:
     """The record as HSET arguments [name, value, ...]; unset fields are left out (read back as None)."""
     fields: list[str] = []
-    for name in JobRecord.model_fields:
-        value = getattr(job, name)
-        if value is None or (name in _FLAG_FIELDS and not value) or _OMITTED_AT_DEFAULT.get(name, ...) == value:
+    for name, value in job.__dict__.items():  # the fields, in order, without pydantic's attribute lookup
+        if value is None or _OMITTED_AT.get(name, _NEVER) == value:
             continue
-        if name in _FLAG_FIELDS:
-            value = "1"
-        elif name in _JSON_FIELDS:
+        if name in _JSON_FIELDS:
             value = json.dumps(value)
-        elif isinstance(value, Enum):
-            value = value.value
-        fields += (name, value if isinstance(value, str) else str(value))
+        elif name in _FLAG_FIELDS:
+            value = "1"
+        elif type(value) is not str:
+            value = value.value if isinstance(value, Enum) else str(value)
+        fields += (name, value)
     return fields
 
 

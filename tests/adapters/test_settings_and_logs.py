@@ -181,3 +181,18 @@ def test_process_counts_default_to_the_cores_and_the_consumers_run_niced():
     assert (chosen.web_workers, chosen.consumers, chosen.consumer_nice) == (4, 3, 0)
     with pytest.raises(ValidationError):
         Settings(consumer_nice=20, _env_file=None)
+
+
+def test_a_line_after_utc_midnight_goes_to_the_next_days_file(tmp_path, monkeypatch):
+    import adapters.logs as logs
+
+    sink = logs.LogSink("test", str(tmp_path), human=False)
+    before_midnight = dt.datetime(2026, 3, 1, 23, 59, 59, 500000, tzinfo=dt.UTC).timestamp()
+    for now, message in ((before_midnight, "late"), (before_midnight + 0.4, "later"),
+                         (before_midnight + 0.6, "new day")):
+        monkeypatch.setattr(logs.time, "time", lambda now=now: now)
+        sink.write_fields(logging.INFO, "forkline.test", message, {})
+    sink.close()
+    days = {f.name: [json.loads(line)["message"] for line in f.read_text().splitlines()]
+            for f in tmp_path.glob("forkline-*.log")}
+    assert days == {"forkline-2026-03-01.log": ["late", "later"], "forkline-2026-03-02.log": ["new day"]}
