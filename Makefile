@@ -56,9 +56,11 @@ lint: install
 test: install $(TOOLS_STAMP) system-packages lint
 	$(VENV)/bin/pytest -q
 
+# forkline beside the Node template (../shared/bench/seed-node; forkline alone without node), 3 alternating
+# rounds, then the cost of the observability; ~10 minutes. Figures, not tests.
 bench: install bench-packages
+	@$(PY) bench/compare.py --rounds 3
 	@$(PY) bench/overhead.py
-	@$(VENV)/bin/forkline bench
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .forkline logs .pytest_cache
