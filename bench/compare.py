@@ -117,7 +117,8 @@ def wait_idle(port: int, timeout: float) -> None:
     raise RuntimeError("the queue did not drain in time")
 
 
-def measure(system: str, seed: Path | None, jobs: int, duration: int, tmp: Path) -> dict:
+def measure(system: str, seed: Path | None, jobs: int, duration: int, tmp: Path,
+            settings: dict[str, str] | None = None) -> dict:
     redis_port, port = free_port(), free_port()
     env = {**os.environ, "BENCH_STATE_DIR": str(tmp)}
     subprocess.run([str(BENCH / "redis.sh"), "start", str(redis_port), str(tmp / "redis")], env=env, check=True,
@@ -131,8 +132,9 @@ def measure(system: str, seed: Path | None, jobs: int, duration: int, tmp: Path)
         forkline = str(ROOT / ".venv" / "bin" / "forkline")
         app_env = {**env, "HOST": "127.0.0.1", "PORT": str(port), "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
                    "LOG_DIR": str(tmp / "logs"), "DATA_DIR": str(tmp / "data")}
-        for name in ("LOG_LEVEL", "WEB_CONCURRENCY", "CONSUMER_PROCESSES", "WORKER_CONCURRENCY"):
+        for name in ("LOG_LEVEL", "WEB_CONCURRENCY", "CONSUMER_PROCESSES", "CONSUMER_NICE", "WORKER_CONCURRENCY"):
             app_env.pop(name, None)
+        app_env.update(settings or {})
         server, worker, cwd = [forkline, "run"], [], tmp
     out = open(tmp / f"{system}.out", "ab")
     procs = [subprocess.Popen(command, cwd=cwd, env=app_env, stdout=out, stderr=out) for command in (server, worker)
@@ -219,11 +221,14 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--systems", default="forkline,node")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a forkline setting for this sitting (e.g. WEB_CONCURRENCY=1); default: none")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("compare.py needs wrk (make bench-packages)", file=sys.stderr)
         return 1
     systems = args.systems.split(",")
+    settings = dict(item.split("=", 1) for item in args.set)
     seed = seed_node() if "node" in systems else None
     if "node" in systems and seed is None:
         print("node/npm or ../shared/bench/seed-node not found: measuring forkline alone", file=sys.stderr)
@@ -232,8 +237,10 @@ def main() -> int:
     for round_ in range(args.rounds):
         for system in systems if round_ % 2 else list(reversed(systems)):
             with tempfile.TemporaryDirectory(prefix=f"compare-{system}-") as tmp:
-                result = measure(system, seed, args.jobs, args.duration, Path(tmp))
+                result = measure(system, seed, args.jobs, args.duration, Path(tmp), settings)
             result["round"] = round_ + 1
+            if system == "forkline" and settings:
+                result["settings"] = settings
             print(json.dumps(result), flush=True)
             results.append(result)
             if args.out:

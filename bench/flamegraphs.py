@@ -1,16 +1,16 @@
 """py-spy flame graphs of a web worker under POST /jobs load and of the consumer during a drain.
 
-    .venv/bin/python bench/flamegraphs.py LABEL [--jobs 20000] [--seconds 10]
+    .venv/bin/python bench/flamegraphs.py LABEL [--jobs 60000] [--seconds 10]
 
 Starts a throwaway Redis, `forkline serve` and `forkline worker` (default settings),
 records one web worker while wrk POSTs jobs (64 connections, SECONDS s), stops the
 worker, POSTs JOBS jobs, starts the worker again and records its consumer process
 while it drains them. Writes bench/flamegraphs/LABEL-web-post.svg and
-LABEL-consumer-drain.svg, sampled by py-spy at 250 Hz without pausing the process
-(--nonblocking). The web worker's graph holds only samples of the thread holding the
-GIL (Python CPU time, not waits for Redis); the consumer's holds every thread that is
-not idle (py-spy's --gil finds no samples in its worker threads), so a thread waiting
-for the claim lock shows as time in `_next_claimed`/`complete`. Every process is stopped by its pid.
+LABEL-consumer-drain.svg: py-spy at 250 Hz, only samples of the thread holding the GIL
+(Python's CPU time, not waits for Redis or for a lock; py-spy's --nonblocking mode finds
+no such samples in the consumer's threads, so the process is paused for each
+sample). With one consumer process per core, one of them is recorded. Every process is
+stopped by its pid.
 """
 
 import argparse
@@ -31,11 +31,10 @@ from local.processes import stop_pid  # noqa: E402
 from local.redis_server import free_port  # noqa: E402
 
 PY_SPY = str(ROOT / ".venv" / "bin" / "py-spy")
-GIL = ["--gil"]
 
 
-def record(pid: int, svg: Path, seconds: float, gil: bool = True) -> subprocess.Popen:
-    return subprocess.Popen([PY_SPY, "record", *(GIL if gil else []), "-r", "250", "-d", str(int(seconds)),
+def record(pid: int, svg: Path, seconds: float) -> subprocess.Popen:
+    return subprocess.Popen([PY_SPY, "record", "--gil", "-r", "250", "-d", str(int(seconds)),
                              "-p", str(pid), "-o", str(svg)], stdout=subprocess.DEVNULL)
 
 
@@ -69,7 +68,7 @@ def main() -> None:
         procs[1] = subprocess.Popen([forkline, "worker"], cwd=tmp, env=env, stdout=out, stderr=out)
         time.sleep(1.5)
         consumer = descendants(procs[1].pid)[-1]
-        spy = record(consumer, OUT / f"{args.label}-consumer-drain.svg", 4, gil=False)
+        spy = record(consumer, OUT / f"{args.label}-consumer-drain.svg", 4)
         spy.wait(60)
         print(f"wrote {OUT}/{args.label}-web-post.svg and {args.label}-consumer-drain.svg")
     finally:
