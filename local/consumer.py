@@ -16,6 +16,7 @@ from collections.abc import Callable
 from huey.consumer import Consumer
 
 from adapters import metrics
+from adapters.huey.storage import OUTCOME_HOLD
 from adapters.huey.tasks import ForklineHuey
 from adapters.logs import setup_logging
 from adapters.metrics import serve_metrics
@@ -37,6 +38,16 @@ def renew_leases_forever(hueys: list[ForklineHuey], stop: threading.Event, inter
                 huey.storage.renew_leases()
             except Exception as exc:  # Redis down: the next round tries again
                 log.debug("lease renewal failed: %s", exc)
+
+
+def flush_outcomes_forever(hueys: list[ForklineHuey], stop: threading.Event) -> None:
+    """Record outcomes that waited their hold while every thread was busy with claimed work."""
+    while not stop.wait(OUTCOME_HOLD):
+        for huey in hueys:
+            try:
+                huey.storage.flush_due()
+            except Exception as exc:  # Redis down: they are kept and sent with a later round trip
+                log.debug("recording outcomes failed: %s", exc)
 
 
 def deliver_dead_forever(hueys: list[ForklineHuey], stop: threading.Event) -> None:
@@ -199,6 +210,7 @@ def run_consumer(settings: Settings, metrics_port: int = 0) -> None:
         huey.watchdog.on_stuck = stop_for_stuck_jobs
     threading.Thread(target=renew_leases_forever, args=(hueys, stop, settings.job_lease / 3),
                      name="lease-renewer", daemon=True).start()
+    threading.Thread(target=flush_outcomes_forever, args=(hueys, stop), name="outcomes", daemon=True).start()
     threading.Thread(target=watch_jobs, args=(hueys, stop), name="job-watchdog", daemon=True).start()
     threading.Thread(target=deliver_dead_forever, args=(hueys, stop), name="dlq-retry", daemon=True).start()
     threading.Thread(target=stop_when_orphaned, args=(os.getppid(), stop), name="parent-watch", daemon=True).start()

@@ -31,6 +31,9 @@ log = logging.getLogger("forkline.queue")
 
 OUTAGE_ERRORS = (ConnectionError, TimeoutError, OSError)
 RECONNECT_FIRST, RECONNECT_CAP = 0.1, 2.0
+# How long a finished job's outcome may wait to share a round trip with others (its lease is held meanwhile,
+# so a crash in that window runs it again: at-least-once). 0: every outcome goes with the next claim.
+OUTCOME_HOLD = 0.02
 
 
 class LeasedRedisStorage(RedisStorage):
@@ -60,6 +63,8 @@ class LeasedRedisStorage(RedisStorage):
         self._reconnect_delay = RECONNECT_FIRST
         self._claimed: collections.deque = collections.deque()
         self._completed: list[tuple[str, str, bytes]] = []
+        self._completed_since = 0.0  # when the oldest of them finished (monotonic)
+        self.hold = OUTCOME_HOLD
         self._claim_lock = threading.Lock()
         self.paused = False  # as the last claim found the queue
         self.priority_aging = 10.0
@@ -73,6 +78,7 @@ class LeasedRedisStorage(RedisStorage):
         self.clock = RedisClock(self.redis)
         self.lease = lease
         self.batch = batch
+        self.hold = OUTCOME_HOLD
         self.retention = retention
         self._claimed.clear()
         self._completed.clear()
@@ -103,10 +109,14 @@ class LeasedRedisStorage(RedisStorage):
 
     def _next_claimed(self) -> tuple[bytes, int, int] | None:
         with self._claim_lock:
-            # Completions are recorded at once (with a top-up of the buffer): at most one round trip per job.
-            if self._completed or not self._claimed:
+            # Outcomes ride on a claim: the one that refills an empty buffer, or the first once `batch` of
+            # them wait or the oldest has waited `hold` s (flush_due() sees to that while no thread claims).
+            if not self._claimed or self._outcomes_due(len(self._completed) >= self.batch):
                 self._round_trip(max(self.batch - len(self._claimed), 0))
             return self._claimed.popleft() if self._claimed else None
+
+    def _outcomes_due(self, full: bool = False) -> bool:
+        return bool(self._completed) and (full or time.monotonic() - self._completed_since >= self.hold)
 
     def _round_trip(self, wanted: int) -> None:
         completed, self._completed = self._completed, []
@@ -130,14 +140,22 @@ class LeasedRedisStorage(RedisStorage):
             self._claimed.append((found[i], int(found[i + 1]), int(found[i + 2])))
 
     def complete(self, job_id: str, result: str, lease: bytes) -> None:
-        """Record a completed job with the next claim (this thread's next one, right after this)."""
+        """Record a completed job with a coming claim, within `hold` seconds (its lease is held until then)."""
         with self._claim_lock:
+            if not self._completed:
+                self._completed_since = time.monotonic()
             self._completed.append((job_id, result, lease))
 
     def flush(self) -> None:
         """Record pending completions now (at shutdown)."""
         with self._claim_lock:
             if self._completed:
+                self._round_trip(0)
+
+    def flush_due(self) -> None:
+        """Record the completions that have waited `hold` seconds (called every `hold` s by the consumer)."""
+        with self._claim_lock:
+            if self._outcomes_due():
                 self._round_trip(0)
 
     def claim_or_wait(self) -> tuple[bytes, int, int] | None:

@@ -163,3 +163,28 @@ def test_retry_delays_are_capped_by_job_backoff_max(ports, settings):
         time.sleep(max(0.0, record.nextAttemptAt - time.time()) + 0.05)
         promote_due()
     assert delays == [0.2, 0.3, 0.3]  # base 0.2: 0.2, 0.4 -> 0.3, 0.8 -> 0.3
+
+
+def test_outcomes_wait_at_most_their_hold_to_share_a_round_trip(ports):
+    ids = [submit(ports, {"message": str(i), "shouldFail": False}) for i in range(4)]
+    huey.storage.batch, huey.storage.hold = 3, 0.3  # claims 3 at a time; an outcome waits up to 0.3 s
+    first = huey.dequeue()
+    huey.execute(first)
+    second = huey.dequeue()  # from the buffer: no round trip, the first outcome waits
+    assert (first.id, second.id) == tuple(ids[:2])
+    assert ports.jobs.get(first.id).state == "active"
+    assert ports.redis.client.zscore(DEFAULT.leases, first.running_job.message) is not None  # still leased
+    huey.storage.flush_due()
+    assert ports.jobs.get(first.id).state == "active"  # not due yet
+    time.sleep(0.35)
+    huey.storage.flush_due()  # what the consumer's outcomes thread does every hold
+    assert ports.jobs.get(first.id).state == "completed"
+    assert ports.redis.client.zscore(DEFAULT.leases, first.running_job.message) is None
+    huey.execute(second)
+    third = huey.dequeue()  # the last buffered message
+    huey.execute(third)
+    fourth = huey.dequeue()  # the buffer is empty: this claim carries both waiting outcomes
+    assert [ports.jobs.get(t.id).state for t in (second, third, fourth)] == ["completed", "completed", "active"]
+    huey.execute(fourth)
+    huey.storage.flush()
+    assert ports.jobs.counts()["default"]["completed"] == 4
