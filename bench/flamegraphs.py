@@ -1,6 +1,6 @@
 """py-spy flame graphs of a web worker under POST /jobs load and of the consumer during a drain.
 
-    .venv/bin/python bench/flamegraphs.py LABEL [--jobs 60000] [--seconds 10]
+    .venv/bin/python bench/flamegraphs.py LABEL [--jobs 100000] [--seconds 10]
 
 Starts a throwaway Redis, `forkline serve` and `forkline worker` (default settings),
 records one web worker while wrk POSTs jobs (64 connections, SECONDS s), stops the
@@ -41,7 +41,7 @@ def record(pid: int, svg: Path, seconds: float) -> subprocess.Popen:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("label")
-    parser.add_argument("--jobs", type=int, default=60000)
+    parser.add_argument("--jobs", type=int, default=100000)
     parser.add_argument("--seconds", type=int, default=10)
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
@@ -66,7 +66,10 @@ def main() -> None:
         stop_pid(procs[1], signal.SIGTERM, timeout=120)
         post_jobs(port, args.jobs, {"type": "noop"})
         procs[1] = subprocess.Popen([forkline, "worker"], cwd=tmp, env=env, stdout=out, stderr=out)
-        time.sleep(1.5)
+        deadline = time.monotonic() + 15
+        while len(descendants(procs[1].pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)  # the supervisor forks its consumers
+        time.sleep(1)
         consumer = descendants(procs[1].pid)[-1]
         spy = record(consumer, OUT / f"{args.label}-consumer-drain.svg", 4)
         spy.wait(60)
