@@ -16,7 +16,7 @@ from collections.abc import Callable
 from huey.consumer import Consumer
 
 from adapters import metrics
-from adapters.huey.storage import OUTCOME_HOLD
+from adapters.huey.storage import OUTCOME_HOLD, RECONNECT_CAP
 from adapters.huey.tasks import ForklineHuey
 from adapters.logs import setup_logging
 from adapters.metrics import serve_metrics
@@ -42,12 +42,15 @@ def renew_leases_forever(hueys: list[ForklineHuey], stop: threading.Event, inter
 
 def flush_outcomes_forever(hueys: list[ForklineHuey], stop: threading.Event) -> None:
     """Record outcomes that waited their hold while every thread was busy with claimed work."""
-    while not stop.wait(OUTCOME_HOLD):
+    delay = OUTCOME_HOLD
+    while not stop.wait(delay):
+        delay = OUTCOME_HOLD
         for huey in hueys:
             try:
                 huey.storage.flush_due()
-            except Exception as exc:  # Redis down: they are kept and sent with a later round trip
+            except Exception as exc:  # Redis down: they are kept (leases too) for a later round trip
                 log.debug("recording outcomes failed: %s", exc)
+                delay = RECONNECT_CAP  # not 50 attempts a second at an unreachable Redis
 
 
 def deliver_dead_forever(hueys: list[ForklineHuey], stop: threading.Event) -> None:
