@@ -1,6 +1,6 @@
 """py-spy flame graphs of a web worker under POST /jobs load and of the consumer during a drain.
 
-    .venv/bin/python bench/flamegraphs.py LABEL [--jobs 100000] [--seconds 10]
+    .venv/bin/python bench/flamegraphs.py LABEL [--jobs 100000] [--seconds 10]   # py-spy: the test extra
 
 Starts a throwaway Redis, `forkline serve` and `forkline worker` (default settings),
 records one web worker while wrk POSTs jobs (64 connections, SECONDS s), stops the
