@@ -50,6 +50,12 @@ def text(driver, element_id):
     return driver.find_element(By.ID, element_id).text
 
 
+def click(wait, selector):
+    """Find and click in one retried step: the live tables re-render every refresh, so an element
+    found a moment ago may be gone (stale) by the time it is clicked."""
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, selector).click() or True)
+
+
 def test_the_dashboard_live_with_a_replay_from_the_page_and_no_script_from_a_job(stack, browser, tmp_path):
     good = post(stack, {"message": "fine", "shouldFail": False})
     bad = post(stack, {"message": XSS, "shouldFail": True})  # its error repeats the message
@@ -68,9 +74,8 @@ def test_the_dashboard_live_with_a_replay_from_the_page_and_no_script_from_a_job
         wait.until(lambda d, n=name: text(d, f"count-{n}").split("\n")[0] == str(stats[n]))
     wait.until(lambda d: text(d, "workers").count("\n") >= 1)  # the consumer, from its heartbeat
 
-    row = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f'tr[data-job="{bad}"]'))
-    assert XSS in row.text  # the error shown as text
-    row.find_element(By.TAG_NAME, "a").click()
+    wait.until(lambda d: XSS in d.find_element(By.CSS_SELECTOR, f'tr[data-job="{bad}"]').text)  # shown as text
+    click(wait, f'tr[data-job="{bad}"] a')
     wait.until(lambda d: "Traceback" in text(d, "detail-body") and XSS in text(d, "detail-body"))
     assert browser.execute_script("return window.__pwned === undefined")
     assert not browser.find_elements(By.CSS_SELECTOR, "#dlq img, #detail img, #dlq script, #detail script")
@@ -81,11 +86,11 @@ def test_the_dashboard_live_with_a_replay_from_the_page_and_no_script_from_a_job
     browser.find_element(By.ID, "job-form").submit()
     wait.until(lambda d: '"state": "completed"' in text(d, "job"))
 
-    browser.find_element(By.CSS_SELECTOR, f'tr[data-job="{bad}"] button.replay').click()
+    click(wait, f'tr[data-job="{bad}"] button.replay')
     browser.switch_to.alert.dismiss()  # asked first: nothing happens when refused
     time.sleep(0.3)
     assert stack.request("GET", "/queue/stats")[2]["dlq"] == 1
-    browser.find_element(By.CSS_SELECTOR, f'tr[data-job="{bad}"] button.replay').click()
+    click(wait, f'tr[data-job="{bad}"] button.replay')
     browser.switch_to.alert.accept()
     # Moved back to the queue: it runs, fails again (no retries here) and is back in the table, replayed once.
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f'tr[data-job="{bad}"] td.replays').text == "1")
@@ -96,13 +101,13 @@ def test_the_dashboard_live_with_a_replay_from_the_page_and_no_script_from_a_job
     # Each named queue's row, paused and resumed from the page.
     queue_row = 'tr[data-queue="slow"]'
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f"{queue_row} td.state").text == "running")
-    browser.find_element(By.CSS_SELECTOR, f"{queue_row} button.pause").click()
+    click(wait, f"{queue_row} button.pause")
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f"{queue_row} td.state").text == "paused")
     assert stack.request("GET", "/queue/stats")[2]["queues"]["slow"]["paused"] is True
-    browser.find_element(By.CSS_SELECTOR, f"{queue_row} button.resume").click()
+    click(wait, f"{queue_row} button.resume")
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f"{queue_row} td.state").text == "running")
     assert stack.request("GET", "/queue/stats")[2]["queues"]["slow"]["paused"] is False
-    assert browser.find_element(By.CSS_SELECTOR, f'tr[data-job="{bad}"]').text.split()[1] == "default"  # its queue
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f'tr[data-job="{bad}"]').text.split()[1] == "default")
 
 
 def test_the_page_forbids_inline_scripts_and_other_origins(stack):
