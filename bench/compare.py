@@ -27,14 +27,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCH = Path(os.environ.get("BENCH_DIR", ROOT.parent / "shared" / "bench"))
 sys.path.insert(0, str(ROOT))
-from local.bench import descendants, get, post_jobs, smaps_mb  # noqa: E402
+from bench.measuring import BENCH, MemorySampler, throwaway_redis  # noqa: E402
+from local.bench import get, post_jobs  # noqa: E402
 from local.processes import stop_pid  # noqa: E402
 from local.redis_server import free_port  # noqa: E402
 
@@ -54,34 +53,6 @@ def seed_node() -> Path | None:
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=SEED_COPY, check=True, timeout=600,
                        stdout=subprocess.DEVNULL)
     return SEED_COPY
-
-
-class MemorySampler(threading.Thread):
-    """RSS and PSS totals (MB) of the given process trees every 0.5 s; `idle` is set by mark_idle()."""
-
-    def __init__(self, pids: list[int]) -> None:
-        super().__init__(daemon=True)
-        self.pids, self.peak, self.idle = pids, (0.0, 0.0), (0.0, 0.0)
-        self.done = threading.Event()
-
-    def total(self) -> tuple[float, float]:
-        rss = pss = 0.0
-        for root in self.pids:
-            for pid in descendants(root):
-                try:
-                    r, p = smaps_mb(pid)
-                except OSError:
-                    continue
-                rss, pss = rss + r, pss + p
-        return rss, pss
-
-    def mark_idle(self) -> None:
-        self.idle = self.total()
-
-    def run(self) -> None:
-        while not self.done.wait(0.5):
-            now = self.total()
-            self.peak = (max(self.peak[0], now[0]), max(self.peak[1], now[1]))
 
 
 def wrk_runs(port: int, duration: int) -> dict[str, dict]:
@@ -119,10 +90,14 @@ def wait_idle(port: int, timeout: float) -> None:
 
 def measure(system: str, seed: Path | None, jobs: int, duration: int, tmp: Path,
             settings: dict[str, str] | None = None) -> dict:
-    redis_port, port = free_port(), free_port()
-    env = {**os.environ, "BENCH_STATE_DIR": str(tmp)}
-    subprocess.run([str(BENCH / "redis.sh"), "start", str(redis_port), str(tmp / "redis")], env=env, check=True,
-                   timeout=30, stdout=subprocess.DEVNULL)
+    with throwaway_redis(tmp) as redis_port:
+        return measure_stack(system, seed, jobs, duration, tmp, redis_port, settings)
+
+
+def measure_stack(system: str, seed: Path | None, jobs: int, duration: int, tmp: Path, redis_port: int,
+                  settings: dict[str, str] | None) -> dict:
+    port = free_port()
+    env = dict(os.environ)
     if system == "node":
         assert seed is not None
         app_env = {**env, "NODE_ENV": "production", "HOST": "127.0.0.1", "PORT": str(port), "LOG_LEVEL": "info",
@@ -185,8 +160,6 @@ def measure(system: str, seed: Path | None, jobs: int, duration: int, tmp: Path,
         sampler.done.set()
         for proc in reversed(procs):
             stop_pid(proc, signal.SIGTERM, timeout=30)
-        subprocess.run([str(BENCH / "redis.sh"), "stop", str(redis_port)], env=env, timeout=30,
-                       stdout=subprocess.DEVNULL)
 
 
 ROWS = [("GET /health rps", lambda r: r["GET /health"]["rps"], True),

@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCH = Path(os.environ.get("BENCH_DIR", ROOT.parent / "shared" / "bench"))
 OUT = ROOT / "bench" / "flamegraphs"
 sys.path.insert(0, str(ROOT))
+from bench.measuring import BENCH, throwaway_redis  # noqa: E402
 from local.bench import descendants, get, post_jobs  # noqa: E402
 from local.processes import stop_pid  # noqa: E402
 from local.redis_server import free_port  # noqa: E402
@@ -46,11 +46,14 @@ def main() -> None:
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="flamegraphs-"))
-    redis_port, port = free_port(), free_port()
-    env = {**os.environ, "BENCH_STATE_DIR": str(tmp), "HOST": "127.0.0.1", "PORT": str(port),
-           "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "LOG_DIR": str(tmp / "logs"), "DATA_DIR": str(tmp)}
-    subprocess.run([str(BENCH / "redis.sh"), "start", str(redis_port), str(tmp / "redis")], env=env, check=True,
-                   timeout=30, stdout=subprocess.DEVNULL)
+    with throwaway_redis(tmp) as redis_port:
+        record_both(args.label, args.jobs, args.seconds, tmp, redis_port)
+
+
+def record_both(label: str, jobs: int, seconds: int, tmp: Path, redis_port: int) -> None:
+    port = free_port()
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+           "LOG_DIR": str(tmp / "logs"), "DATA_DIR": str(tmp)}
     forkline = str(ROOT / ".venv" / "bin" / "forkline")
     out = open(tmp / "out.log", "wb")
     procs = [subprocess.Popen([forkline, "serve"], cwd=tmp, env=env, stdout=out, stderr=out),
@@ -59,26 +62,24 @@ def main() -> None:
         time.sleep(4)
         get(port, "/health")
         web = descendants(procs[0].pid)[1]
-        spy = record(web, OUT / f"{args.label}-web-post.svg", args.seconds)
-        subprocess.run(["wrk", "-t1", "-c64", f"-d{args.seconds}s", "-s", str(BENCH / "lua" / "post_job.lua"),
-                        f"http://127.0.0.1:{port}/jobs"], capture_output=True, timeout=args.seconds + 30, check=True)
+        spy = record(web, OUT / f"{label}-web-post.svg", seconds)
+        subprocess.run(["wrk", "-t1", "-c64", f"-d{seconds}s", "-s", str(BENCH / "lua" / "post_job.lua"),
+                        f"http://127.0.0.1:{port}/jobs"], capture_output=True, timeout=seconds + 30, check=True)
         spy.wait(60)
         stop_pid(procs[1], signal.SIGTERM, timeout=120)
-        post_jobs(port, args.jobs, {"type": "noop"})
+        post_jobs(port, jobs, {"type": "noop"})
         procs[1] = subprocess.Popen([forkline, "worker"], cwd=tmp, env=env, stdout=out, stderr=out)
         deadline = time.monotonic() + 15
         while len(descendants(procs[1].pid)) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)  # the supervisor forks its consumers
         time.sleep(1)
         consumer = descendants(procs[1].pid)[-1]
-        spy = record(consumer, OUT / f"{args.label}-consumer-drain.svg", 4)
+        spy = record(consumer, OUT / f"{label}-consumer-drain.svg", 4)
         spy.wait(60)
-        print(f"wrote {OUT}/{args.label}-web-post.svg and {args.label}-consumer-drain.svg")
+        print(f"wrote {OUT}/{label}-web-post.svg and {label}-consumer-drain.svg")
     finally:
         for proc in reversed(procs):
             stop_pid(proc, signal.SIGTERM, timeout=30)
-        subprocess.run([str(BENCH / "redis.sh"), "stop", str(redis_port)], env=env, timeout=30,
-                       stdout=subprocess.DEVNULL)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -30,15 +29,14 @@ from pathlib import Path
 import redis
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCH = Path(os.environ.get("BENCH_DIR", ROOT.parent / "shared" / "bench"))
 sys.path.insert(0, str(ROOT))
 from adapters.redis import keys  # noqa: E402
 from adapters.settings import Settings  # noqa: E402
 from adapters.wiring import build_ports  # noqa: E402
+from bench.measuring import MemorySampler, throwaway_redis  # noqa: E402
 from functions import routes  # noqa: E402
-from local.bench import descendants, smaps_mb  # noqa: E402
+from local.bench import descendants  # noqa: E402
 from local.processes import stop_pid  # noqa: E402
-from local.redis_server import free_port  # noqa: E402
 
 
 def cpu_seconds(root: int) -> float:
@@ -62,11 +60,13 @@ def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
 
 def run(jobs: int, processes: int, threads: int, logging: str) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="queue-drain-"))
-    port = free_port()
+    with throwaway_redis(tmp) as port:
+        return drain(jobs, processes, threads, logging, tmp, port)
+
+
+def drain(jobs: int, processes: int, threads: int, logging: str, tmp: Path, port: int) -> dict:
     url = f"redis://127.0.0.1:{port}/0"
-    env = {**os.environ, "BENCH_STATE_DIR": str(tmp)}
-    subprocess.run([str(BENCH / "redis.sh"), "start", str(port), str(tmp / "redis")], env=env, check=True,
-                   timeout=30, stdout=subprocess.DEVNULL)
+    env = dict(os.environ)
     worker = None
     try:
         client = redis.Redis(port=port)
@@ -86,20 +86,8 @@ def run(jobs: int, processes: int, threads: int, logging: str) -> dict:
         launched = time.monotonic()
         worker = subprocess.Popen([str(ROOT / ".venv" / "bin" / "forkline"), "worker"], cwd=tmp, env=worker_env,
                                   stdout=open(tmp / "worker.out", "wb"), stderr=subprocess.STDOUT)
-        peak, stop_sampling = [0.0, 0.0], threading.Event()
-
-        def sample() -> None:
-            while not stop_sampling.wait(0.25):
-                rss = pss = 0.0
-                for pid in descendants(worker.pid):
-                    try:
-                        r, p = smaps_mb(pid)
-                    except OSError:
-                        continue
-                    rss, pss = rss + r, pss + p
-                peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
-
-        threading.Thread(target=sample, daemon=True).start()
+        sampler = MemorySampler([worker.pid], interval=0.25)
+        sampler.start()
         first: tuple[float, int] | None = None
         while True:
             done = int(client.hget(stats_key, "completed") or 0)
@@ -113,7 +101,7 @@ def run(jobs: int, processes: int, threads: int, logging: str) -> dict:
                 raise RuntimeError(f"{done} of {jobs} jobs completed")
             time.sleep(0.02)
         worker_cpu = cpu_seconds(worker.pid)
-        stop_sampling.set()
+        sampler.done.set()
         drained = delta(commands(client), before)
         drained["hget"] = drained.get("hget", 0) - polls
         drained["info"] = drained.get("info", 0) - 1
@@ -122,7 +110,7 @@ def run(jobs: int, processes: int, threads: int, logging: str) -> dict:
                 "enqueue_jobs_per_s": round(jobs / enqueue_s, 1),
                 "drain_jobs_per_s": round((jobs - first[1]) / (now - first[0]), 1) if now > first[0] else None,
                 "startup_s": round(first[0] - launched, 2), "worker_cpu_s": round(worker_cpu, 2),
-                "worker_peak_rss_mb": round(peak[0], 1), "worker_peak_pss_mb": round(peak[1], 1),
+                "worker_peak_rss_mb": round(sampler.peak[0], 1), "worker_peak_pss_mb": round(sampler.peak[1], 1),
                 "redis_cmds_per_enqueue": round(sum(enqueued.values()) / jobs, 2),
                 "redis_calls_per_enqueue": {k: round(v / jobs, 2) for k, v in enqueued.items()},
                 "redis_cmds_per_job_drain": round(sum(v for v in drained.values() if v > 0) / jobs, 2),
@@ -131,7 +119,6 @@ def run(jobs: int, processes: int, threads: int, logging: str) -> dict:
     finally:
         if worker is not None:
             stop_pid(worker, signal.SIGTERM, timeout=30)
-        subprocess.run([str(BENCH / "redis.sh"), "stop", str(port)], env=env, timeout=30, stdout=subprocess.DEVNULL)
 
 
 def main() -> None:

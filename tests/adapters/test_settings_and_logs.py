@@ -33,6 +33,15 @@ def test_an_invalid_value_names_the_variable(monkeypatch, name, value):
     assert str(err.value).startswith(f"invalid setting {name}=")
 
 
+def refusal(monkeypatch, env: dict[str, str]) -> str:
+    """What load_settings() says when it refuses these variables (it must refuse them)."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    return str(err.value)
+
+
 @pytest.mark.parametrize("env, says", [
     ({"QUEUE_BACKEND": "sqs", "JOBS_SQS_QUEUE_URL": "https://q"}, "QUEUE_BACKEND=sqs goes with JOB_STORE=dynamodb"),
     ({"JOB_STORE": "dynamodb", "JOBS_TABLE": "t"}, "QUEUE_BACKEND=sqs goes with JOB_STORE=dynamodb"),
@@ -42,11 +51,7 @@ def test_an_invalid_value_names_the_variable(monkeypatch, name, value):
      "QUEUE_BACKEND=sqs needs an SQS queue for each named queue: add slow=<url> to JOBS_SQS_QUEUE_URLS"),
 ])
 def test_only_the_two_pairings_of_queue_and_store_are_accepted(monkeypatch, env, says):
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    with pytest.raises(SettingsError) as err:
-        load_settings()
-    assert says in str(err.value)
+    assert says in refusal(monkeypatch, env)
     monkeypatch.setenv("QUEUE_BACKEND", "sqs")
     monkeypatch.setenv("JOBS_SQS_QUEUE_URL", "https://q")
     monkeypatch.setenv("JOB_STORE", "dynamodb")
@@ -63,11 +68,7 @@ def test_only_the_two_pairings_of_queue_and_store_are_accepted(monkeypatch, env,
     ({"REDIS_CLUSTER": "true"}, "REDIS_CLUSTER=true needs REDIS_URL (a seed node), not REDIS_SENTINELS"),
 ])
 def test_where_redis_is_must_be_one_complete_answer(monkeypatch, env, says):
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    with pytest.raises(SettingsError) as err:
-        load_settings()
-    assert says in str(err.value)
+    assert says in refusal(monkeypatch, env)
 
 
 def test_sentinels_and_cluster_reach_the_redis_target(monkeypatch):
