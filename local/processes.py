@@ -40,6 +40,18 @@ def children_of(pid: int) -> list[int]:
     return [int(p) for p in text.split()]
 
 
+def is_gone(pid: int) -> bool:
+    """True once `pid` has exited: no such process, or a zombie waiting to be reaped.
+
+    The process may vanish between any two looks at it, so a failed read counts as gone.
+    """
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")
+
+
 def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

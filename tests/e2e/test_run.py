@@ -1,12 +1,13 @@
 """`forkline run`: the whole stack with its embedded Redis, as a user starts it."""
 
+import contextlib
 import os
 import signal
 import time
 
 import pytest
 
-from local.processes import Forkline, children_of, wait_until
+from local.processes import Forkline, children_of, is_gone, wait_until
 from tests.stats import template_figures
 
 FAST = {"WEB_CONCURRENCY": "2", "JOB_BACKOFF_BASE": "0.2", "JOB_LEASE": "2", "GRACEFUL_TIMEOUT": "10"}
@@ -183,19 +184,13 @@ def test_every_child_ends_when_the_supervisor_is_killed(tmp_path, args, backing)
                           10, 0.1, "the three roles")
     fl.stop(signal.SIGKILL, timeout=10)  # the fault, for real: nobody is left to stop the children
 
-    def gone(pid):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        return open(f"/proc/{pid}/stat").read().split()[2] == "Z"  # a zombie until init reaps it
-
-    try:
-        wait_until(lambda: all(gone(pid) for pid in children), 20, 0.2, f"{backing}, web and consumer gone")
+    try:  # a zombie until init reaps it counts as gone
+        wait_until(lambda: all(is_gone(pid) for pid in children), 20, 0.2, f"{backing}, web and consumer gone")
     finally:
         for pid in children:  # never leave one behind, even when the check fails
-            if not gone(pid):
-                os.kill(pid, signal.SIGKILL)
+            if not is_gone(pid):
+                with contextlib.suppress(ProcessLookupError):  # it may end between the look and the kill
+                    os.kill(pid, signal.SIGKILL)
 
 
 def test_a_delayed_job_waits_for_its_time_even_across_a_redis_restart(stack):

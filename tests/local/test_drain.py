@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from local.processes import Forkline, children_of, request, wait_until
+from local.processes import Forkline, children_of, is_gone, request, wait_until
 
 GRACE = 4.0
 
@@ -84,15 +84,8 @@ def probe_new_connections(port: int, old_pid: int, count: int = 5) -> list[float
 
 def gone_within(pid: int, timeout: float) -> float:
     started = time.monotonic()
-    wait_until(lambda: not os.path.exists(f"/proc/{pid}") or "Z" in _state(pid), timeout, 0.02, f"pid {pid} gone")
+    wait_until(lambda: is_gone(pid), timeout, 0.02, f"pid {pid} gone")
     return time.monotonic() - started
-
-
-def _state(pid: int) -> str:
-    try:
-        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "Z"
 
 
 def drain_lines(fl: Forkline, event: str) -> list[dict]:

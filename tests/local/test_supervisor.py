@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from local.processes import Forkline, children_of, request, wait_until
+from local.processes import Forkline, children_of, is_gone, request, wait_until
 
 
 @pytest.fixture
@@ -135,7 +135,6 @@ def test_sighup_replaces_workers_without_refusing_connections(serve):
     for t in threads:
         t.start()
     time.sleep(0.5)
-    import os
 
     os.kill(fl.proc.pid, signal.SIGHUP)
     new = wait_until(lambda: (lambda p: p if len(p) == 2 and not (p & old) else None)(set(children_of(fl.proc.pid))),
@@ -149,7 +148,6 @@ def test_sighup_replaces_workers_without_refusing_connections(serve):
 
 
 def test_ttin_and_ttou_add_and_remove_a_worker(serve):
-    import os
 
     fl = serve(workers=1)
     worker_pids(fl, 1)
@@ -176,7 +174,6 @@ def test_a_worker_that_crashes_at_start_backs_off(serve, tmp_path, redis_url):
 
 
 def test_a_worker_stuck_past_web_timeout_is_replaced(serve):
-    import os
 
     fl = serve(workers=1, WEB_TIMEOUT="2")
     [stuck] = worker_pids(fl, 1)
@@ -187,7 +184,7 @@ def test_a_worker_stuck_past_web_timeout_is_replaced(serve):
     assert new and "stuck in a request" in fl.output()
     wait_until(lambda: fl.request("GET", "/health")[0] == 200, 10, 0.1, "a healthy worker")
     t.join(30)
-    assert not os.path.exists(f"/proc/{stuck}/status") or "zombie" in open(f"/proc/{stuck}/status").read()
+    assert is_gone(stuck)
 
 
 def test_workers_are_recycled_after_max_requests(serve):
