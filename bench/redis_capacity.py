@@ -11,6 +11,7 @@ is stopped by its pid.
 """
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -85,7 +86,8 @@ def run_once(jobs: int, monitored: bool) -> dict:
         client = redis_server.client()
         env = {"REDIS_URL": redis_server.url, "WEB_CONCURRENCY": "2", "LOG_LEVEL": "warning", "METRICS_PORT": "0"}
         api = Forkline("serve", tmp, env)
-        worker = Forkline("worker", tmp, env)
+        # the worker's own defaults, not the test helper's single un-niced consumer
+        worker = Forkline("worker", tmp, {**env, "CONSUMER_PROCESSES": str(os.cpu_count() or 1), "CONSUMER_NICE": "10"})
         found: dict = {}
         try:
             api.start()
