@@ -148,7 +148,6 @@ def test_sighup_replaces_workers_without_refusing_connections(serve):
 
 
 def test_ttin_and_ttou_add_and_remove_a_worker(serve):
-
     fl = serve(workers=1)
     worker_pids(fl, 1)
     os.kill(fl.proc.pid, signal.SIGTTIN)
