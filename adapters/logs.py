@@ -116,7 +116,6 @@ class LogSink(logging.Handler):
         self.directory = Path(log_dir) if log_dir else None
         if self.directory is not None:
             self.directory.mkdir(parents=True, exist_ok=True)
-        self._day = ""
         self._day_ends = 0.0  # the UTC midnight after which the next file starts
         self._fd: int | None = None
         self.pid = os.getpid()
@@ -129,7 +128,7 @@ class LogSink(logging.Handler):
             if self._fd is not None:
                 os.close(self._fd)
             self._fd = os.open(self.directory / f"forkline-{day}.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            self._day, self._day_ends = day, (now // 86400 + 1) * 86400
+            self._day_ends = (now // 86400 + 1) * 86400
         return self._fd
 
     def emit(self, record: logging.LogRecord) -> None:

@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.measuring import BENCH, MemorySampler, throwaway_redis  # noqa: E402
-from local.bench import get, post_jobs  # noqa: E402
+from local.bench import get, post_jobs, wait_idle  # noqa: E402
 from local.processes import stop_pid  # noqa: E402
 from local.redis_server import free_port  # noqa: E402
 
@@ -76,16 +76,6 @@ def post(port: int, path: str) -> None:
 
 def completed(port: int) -> int:
     return int(get(port, "/queue/stats")["completed"])
-
-
-def wait_idle(port: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        stats = get(port, "/queue/stats")
-        if stats["waiting"] + stats["active"] + stats.get("delayed", 0) == 0:
-            return
-        time.sleep(0.1)
-    raise RuntimeError("the queue did not drain in time")
 
 
 def measure(system: str, seed: Path | None, jobs: int, duration: int, tmp: Path,

@@ -91,13 +91,14 @@ def wrk(url: str, script: Path, duration: int, connections: int, warmup: int) ->
 
 
 def wait_idle(port: int, timeout: float) -> tuple[int, float]:
-    """Wait for waiting+active == 0; return (jobs drained, seconds) from the first look."""
+    """Wait for nothing waiting, active or delayed; return (jobs drained, seconds) from the first look.
+    Reads `GET /queue/stats`, which forkline and the Node template both serve (`delayed` optional)."""
     first = get(port, "/queue/stats")
     backlog, start = first["waiting"] + first["active"], time.monotonic()
     deadline = start + timeout
     while time.monotonic() < deadline:
         stats = get(port, "/queue/stats")
-        if stats["waiting"] + stats["active"] == 0:
+        if stats["waiting"] + stats["active"] + stats.get("delayed", 0) == 0:
             return backlog, time.monotonic() - start
         time.sleep(0.05)
     raise RuntimeError("the queue did not drain in time")
