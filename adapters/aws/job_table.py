@@ -17,6 +17,7 @@ queues; "counter#<queue>#<n>" for the others) and one item per paused queue ("qu
 """
 
 import json
+import math
 import time
 import zlib
 from enum import Enum
@@ -88,6 +89,12 @@ def number(value: float) -> dict[str, str]:
     return {"N": repr(value)}
 
 
+def expires_at(now: float, seconds: float) -> dict[str, str]:
+    """The TTL attribute `seconds` after `now`, rounded up: TTLs are whole seconds, and rounding down
+    would let an item read as absent up to a second before its retention ends."""
+    return number(math.ceil(now + seconds))
+
+
 class ConditionFailed(Exception):
     """A transaction or a conditional write found the item in another state."""
 
@@ -123,7 +130,7 @@ class JobTable:
 
     def _pending_item(self, job: JobRecord, now: float) -> dict[str, Any]:
         return {**encode_item(job.model_copy(update={"state": JobState.pending})), **job_key(job.id),
-                TTL_ATTRIBUTE: number(int(now + self.retention + UNFINISHED_RETENTION))}
+                TTL_ATTRIBUTE: expires_at(now, self.retention + UNFINISHED_RETENTION)}
 
     def put_pending(self, job: JobRecord, key: tuple[str, str] | None, now: float) -> None:
         """Write the record as pending (and the key's holder), only where none exists; ConditionFailed
@@ -134,7 +141,7 @@ class JobTable:
             self.call("put_item", TableName=self.table, Item=item, ConditionExpression=absent)
             return
         held = {"pk": {"S": f"key#{key[0]}"}, "jobId": {"S": job.id}, "fingerprint": {"S": key[1]},
-                TTL_ATTRIBUTE: number(int(now + self.retention))}
+                TTL_ATTRIBUTE: expires_at(now, self.retention)}
         self._transact(
             {"Item": item, "ConditionExpression": absent},
             {"Item": held, "ConditionExpression": f"{absent} OR {TTL_ATTRIBUTE} < :now",
@@ -216,7 +223,7 @@ class JobTable:
             if record is None or record.state not in CANCELLABLE:
                 return record.state if record else None
             sets = {"state": {"S": JobState.cancelled.value}, "updatedAt": number(now), "finishedAt": number(now),
-                    TTL_ATTRIBUTE: number(int(now + self.retention))}
+                    TTL_ATTRIBUTE: expires_at(now, self.retention)}
             try:
                 self._leave_waiting(job_id, record.state, sets)
             except ConditionFailed:
@@ -228,7 +235,7 @@ class JobTable:
         try:
             self._move(job_id, "active", {"state": {"S": "completed"}, "result": {"S": json.dumps(result, default=str)},
                                           "finishedAt": number(now), "updatedAt": number(now),
-                                          TTL_ATTRIBUTE: number(int(now + self.retention))}, "completed")
+                                          TTL_ATTRIBUTE: expires_at(now, self.retention)}, "completed")
         except ConditionFailed:
             pass  # finished by another delivery: counted once
 
@@ -243,7 +250,7 @@ class JobTable:
     def dead(self, entry: DeadJob, delivered: bool) -> None:
         sets = {"state": {"S": "dead"}, "lastError": {"S": entry.error}, "finishedAt": number(entry.failedAt),
                 "updatedAt": number(entry.failedAt), "attempts": number(entry.attempts),
-                "dlqPending": {"BOOL": not delivered}, TTL_ATTRIBUTE: number(int(entry.failedAt + DEAD_RETENTION))}
+                "dlqPending": {"BOOL": not delivered}, TTL_ATTRIBUTE: expires_at(entry.failedAt, DEAD_RETENTION)}
         try:
             self._move(entry.jobId, "active", sets, "failed")
         except ConditionFailed:

@@ -4,17 +4,26 @@ import time
 
 import pytest
 
-from adapters.aws.job_table import JobTable, decode_item, encode_item
+from adapters.aws.job_table import JobTable, decode_item, encode_item, expires_at
 from adapters.aws.jobs import SQSJobQueue
 from functions import routes
 from functions.models import DeadJob, JobRecord, JobState
 
 
+def pairing_over(cloud, retention: int) -> SQSJobQueue:
+    """The pairing over the template's table and queue, with JOB_RETENTION `retention` seconds."""
+    return SQSJobQueue({"default": cloud.jobs_url, "slow": cloud.names["SlowJobsQueue"]},
+                       JobTable(cloud.table, retention=retention))
+
+
+@pytest.fixture
+def pairing(cloud):
+    return pairing_over(cloud, 3600)
+
+
 @pytest.fixture
 def short_lived(cloud):
-    """The pairing over the template's table and queue, with a JOB_RETENTION of 1 s."""
-    return SQSJobQueue({"default": cloud.jobs_url, "slow": cloud.names["SlowJobsQueue"]},
-                       JobTable(cloud.table, retention=1))
+    return pairing_over(cloud, 1)
 
 
 def record(**fields) -> JobRecord:
@@ -29,17 +38,22 @@ def test_a_record_round_trips_through_an_item():
     assert decode_item(encode_item(record())) == record()
 
 
-def test_a_finished_job_moves_once_and_counts_once(short_lived):
+def test_an_expiry_rounds_up_to_the_next_whole_second():
+    assert expires_at(1700000000.01, 1) == {"N": "1700000002"}
+    assert expires_at(1700000000.0, 1) == {"N": "1700000001"}
+
+
+def test_a_finished_job_moves_once_and_counts_once(pairing):
     job = record()
-    short_lived.submit(job)
-    assert short_lived.start(job, 1, time.time()).state == JobState.active
-    short_lived.completed("j1", {"r": 1}, time.time())
-    short_lived.completed("j1", {"r": 2}, time.time())  # a second delivery's outcome: no move, no count
-    short_lived.dead(DeadJob(jobId="j1", type="message", payload={}, error="late", attempts=1, failedAt=1.0), True)
-    assert short_lived.get("j1").result == {"r": 1}
-    assert short_lived.start(job, 2, time.time()) is None  # finished: not run again
-    assert short_lived.table.totals(["default"]) == {"default": {"completed": 1, "failed": 0, "retrying": 0,
-                                                                 "paused": 0}}
+    pairing.submit(job)
+    assert pairing.start(job, 1, time.time()).state == JobState.active
+    pairing.completed("j1", {"r": 1}, time.time())
+    pairing.completed("j1", {"r": 2}, time.time())  # a second delivery's outcome: no move, no count
+    pairing.dead(DeadJob(jobId="j1", type="message", payload={}, error="late", attempts=1, failedAt=1.0), True)
+    assert pairing.get("j1").result == {"r": 1}
+    assert pairing.start(job, 2, time.time()) is None  # finished: not run again
+    assert pairing.table.totals(["default"]) == {"default": {"completed": 1, "failed": 0, "retrying": 0,
+                                                             "paused": 0}}
 
 
 def test_records_and_keys_past_their_retention_read_as_absent(short_lived):
