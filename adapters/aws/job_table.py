@@ -145,7 +145,7 @@ class JobTable:
         self._transact(
             {"Item": item, "ConditionExpression": absent},
             {"Item": held, "ConditionExpression": f"{absent} OR {TTL_ATTRIBUTE} < :now",
-             "ExpressionAttributeValues": {":now": number(int(now))}, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"})
+             "ExpressionAttributeValues": {":now": number(now)}, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"})
 
     def replace_pending(self, job: JobRecord, now: float) -> None:
         """Write the record as pending whatever was there (a replay: attempts start again)."""
