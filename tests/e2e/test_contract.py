@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from local.processes import Forkline
+from local.processes import Forkline, children_of
 
 KEY = "contract-key-5e2a"
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
@@ -24,10 +24,22 @@ def server(tmp_path_factory, redis_proc):
     assert fl.stop(signal.SIGTERM, timeout=30) == 0
 
 
-def test_schemathesis_finds_no_5xx_and_no_response_off_the_schema(server):
+# The coverage phase's requests with methods no route has, less QUERY: bjoern's HTTP parser does not
+# know it and answers a bare 400 before forkline sees the request, then closes the connection, and the
+# close can reset it before the client reads the 400 (a run of the suite under load failed so).
+# What forkline does with an unknown method is tested below (test_a_method_the_parser_does_not_know...),
+# and behind the README's nginx such methods get a JSON 501 (tests/e2e/test_nginx_methods.py).
+UNEXPECTED_METHODS = ('[phases.coverage]\n'
+                      'unexpected-methods = ["get", "put", "post", "delete", "options", "patch", "trace"]\n')
+
+
+def test_schemathesis_finds_no_5xx_and_no_response_off_the_schema(server, tmp_path):
     schemathesis = Path(sys.executable).parent / "schemathesis"
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(UNEXPECTED_METHODS)
     run = subprocess.run(
-        [str(schemathesis), "run", f"http://127.0.0.1:{server.port}/openapi.json", "--seed", "20261129",
+        [str(schemathesis), "--config-file", str(config), "run", f"http://127.0.0.1:{server.port}/openapi.json",
+         "--seed", "20261129",
          "--max-examples", "40", "--checks", CHECKS, "--header", f"X-API-Key: {KEY}",
          "--generation-database", "none", "--request-timeout", "5", "--no-color"],
         capture_output=True, text=True, timeout=600)
@@ -118,6 +130,25 @@ def test_hostile_requests_get_a_clear_error_and_write_nothing(server, redis_proc
         assert answer["code"] == code and answer["message"] and "Traceback" not in json.dumps(answer)
         assert client.dbsize() == before  # nothing half-written
     assert server.request("GET", "/health")[0] == 200  # the worker survived
+
+
+def test_a_method_the_parser_does_not_know_gets_a_400_and_the_worker_serves_on(server, redis_proc):
+    """QUERY (and any made-up method) stops in bjoern's HTTP parser: a bare 400 and the connection
+    closed, before forkline's code runs, so nothing is written and no worker is lost."""
+    client = redis_proc.client()
+    before = client.dbsize()
+    workers = sorted(children_of(server.pid))
+    for method in (b"QUERY", b"FROB"):
+        head = method + b" /jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: " + KEY.encode() + b"\r\n"
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(head + b"\r\n")  # no body: nothing unread for the close to reset
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 400 "), answer
+    assert client.dbsize() == before
+    assert server.request("GET", "/health")[0] == 200
+    assert sorted(children_of(server.pid)) == workers
 
 
 def test_headers_past_the_servers_limit_are_refused_and_the_worker_survives(server):
