@@ -90,6 +90,7 @@ def cmd_stats(args: argparse.Namespace, api: ApiClient) -> int:
                                                [k for k in s if k != "queues"]))
         if not args.watch:
             return 0
+        sys.stdout.flush()  # each table as it is read, also into a pipe (`| tee`)
         time.sleep(args.watch)
 
 

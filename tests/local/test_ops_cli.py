@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -15,7 +16,7 @@ from adapters.aws.dlq import SQSDLQ
 from adapters.redis.client import RedisHandle
 from adapters.redis.dlq import RedisDLQ
 from functions.models import DeadJob
-from local.processes import ROOT, Forkline
+from local.processes import ROOT, Forkline, wait_until
 from local.redis_server import free_port
 
 AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -118,14 +119,25 @@ def test_replay_dry_run_confirmation_and_a_paced_bulk_replay(stack, request):
 
 def test_stats_watch_refreshes_until_interrupted(stack):
     api, _ = stack
-    env = {**os.environ, "FORKLINE_URL": f"http://127.0.0.1:{api.port}", "FORKLINE_API_KEY": KEY,
-           "PYTHONPATH": str(ROOT)}
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"},  # as a user's shell
+           "FORKLINE_URL": f"http://127.0.0.1:{api.port}", "FORKLINE_API_KEY": KEY, "PYTHONPATH": str(ROOT)}
     watch = subprocess.Popen([sys.executable, "-m", "local.cli", "stats", "--watch", "0.2"], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        time.sleep(1.5)
+    tables: list[float] = []  # when each table's header line arrived
+
+    def read() -> None:
+        for line in iter(watch.stdout.readline, ""):
+            if "waiting" in line:
+                tables.append(time.monotonic())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:  # counted from the first table, so a slow start-up under load does not count against it
+        wait_until(lambda: len(tables) >= 4, 20, 0.05, "four tables from --watch")
     finally:
         watch.send_signal(signal.SIGINT)
-        out, _ = watch.communicate(timeout=10)
+        watch.wait(timeout=10)
+        reader.join(timeout=10)
+        watch.stderr.close()
     assert watch.returncode == 130
-    assert out.count("waiting") >= 4  # a table every 0.2 s
+    assert tables[3] - tables[0] >= 0.4  # a table every 0.2 s, each flushed as printed (also into a pipe)
