@@ -2,15 +2,24 @@
 # Targets:
 #   server: `forkline serve` (default command) or `forkline worker`, as in docker-compose.yml
 #   lambda: the AWS Lambda image; its command is a handler from adapters/aws_lambda.py
+# Both install from uv.lock with hashes and resolve nothing: the locked dependencies first, then
+# forkline's wheel with --no-deps (tests/deploy/test_wheel.py installs the same way).
 
 FROM python:3.11-slim AS build
 WORKDIR /src
+# uv (exports the lock) and setuptools (builds the wheel), pinned with hashes.
+COPY locks/bootstrap.txt ./locks/
+RUN pip install --no-cache-dir --require-hashes --no-deps -r locks/bootstrap.txt
 # template.yaml: local/template.yaml links to it (the wheel carries it for `forkline run --cloud`).
-COPY pyproject.toml README.md template.yaml ./
+COPY pyproject.toml uv.lock README.md template.yaml ./
 COPY functions ./functions
 COPY adapters ./adapters
 COPY local ./local
-RUN pip install --no-cache-dir --prefix=/install .
+# The server's dependencies only: no extras, no groups.
+RUN uv export --frozen --no-default-groups --no-emit-project -o /dist/requirements.txt \
+    && pip wheel --no-cache-dir --no-deps --no-build-isolation -w /dist . \
+    && pip install --no-cache-dir --prefix=/install --require-hashes --no-deps -r /dist/requirements.txt \
+    && pip install --no-cache-dir --prefix=/install --no-deps /dist/forkline-*.whl
 
 FROM python:3.11-slim AS server
 RUN useradd --create-home --uid 10001 forkline
@@ -23,11 +32,10 @@ STOPSIGNAL SIGTERM
 CMD ["forkline", "serve"]
 
 FROM public.ecr.aws/lambda/python:3.11 AS lambda
-COPY pyproject.toml README.md template.yaml ./
-COPY functions ./functions
-COPY adapters ./adapters
-COPY local ./local
-RUN pip install --no-cache-dir --target "${LAMBDA_TASK_ROOT}" . && rm -rf pyproject.toml README.md template.yaml
+COPY --from=build /dist /tmp/dist
+RUN pip install --no-cache-dir --target "${LAMBDA_TASK_ROOT}" --require-hashes --no-deps -r /tmp/dist/requirements.txt \
+    && pip install --no-cache-dir --target "${LAMBDA_TASK_ROOT}" --no-deps /tmp/dist/forkline-*.whl \
+    && rm -rf /tmp/dist
 # Lambda runs the image as a non-root user; logs go to CloudWatch through stderr.
 ENV LOG_DIR=""
 CMD ["adapters.aws_lambda.http_handler"]

@@ -1,13 +1,23 @@
 # Everything the project needs is installed from here: `make run`, `make test`.
+# Every Python dependency comes from a lock with hashes; nothing resolves a version at install time.
+# `make lock` upgrades the locks on purpose (then `make test` says whether the new set works).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-# cfn-lint and aws-sam-translator pin an older pydantic: they live in their own venv.
+# uv itself, from locks/bootstrap.txt (exported from uv.lock, pinned with hashes), in a venv of its own.
+UV_VENV := .venv-uv
+UV := $(UV_VENV)/bin/uv
+# cfn-lint and aws-sam-translator pin an older pydantic: they live in their own venv, from their own lock.
 TOOLS := .venv-tools
+TOOLS_LOCK := locks/template-tools
 TOOLS_STAMP := $(TOOLS)/.installed-stamp
+export UV_PYTHON := $(PYTHON)
+# uv must not look for a newer Python or uv of its own: the machine's Python, the locked uv.
+export UV_PYTHON_DOWNLOADS := never
+export UV_NO_PROGRESS := 1
 
-.PHONY: install system-packages bench-packages run run-cloud lint test bench clean
+.PHONY: install lock system-packages bench-packages run run-cloud lint test bench clean
 
 # Programs the tests run next to forkline, from Debian's packages, installed only when missing
 # (these machines run as root): nginx (the reverse proxy), prometheus (its promtool checks /metrics),
@@ -29,17 +39,25 @@ system-packages:
 bench-packages:
 	@command -v wrk >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk; }
 
-$(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,cloud]'
+$(UV): locks/bootstrap.txt
+	@test -x $(UV_VENV)/bin/python || $(PYTHON) -m venv $(UV_VENV)
+	$(UV_VENV)/bin/python -m pip install --quiet --require-hashes --no-deps -r locks/bootstrap.txt
+	@touch $(UV)
+
+# --frozen: install exactly uv.lock, and fail rather than resolve anything it does not name.
+$(STAMP): pyproject.toml uv.lock $(UV)
+	UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(VENV) $(UV) sync --quiet --frozen --extra test --extra cloud
 	@touch $(STAMP)
 
-$(TOOLS_STAMP):
-	@test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
-	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
-	$(TOOLS)/bin/python -m pip install --quiet 'cfn-lint>=1.20' 'aws-sam-translator>=1.90'
+$(TOOLS_STAMP): $(TOOLS_LOCK)/pyproject.toml $(TOOLS_LOCK)/uv.lock $(UV)
+	UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(TOOLS) $(UV) sync --quiet --frozen --project $(TOOLS_LOCK)
 	@touch $(TOOLS_STAMP)
+
+# The newest versions pyproject.toml (and the tools' pyproject.toml) allow, uv itself included.
+lock: $(UV)
+	$(UV) lock --upgrade
+	$(UV) lock --upgrade --project $(TOOLS_LOCK)
+	$(UV) export --quiet --frozen --only-group bootstrap --no-emit-project -o locks/bootstrap.txt
 
 install: $(STAMP)
 
@@ -63,4 +81,4 @@ bench: install bench-packages
 	@$(PY) bench/overhead.py
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .forkline logs .pytest_cache
+	rm -rf $(VENV) $(TOOLS) $(UV_VENV) .forkline logs .pytest_cache

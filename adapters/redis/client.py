@@ -52,8 +52,9 @@ class RedisTarget:
     def connect(self, socket_timeout: float, connect_timeout: float) -> Redis:
         """A client (no connection is opened until its first command)."""
         # One quick retry hides a stale pooled socket after a Redis restart or a failover.
-        options = dict(socket_timeout=socket_timeout, socket_connect_timeout=connect_timeout,
-                       retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 1), health_check_interval=30)
+        options: dict[str, Any] = dict(socket_timeout=socket_timeout, socket_connect_timeout=connect_timeout,
+                                       retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 1),
+                                       health_check_interval=30)
         if self.cluster:
             # The cluster client routes each command by its key's slot and follows MOVED and ASK.
             url, seeds = cluster_seeds(self.url)
@@ -63,8 +64,9 @@ class RedisTarget:
         if not self.sentinels:
             return Redis.from_url(self.url, **options)
         parsed = parse_url(self.url)
-        credentials = {k: parsed[k] for k in ("username", "password", "db") if parsed.get(k) is not None}
-        tls = {k: v for k, v in parsed.items() if k.startswith("ssl_")}
+        credentials: dict[str, Any] = {k: parsed[k] for k in ("username", "password", "db")
+                                       if parsed.get(k) is not None}
+        tls: dict[str, Any] = {k: v for k, v in parsed.items() if k.startswith("ssl_")}
         if urlsplit(self.url).scheme == "rediss":
             tls["ssl"] = True
         sentinel = Sentinel(list(self.sentinels), socket_timeout=connect_timeout,

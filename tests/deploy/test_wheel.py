@@ -1,5 +1,7 @@
-"""The wheel, as the container image installs it: built with `pip wheel .`, installed into a fresh
-virtual environment outside the checkout, run as a non-root user against a test Redis.
+"""The wheel, as the container image installs it: the locked dependencies from `uv export` with
+hashes, then the wheel built with `pip wheel --no-build-isolation` and installed with `--no-deps`
+(nothing resolved), into a fresh virtual environment outside the checkout, run as a non-root user
+against a test Redis.
 
 Catches what the wheel leaves out (the Lua scripts, anything read at run time) and any
 import of the checkout (tests/, bench/) from the package.
@@ -9,7 +11,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -23,6 +24,8 @@ USER, GROUP = "nobody", "nogroup"
 # The venv's interpreter must be one the non-root user can run: the development Python may live
 # under /root (pyenv), which that user cannot read. Debian's own Python is at /usr/bin.
 SYSTEM_PYTHON = "/usr/bin/python3"
+# The Dockerfile's build stage in miniature: a venv with only locks/bootstrap.txt (uv, setuptools) in it.
+BOOTSTRAP = ROOT / ".venv-uv" / "bin"
 
 
 def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -39,18 +42,25 @@ def installed():
     # What the Dockerfile copies, and nothing else (no stale build/ or egg-info of the checkout).
     source = base / "src"
     source.mkdir()
-    for name in ("pyproject.toml", "README.md", "template.yaml"):
+    for name in ("pyproject.toml", "uv.lock", "README.md", "template.yaml"):
         shutil.copy2(ROOT / name, source / name)
     for package in ("functions", "adapters", "local"):
         # Links stay links, as Docker's COPY keeps them (local/template.yaml -> ../template.yaml).
         shutil.copytree(ROOT / package, source / package, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
-    wheels = base / "wheels"
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(wheels), str(source)])
-    [wheel] = wheels.glob("forkline-*.whl")
+    dist = base / "dist"
+    assert (BOOTSTRAP / "uv").exists(), "run `make install`: it creates .venv-uv from locks/bootstrap.txt"
+    run([str(BOOTSTRAP / "uv"), "export", "--quiet", "--frozen", "--no-default-groups", "--no-emit-project",
+         "-o", str(dist / "requirements.txt")], cwd=source)
+    run([str(BOOTSTRAP / "python"), "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "-w", str(dist), str(source)])
+    [wheel] = dist.glob("forkline-*.whl")
     venv = base / "venv"
     assert os.access(SYSTEM_PYTHON, os.X_OK), f"{SYSTEM_PYTHON} is needed to build a venv any user can run"
     run([SYSTEM_PYTHON, "-m", "venv", str(venv)])
-    run([str(venv / "bin" / "pip"), "install", "--quiet", str(wheel)])
+    pip = [str(venv / "bin" / "pip"), "install", "--quiet", "--no-cache-dir", "--no-deps"]
+    run(pip + ["--require-hashes", "-r", str(dist / "requirements.txt")])
+    run(pip + [str(wheel)])
+    run([str(venv / "bin" / "pip"), "check"])  # every dependency of every package is there
     work = base / "work"
     work.mkdir()
     shutil.chown(work, USER, GROUP)
