@@ -10,7 +10,7 @@ WORKDIR /src
 # uv (exports the lock) and setuptools (builds the wheel), pinned with hashes.
 COPY locks/bootstrap.txt ./locks/
 RUN pip install --no-cache-dir --require-hashes --no-deps -r locks/bootstrap.txt
-# template.yaml: local/template.yaml links to it (the wheel carries it for `forkline run --cloud`).
+# template.yaml: local/cloud_emulation/template.yaml links to it (the wheel carries it for `forkline run --cloud`).
 COPY pyproject.toml uv.lock README.md template.yaml ./
 COPY functions ./functions
 COPY adapters ./adapters

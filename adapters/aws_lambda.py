@@ -20,10 +20,9 @@ from typing import Any
 from apig_wsgi import make_lambda_handler
 
 from adapters.aws.job_runner import GIVE_BACK, SQSJobRunner
-from adapters.aws.jobs import SQSJobQueue
 from adapters.logs import setup_logging
 from adapters.settings import load_settings
-from adapters.wiring import build_app, build_ports
+from adapters.wiring import build_app, build_cloud_ports, build_job_runner
 
 log = logging.getLogger("forkline.lambda")
 STOP_MARGIN = 3.0  # seconds left to record an outcome before the function's own timeout
@@ -43,11 +42,7 @@ def _http() -> Callable[[dict[str, Any], Any], dict[str, Any]]:
 def _jobs_runner() -> SQSJobRunner:
     settings = load_settings()
     setup_logging("lambda-jobs", settings.log_level, settings.log_dir or None)
-    ports = build_ports(settings)
-    if not isinstance(ports.jobs, SQSJobQueue):
-        raise RuntimeError("the jobs function needs QUEUE_BACKEND=sqs with JOB_STORE=dynamodb")
-    return SQSJobRunner(ports.jobs, ports.dlq, settings.job_timeout, settings.job_backoff_base,
-                        settings.job_backoff_max, settings.job_backoff_jitter)
+    return build_job_runner(settings, build_cloud_ports(settings))
 
 
 def http_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 multiprocess mode).
 
 The supervisor points PROMETHEUS_MULTIPROC_DIR at DATA_DIR/metrics before anything
-imports prometheus_client (`local.cli` calls `use_directory` first), empties it at
+imports prometheus_client (`local.commands.cli` calls `use_directory` first), empties it at
 start and marks each dead child's files dead; every process writes its own files and
 any web worker (GET /metrics) or `forkline worker`'s METRICS_PORT adds them up. Queue
 depths are not stored: they are read from the job store when scraped.

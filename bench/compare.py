@@ -33,9 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.measuring import BENCH, MemorySampler, throwaway_redis  # noqa: E402
-from local.bench import get, post_jobs, wait_idle  # noqa: E402
-from local.processes import stop_pid  # noqa: E402
-from local.redis_server import free_port  # noqa: E402
+from harness.processes import stop_pid  # noqa: E402
+from local.commands.bench import get, post_jobs, wait_idle  # noqa: E402
+from local.runtime.redis_server import free_port  # noqa: E402
 
 SEED_COPY = ROOT / ".bench" / "seed-node"
 

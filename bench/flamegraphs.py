@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "flamegraphs"
 sys.path.insert(0, str(ROOT))
 from bench.measuring import BENCH, throwaway_redis  # noqa: E402
-from local.bench import descendants, get, post_jobs  # noqa: E402
-from local.processes import stop_pid  # noqa: E402
-from local.redis_server import free_port  # noqa: E402
+from harness.processes import stop_pid  # noqa: E402
+from local.commands.bench import descendants, get, post_jobs  # noqa: E402
+from local.runtime.redis_server import free_port  # noqa: E402
 
 PY_SPY = str(ROOT / ".venv" / "bin" / "py-spy")
 

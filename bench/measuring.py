@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from local.bench import descendants, smaps_mb
-from local.redis_server import free_port
+from local.commands.bench import descendants, smaps_mb
+from local.runtime.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(os.environ.get("BENCH_DIR", ROOT.parent / "shared" / "bench"))

@@ -35,8 +35,8 @@ from adapters.settings import Settings  # noqa: E402
 from adapters.wiring import build_ports  # noqa: E402
 from bench.measuring import MemorySampler, throwaway_redis  # noqa: E402
 from functions import routes  # noqa: E402
-from local.bench import descendants  # noqa: E402
-from local.processes import stop_pid  # noqa: E402
+from harness.processes import stop_pid  # noqa: E402
+from local.commands.bench import descendants  # noqa: E402
 
 
 def cpu_seconds(root: int) -> float:

@@ -21,8 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from local.bench import post_jobs  # noqa: E402
-from local.processes import Forkline, RedisProcess, stop_pid, wait_until  # noqa: E402
+from harness.processes import Forkline, RedisProcess, stop_pid, wait_until  # noqa: E402
+from local.commands.bench import post_jobs  # noqa: E402
 
 STATS_KEY = "{forkline:default}:stats"
 

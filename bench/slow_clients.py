@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from local.bench import smaps_mb  # noqa: E402
-from local.processes import Forkline, RedisProcess, children_of, request  # noqa: E402
+from harness.processes import Forkline, RedisProcess, children_of, request  # noqa: E402
+from local.commands.bench import smaps_mb  # noqa: E402
 
 OPENERS = {
     "idle": b"",

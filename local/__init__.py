@@ -1,1 +1,1 @@
-"""Local runtime: the supervisor, the worker bodies, the embedded Redis, the CLI."""
+"""Local: runtime/ (what production runs), cloud_emulation/ (`run --cloud` only), commands/ (the CLI)."""

@@ -1,5 +1,5 @@
 """The template's queues and table in moto's in-process mock (inside mock_aws), created by the same
-code as `forkline run --cloud` (local/cloud_template.py), and the jobs function's event source
+code as `forkline run --cloud` (local/cloud_emulation/cloud_template.py), and the jobs function's event source
 mappings (one per SQS event in the template, named as SAM names them) on a stand-in function, so
 that pausing a queue has a mapping to disable. Each mapping reads a stand-in queue of its own:
 moto runs a mapping's function in Docker when its queue gets a message, and the tests run the
@@ -10,7 +10,7 @@ import zipfile
 
 import boto3
 
-from local.cloud_template import JOBS_FUNCTION, function_environment, provision, yaml_load
+from local.cloud_emulation.cloud_template import JOBS_FUNCTION, function_environment, provision, yaml_load
 
 
 class Stack:

@@ -4,7 +4,7 @@ from moto import mock_aws
 
 from adapters.settings import Settings
 from adapters.wiring import build_ports
-from local.processes import RedisProcess
+from harness.processes import RedisProcess
 
 
 @pytest.fixture(scope="session")

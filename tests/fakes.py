@@ -6,7 +6,7 @@ so a test over them checks the app's behaviour, not a stub's answers.
 
 import itertools
 
-from adapters.http.resources import AppDeps
+from adapters.http.app import AppDeps
 from functions.jobs import declared_queues
 from functions.models import CANCELLABLE, DeadJob, JobRecord, JobState
 

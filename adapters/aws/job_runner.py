@@ -1,7 +1,7 @@
 """Running SQS job messages: one attempt each, its outcome recorded, its message settled.
 
 Shared by the Lambda jobs handler (adapters/aws_lambda.py) and the SQS worker
-(`forkline worker` with QUEUE_BACKEND=sqs, local/sqs_worker.py): the same
+(`forkline worker` with QUEUE_BACKEND=sqs, local/runtime/sqs_worker.py): the same
 `functions.attempts.run_attempt`, time limit, backoff, log lines and metrics.
 What differs is who deletes a finished message: Lambda's event source mapping
 (from the reported batch failures), or the worker itself (`delete_finished`).

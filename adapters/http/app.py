@@ -2,9 +2,15 @@
 
 The table feeds `add_route`, the API-key middleware (its protected paths) and the
 OpenAPI document: a route cannot be served without being documented, or
-documented as protected without being protected.
+documented as protected without being protected. Each route names what its resource
+is built from: the ports and limits of `AppDeps` it uses, and nothing else.
 """
 
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import falcon
@@ -23,7 +29,6 @@ from adapters.http.openapi import (
 )
 from adapters.http.operations import Operation, Route
 from adapters.http.resources import (
-    AppDeps,
     DeadLetterResource,
     DeadLettersPurgeResource,
     DeadLettersReplayResource,
@@ -33,13 +38,12 @@ from adapters.http.resources import (
     JobsResource,
     MetricsResource,
     QueuePauseResource,
-    QueueResumeResource,
     QueueStatsResource,
     ReplayResource,
-    Resource,
     RootResource,
     WorkersResource,
 )
+from functions.limits import MAX_BODY_BYTES, MAX_DELAY_SECONDS
 from functions.models import (
     DeadJob,
     DeadJobPage,
@@ -57,82 +61,124 @@ from functions.models import (
     Welcome,
     WorkerList,
 )
+from functions.ports import DeadLetterQueue, HealthProbe, JobQueue, Metrics, WorkerRegistry
 
 
-class OpenAPIResource(Resource):
-    def __init__(self, deps: AppDeps):
-        super().__init__(deps)
-        self.document = openapi_document(ROUTES)
+@dataclass
+class OpenAPIResource:
+    document: dict[str, Any]
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = self.document
 
 
+class NoMetrics:
+    """Metrics that count nothing (the default for an app built without a Metrics port)."""
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        pass
+
+    def job_enqueued(self, job_type: str) -> None:
+        pass
+
+    def render(self) -> tuple[str, bytes]:
+        return "text/plain; version=0.0.4; charset=utf-8", b""
+
+
+@dataclass
+class AppDeps:
+    """Everything the app does I/O with, injected: ports, clock, ids, pid and limits."""
+
+    jobs: JobQueue
+    dlq: DeadLetterQueue
+    probe: HealthProbe
+    max_attempts: int
+    clock: Callable[[], float] = time.time
+    new_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
+    pid: Callable[[], int] = os.getpid
+    # Uptime is a duration: read on a monotonic clock, not on `clock` (Redis's, which another host shares).
+    uptime_clock: Callable[[], float] = time.monotonic
+    started_at: float = field(default_factory=time.monotonic)
+    max_body: int = MAX_BODY_BYTES
+    api_keys: tuple[str, ...] = ()
+    workers: WorkerRegistry | None = None
+    beat_seconds: float = 2.0
+    metrics: Metrics = field(default_factory=NoMetrics)
+    metrics_auth: bool = False  # GET /metrics needs an API key too
+    access_log: bool = False
+    max_replays: int = 3  # DLQ_MAX_REPLAYS
+    max_delay: float = MAX_DELAY_SECONDS  # how far ahead a job may be scheduled (less on SQS)
+    priorities: bool = True  # the job queue orders by priority (not SQS)
+
+
 ROUTES: tuple[Route, ...] = (
-    Route("/", RootResource, (Operation("get", "Welcome, and the pid of the serving worker", {200: Welcome}),)),
-    Route("/health", HealthResource, (
+    Route("/", lambda d: RootResource(d.pid), (
+        Operation("get", "Welcome, and the pid of the serving worker", {200: Welcome}),)),
+    Route("/health", lambda d: HealthResource(d.probe, d.started_at, d.uptime_clock, d.pid), (
         Operation("get", "Health of this worker and its dependencies", {200: Health, 503: Health}),)),
-    Route("/jobs", JobsResource, (
+    Route("/jobs", lambda d: JobsResource(d.jobs, d.clock, d.new_id, d.metrics, d.max_attempts, d.max_delay,
+                                           d.priorities), (
         Operation("post", "Submit a job", {202: JobAccepted, 200: JobAccepted},
                   (400, 401, 403, 413, 415, 422, 500, 503), parameters=(IDEMPOTENCY_PARAMETER,),
                   body=JobRequest),
     ), protected=True),
-    Route("/jobs/{job_id}", JobResource, (
+    Route("/jobs/{job_id}", lambda d: JobResource(d.jobs, d.clock), (
         Operation("get", "A job's state and result", {200: JobRecord}, (401, 403, 404, 500, 503),
                   parameters=(JOB_ID_PARAMETER,)),
         Operation("delete", "Cancel a job that has not started (queued, retrying, or pending in the cloud shape)",
                   {200: JobRecord}, (401, 403, 404, 409, 500, 503), parameters=(JOB_ID_PARAMETER,)),
     ), protected=True),
-    Route("/queue/stats", QueueStatsResource, (
+    Route("/queue/stats", lambda d: QueueStatsResource(d.jobs, d.dlq), (
         Operation("get", "Queue counts: the sums over every named queue, then each queue's", {200: QueueStats},
                   (500, 503)),)),
-    Route("/queues/{name}/pause", QueuePauseResource, (
+    Route("/queues/{name}/pause", lambda d: QueuePauseResource(d.jobs, paused=True), (
         Operation("post", "Pause a queue: consumers stop claiming from it, jobs are still accepted",
                   {200: QueueState}, (401, 403, 404, 500, 503), parameters=(QUEUE_PARAMETER,)),
     ), protected=True),
-    Route("/queues/{name}/resume", QueueResumeResource, (
+    Route("/queues/{name}/resume", lambda d: QueuePauseResource(d.jobs, paused=False), (
         Operation("post", "Resume a paused queue", {200: QueueState}, (401, 403, 404, 500, 503),
                   parameters=(QUEUE_PARAMETER,)),
     ), protected=True),
-    Route("/dlq", DeadLettersResource, (
+    Route("/dlq", lambda d: DeadLettersResource(d.dlq), (
         Operation("get", "Dead-letter queue, oldest failure first, filtered", {200: DeadJobPage},
                   (400, 401, 403, 422, 500, 503), parameters=PAGE_PARAMETERS + FILTER_PARAMETERS),
     ), protected=True),
-    Route("/dlq/replay", DeadLettersReplayResource, (
+    Route("/dlq/replay", lambda d: DeadLettersReplayResource(d.dlq, d.jobs, d.clock, d.max_attempts, d.max_replays), (
         Operation("post", "Replay up to `limit` matching dead jobs (DLQ_MAX_REPLAYS skips poison jobs)",
                   {200: ReplayReport}, (400, 401, 403, 413, 415, 422, 500, 503), body=ReplayRequest),
     ), protected=True),
-    Route("/dlq/purge", DeadLettersPurgeResource, (
+    Route("/dlq/purge", lambda d: DeadLettersPurgeResource(d.dlq), (
         Operation("post", "Remove up to 1,000 matching dead jobs; needs \"confirm\": true", {200: PurgeReport},
                   (400, 401, 403, 413, 415, 422, 500, 503), body=PurgeRequest),
     ), protected=True),
-    Route("/dlq/{job_id}", DeadLetterResource, (
+    Route("/dlq/{job_id}", lambda d: DeadLetterResource(d.dlq), (
         Operation("get", "One dead job, with its traceback", {200: DeadJob}, (401, 403, 404, 500, 503),
                   parameters=(JOB_ID_PARAMETER,)),
         Operation("delete", "Remove one dead job", {204: {}}, (401, 403, 404, 500, 503),
                   parameters=(JOB_ID_PARAMETER,)),
     ), protected=True),
-    Route("/dlq/{job_id}/replay", ReplayResource, (
+    Route("/dlq/{job_id}/replay", lambda d: ReplayResource(d.dlq, d.jobs, d.clock, d.max_attempts), (
         Operation("post", "Put a dead job back on the queue", {202: Replayed}, (401, 403, 404, 500, 503),
                   parameters=(JOB_ID_PARAMETER,)),
     ), protected=True),
-    Route("/workers", WorkersResource, (
+    Route("/workers", lambda d: WorkersResource(d.workers, d.beat_seconds), (
         Operation("get", "The live consumer processes, from their heartbeats", {200: WorkerList},
                   (401, 403, 500, 503)),
     ), protected=True),
     # Open like /health; with METRICS_AUTH=true it needs an API key (401/403) like the protected routes.
-    Route("/metrics", MetricsResource, (
+    Route("/metrics", lambda d: MetricsResource(d.metrics), (
         Operation("get", "Prometheus metrics of every process of the stack", {200: {"type": "string"}},
                   (401, 403, 500), media="text/plain"),)),
-    Route("/dashboard", DashboardResource, (
+    Route("/dashboard", lambda d: DashboardResource(), (
         Operation("get", "The dashboard: one page, its data from the routes above", {200: {"type": "string"}},
                   (500,), media="text/html"),)),
-    Route("/dashboard/{asset}", DashboardAssetResource, (
+    Route("/dashboard/{asset}", lambda d: DashboardAssetResource(), (
         Operation("get", "The dashboard's script and style sheet", {200: {"type": "string"}}, (404, 500),
                   parameters=({"name": "asset", "in": "path", "required": True,
                                "schema": {"type": "string", "enum": ["dashboard.js", "dashboard.css"]}},),
                   media="text/*"),)),
-    Route("/openapi.json", OpenAPIResource, (Operation("get", "This document", {200: {"type": "object"}}),)),
+    Route("/openapi.json", lambda d: OpenAPIResource(openapi_document(ROUTES)), (
+        Operation("get", "This document", {200: {"type": "object"}}),)),
 )
 
 

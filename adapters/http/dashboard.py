@@ -1,4 +1,4 @@
-"""GET /dashboard: one page and its two assets, shipped in the package (adapters/http/dashboard/).
+"""GET /dashboard: one page and its two assets, shipped in the package (adapters/http/dashboard_files/).
 
 Served with a Content-Security-Policy that allows scripts, styles and requests from this
 origin only (no inline script, no other origin, no framing): job payloads and errors are
@@ -18,13 +18,13 @@ ASSETS = {
     "dashboard.js": "text/javascript; charset=utf-8",
     "dashboard.css": "text/css; charset=utf-8",
 }
-_FILES = files(__package__) / "dashboard"
+_FILES = files(__package__) / "dashboard_files"
 
 
 class DashboardResource:
     """GET /dashboard: the page."""
 
-    def __init__(self, deps: object = None):
+    def __init__(self) -> None:
         self.assets = {name: (_FILES / name).read_bytes() for name in ASSETS}
 
     def send(self, resp: falcon.Response, name: str) -> None:

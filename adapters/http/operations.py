@@ -1,5 +1,6 @@
 """The shape of the route table: a route (path, resource, protected) and its operations."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,9 +20,9 @@ class Operation:
 
 @dataclass(frozen=True)
 class Route:
-    """One path: the resource class that serves it, whether it needs an API key, its operations."""
+    """One path: how its resource is built from the app's deps, whether it needs an API key, its operations."""
 
     path: str
-    resource: type
+    resource: Callable[[Any], object]  # AppDeps -> the resource (adapters/http/app.py)
     operations: tuple[Operation, ...]
     protected: bool = False

@@ -7,7 +7,7 @@ import pytest
 
 from adapters.job_timeout import JobTimeout, JobWatchdog
 from adapters.wiring import build_ports, configure_consumer
-from local.consumer import watch_jobs
+from local.runtime.consumer import watch_jobs
 from tests.adapters.huey.steps import promote_due, slow, submit, work_one
 
 

@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from local.processes import ROOT
+from harness.processes import ROOT
 
 SCRIPT = """
 import os, sys

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from adapters.logs import prune_logs, setup_logging
 from adapters.settings import Settings, SettingsError, load_settings
-from local.processes import ROOT
+from harness.processes import ROOT
 
 
 def test_defaults_and_environment(monkeypatch):
@@ -92,7 +92,7 @@ def test_sentinels_and_cluster_reach_the_redis_target(monkeypatch):
 
 
 def test_the_command_exits_2_with_one_line_and_no_traceback(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "local.cli", "run"], cwd=tmp_path, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "local.commands.cli", "run"], cwd=tmp_path, capture_output=True,
                             text=True, timeout=30, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT),
                                                          "JOB_MAX_RETRIES": "-1"})
     assert result.returncode == 2

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from adapters.aws.job_table import TTL_ATTRIBUTE
-from local.cloud_template import evaluate, yaml_load
+from local.cloud_emulation.cloud_template import evaluate, yaml_load
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS_PYTHON = ROOT / ".venv-tools" / "bin" / "python"
@@ -84,7 +84,7 @@ def test_dockerfile_names_existing_things():
     commands = re.findall(r'^CMD \[(.+)\]$', text, re.M)
     assert '"forkline", "serve"' in commands[0]
     assert callable(handler(commands[1].strip('"')))
-    from local.cli import COMMANDS
+    from local.commands.cli import COMMANDS
 
     assert {"serve", "worker"} <= set(COMMANDS)
 

@@ -13,7 +13,7 @@ from adapters.http.app import create_app
 from adapters.metrics import PrometheusMetrics
 from adapters.settings import Settings
 from functions.jobs import declared_queues
-from local.cli import parser
+from local.commands.cli import parser
 from tests.fakes import MemoryDLQ, MemoryQueue, fake_deps
 
 ROOT = Path(__file__).resolve().parents[2]

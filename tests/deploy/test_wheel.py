@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from adapters.redis import scripts
-from local.processes import ROOT, request, stop_pid, wait_until
-from local.redis_server import free_port
+from harness.processes import ROOT, request, stop_pid, wait_until
+from local.runtime.redis_server import free_port
 
 USER, GROUP = "nobody", "nogroup"
 # The venv's interpreter must be one the non-root user can run: the development Python may live
@@ -45,7 +45,7 @@ def installed():
     for name in ("pyproject.toml", "uv.lock", "README.md", "template.yaml"):
         shutil.copy2(ROOT / name, source / name)
     for package in ("functions", "adapters", "local"):
-        # Links stay links, as Docker's COPY keeps them (local/template.yaml -> ../template.yaml).
+        # Links stay links, as Docker's COPY keeps them (local/cloud_emulation/template.yaml -> ../template.yaml).
         shutil.copytree(ROOT / package, source / package, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
     dist = base / "dist"
     assert (BOOTSTRAP / "uv").exists(), "run `make install`: it creates .venv-uv from locks/bootstrap.txt"
@@ -70,13 +70,14 @@ def installed():
 
 def test_the_wheel_carries_the_package_and_its_data_and_nothing_of_the_checkout(installed):
     venv, work = installed
-    probe = ("import adapters.redis.scripts as s, local.cli, importlib.util as u; print(s.__file__); "
-             "print(len(s.ALL), u.find_spec('tests'), u.find_spec('bench')); "
+    probe = ("import adapters.redis.scripts as s, local.commands.cli, importlib.util as u; print(s.__file__); "
+             "print(len(s.ALL), u.find_spec('tests'), u.find_spec('bench'), u.find_spec('harness')); "
              "import adapters.http.dashboard as d; print(sorted(d.DashboardResource().assets)); "
-             "from local.cloud_template import template_path as t; print(t().is_symlink(), len(t().read_text()))")
+             "from local.cloud_emulation.cloud_template import template_path as t; "
+             "print(t().is_symlink(), len(t().read_text()))")
     out = run([str(venv / "bin" / "python"), "-c", probe], cwd=work, env={"PATH": "/usr/bin:/bin"}).stdout.split("\n")
     assert out[0].startswith(str(venv)), out  # the installed copy, not the checkout
-    assert out[1] == f"{len(scripts.ALL)} None None", out  # every Lua script loads from the wheel
+    assert out[1] == f"{len(scripts.ALL)} None None None", out  # every Lua script loads from the wheel
     assert out[2] == "['dashboard.css', 'dashboard.js', 'index.html']", out  # and the dashboard's files
     assert out[3] == f"False {len((ROOT / 'template.yaml').read_text())}", out  # and the template, as a file
 

@@ -8,8 +8,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from local.processes import ROOT, stop_pid, wait_until
-from local.redis_server import free_port
+from harness.processes import ROOT, stop_pid, wait_until
+from local.runtime.redis_server import free_port
 
 NGINX = "/usr/sbin/nginx"
 SITE = ROOT / "deploy" / "nginx" / "forkline.conf"

@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from adapters.redis import keys
-from local.processes import Forkline, children_of, wait_until
+from harness.processes import Forkline, children_of, wait_until
 from tests.e2e.nginx import NGINX, Nginx
 
 GRACE = 8.0  # GRACEFUL_TIMEOUT; the nginx config closes idle upstream connections after 4 s

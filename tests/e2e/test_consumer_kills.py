@@ -11,7 +11,7 @@ import pytest
 from adapters.redis import keys
 from adapters.wiring import build_ports
 from functions import routes
-from local.processes import Forkline, children_of, wait_until
+from harness.processes import Forkline, children_of, wait_until
 
 QUEUES = (keys.queue_keys("default"), keys.queue_keys("slow"))
 

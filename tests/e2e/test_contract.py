@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from local.processes import Forkline, children_of
+from harness.processes import Forkline, children_of
 
 KEY = "contract-key-5e2a"
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"

@@ -13,7 +13,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from local.processes import Forkline, wait_until
+from harness.processes import Forkline, wait_until
 
 KEY = "dash-key-1"
 XSS = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'

@@ -4,7 +4,7 @@ import signal
 import threading
 
 from adapters.redis import keys
-from local.processes import Forkline
+from harness.processes import Forkline
 
 DEFAULT = keys.queue_keys("default")
 

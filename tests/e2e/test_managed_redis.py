@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import redis
 
-from local.processes import FORKLINE, ROOT, Forkline, RedisProcess, wait_until
+from harness.processes import FORKLINE, ROOT, Forkline, RedisProcess, wait_until
 from tests.redis_setups import PASSWORD, USER, TLSRedis
 
 ENV = {"WEB_CONCURRENCY": "1", "JOB_BACKOFF_BASE": "0.2", "GRACEFUL_TIMEOUT": "10"}

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from adapters.redis import keys
-from local.processes import Forkline, request, wait_until
+from harness.processes import Forkline, request, wait_until
 from tests.e2e.test_run import FAST, pid_of
 
 DEFAULT = keys.queue_keys("default")

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from local.processes import ROOT, Forkline, wait_until
+from harness.processes import ROOT, Forkline, wait_until
 
 KEY = "queues-key-1"
 
@@ -30,7 +30,7 @@ def queue_figures(api, name):
 def forkline(api, *args):
     env = {**os.environ, "FORKLINE_URL": f"http://127.0.0.1:{api.port}", "FORKLINE_API_KEY": KEY,
            "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "local.cli", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "local.commands.cli", *args], env=env, capture_output=True, text=True,
                           timeout=60, stdin=subprocess.DEVNULL)
 
 
@@ -111,7 +111,7 @@ def test_a_periodic_job_runs_once_per_tick_across_two_consumers_and_after_one_is
     import redis
 
     from adapters.redis import keys
-    from local.processes import children_of
+    from harness.processes import children_of
 
     # JOB_LEASE 2 s: a tick's job held by the killed consumer runs again soon on the other.
     env = {"REDIS_URL": redis_url, "PERIODIC_JOBS": "tick=noop@2", "JOB_LEASE": "2"}

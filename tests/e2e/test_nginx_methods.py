@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from local.processes import ROOT, Forkline
+from harness.processes import ROOT, Forkline
 from tests.e2e.nginx import NGINX, SITE, Nginx
 
 

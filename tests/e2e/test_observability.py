@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from local.processes import Forkline, children_of, request, wait_until
-from local.redis_server import free_port
+from harness.processes import Forkline, children_of, request, wait_until
+from local.runtime.redis_server import free_port
 
 ENV = {"WEB_CONCURRENCY": "2", "JOB_BACKOFF_BASE": "0.1", "WORKER_HEARTBEAT": "0.5", "ACCESS_LOG": "true",
        "LOG_LEVEL": "debug"}

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from adapters.redis import keys
-from local.processes import Forkline, children_of, wait_until
+from harness.processes import Forkline, children_of, wait_until
 from tests.redis_setups import RedisClusterGroup
 from tests.stats import template_figures
 

@@ -5,7 +5,7 @@ import signal
 import threading
 import time
 
-from local.processes import Forkline, RedisProcess, wait_until
+from harness.processes import Forkline, RedisProcess, wait_until
 
 
 def burst(fl: Forkline, stop: threading.Event, results: list, errors: list) -> None:

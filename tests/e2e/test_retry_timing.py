@@ -13,7 +13,7 @@ import time
 import pytest
 
 from adapters.redis import keys
-from local.processes import Forkline, wait_until
+from harness.processes import Forkline, wait_until
 
 BASE = 1.5
 TICK = 1.0  # the consumer's scheduler moves due retries once a second

@@ -11,8 +11,8 @@ import pytest
 import redis
 
 from adapters.redis import keys
-from adapters.redis.scripts import message_format
-from local.processes import ROOT, Forkline, wait_until
+from adapters.redis.framing import message_format
+from harness.processes import ROOT, Forkline, wait_until
 from tests.stats import template_figures
 
 BEFORE_NAMED_QUEUES = "d6539f478b276589230ce09d19aaa1e6d915dc19"

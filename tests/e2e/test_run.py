@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from local.processes import Forkline, children_of, is_gone, wait_until
+from harness.processes import Forkline, children_of, is_gone, wait_until
 from tests.stats import template_figures
 
 FAST = {"WEB_CONCURRENCY": "2", "JOB_BACKOFF_BASE": "0.2", "JOB_LEASE": "2", "GRACEFUL_TIMEOUT": "10"}

@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from adapters.redis import keys
-from local.processes import Forkline, wait_until
+from harness.processes import Forkline, wait_until
 from tests.redis_setups import SentinelGroup
 
 WEB_TIMEOUT = 5.0

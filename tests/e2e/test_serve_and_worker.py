@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from local.processes import Forkline, wait_until
+from harness.processes import Forkline, wait_until
 from tests.stats import template_figures
 
 ENV = {"WEB_CONCURRENCY": "2", "JOB_BACKOFF_BASE": "0.2", "GRACEFUL_TIMEOUT": "10"}

@@ -9,8 +9,8 @@ import redis
 from moto.server import ThreadedMotoServer
 
 from adapters.redis import keys
-from local.processes import Forkline, wait_until
-from local.redis_server import free_port
+from harness.processes import Forkline, wait_until
+from local.runtime.redis_server import free_port
 from tests.stats import template_figures
 
 DEFAULT = keys.queue_keys("default")

@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from adapters.redis import keys
-from local.processes import ROOT, Forkline, children_of, wait_until
+from harness.processes import ROOT, Forkline, children_of, wait_until
 
 # Host B's processes read a wall clock two minutes ahead (tests/skewed_clock/sitecustomize.py).
 SKEWED = {"SKEWED_CLOCK_SECONDS": "120", "PYTHONPATH": f"{ROOT / 'tests' / 'skewed_clock'}:{ROOT}"}

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from adapters import aws_lambda
-from local import event_source
+from local.cloud_emulation import event_source
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -76,7 +76,7 @@ class Context:
 
 def sqs_event(stack, max_messages=10, queue="JobsQueue"):
     """Receive from the template's queue `queue` as the Lambda event source mapping does and build its
-    event (local/event_source.py, the emulator of `forkline run --cloud`); checked against the SAM
+    event (local/cloud_emulation/event_source.py, the emulator of `forkline run --cloud`); checked against the SAM
     CLI's recorded shape."""
     messages = stack.sqs.receive_message(QueueUrl=stack.names[queue], MaxNumberOfMessages=max_messages,
                                          MessageSystemAttributeNames=["All"]).get("Messages", [])

@@ -3,12 +3,11 @@
 import falcon.testing
 import pytest
 
-from adapters.http.app import create_app
-from adapters.http.resources import AppDeps
+from adapters.http.app import AppDeps, create_app
 from adapters.redis import keys
 from adapters.settings import Settings
 from adapters.wiring import build_ports
-from local.redis_server import free_port
+from local.runtime.redis_server import free_port
 from tests.stats import template_figures
 
 DEFAULT = keys.queue_keys("default")

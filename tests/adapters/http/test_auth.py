@@ -3,9 +3,8 @@
 import falcon.testing
 import pytest
 
-from adapters.http.app import ROUTES, create_app
+from adapters.http.app import ROUTES, AppDeps, create_app
 from adapters.http.openapi import openapi_document
-from adapters.http.resources import AppDeps
 from functions.models import DeadJob
 
 KEY = "k-3f9a1c0e5b7d"

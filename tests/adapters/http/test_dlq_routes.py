@@ -4,8 +4,7 @@ import falcon.testing
 import pytest
 
 from adapters.aws.dlq import SQSDLQ
-from adapters.http.app import create_app
-from adapters.http.resources import AppDeps
+from adapters.http.app import AppDeps, create_app
 from functions.models import DeadJob
 
 NOW = 1_800_000_000.0

@@ -2,7 +2,7 @@
 
 import time
 
-from adapters.huey.tasks import queue_huey
+from adapters.huey.forkline_huey import queue_huey
 from adapters.redis import keys
 from functions import routes
 

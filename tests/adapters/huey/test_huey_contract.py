@@ -12,7 +12,7 @@ from huey.api import Task
 from huey.consumer import Consumer, Scheduler
 from huey.storage import RedisStorage
 
-from adapters.huey.tasks import ForklineHuey
+from adapters.huey.forkline_huey import ForklineHuey
 from tests.adapters.huey.steps import huey
 
 
@@ -73,7 +73,7 @@ def test_the_consumer_signal_table_forkline_edits():
 
 
 def test_the_consumer_internals_run_all_drives():
-    """local/consumer.py: run_all starts each queue's consumer, routes the signals through the first one's
+    """local/runtime/consumer.py: run_all starts each queue's consumer, routes the signals through the first one's
     handler and stops them all within one grace period, through these."""
     consumer = Consumer(huey, workers=1, worker_type="thread", periodic=False, scheduler_interval=1,
                         check_worker_health=True, health_check_interval=1, shutdown_timeout=1,

@@ -10,7 +10,7 @@ import pytest
 from redis.crc import key_slot
 
 from adapters.redis import keys
-from adapters.redis.scripts import frame_message, unframe_message
+from adapters.redis.framing import frame_message, unframe_message
 from adapters.wiring import build_ports, configure_consumer
 from functions import jobs, routes
 from tests.adapters.huey.steps import huey, promote_due, submit, work_one
@@ -139,7 +139,7 @@ def test_a_types_own_timeout_stops_its_attempt(monkeypatch, settings):
     """`timeout` on the job type, not JOB_TIMEOUT (300 s here), limits each attempt in the consumer."""
     import threading
 
-    from local.consumer import watch_jobs
+    from local.runtime.consumer import watch_jobs
 
     monkeypatch.setitem(jobs.JOB_TYPES, "report", jobs.JobType("report", jobs.SleepPayload, jobs.run_sleep,
                                                                queue="email", timeout=0.3))

@@ -4,7 +4,7 @@ Redis's time, so another host reads them right."""
 import datetime
 import time
 
-from adapters.huey.tasks import queue_huey
+from adapters.huey.forkline_huey import queue_huey
 from adapters.redis import keys
 from adapters.redis.client import RedisHandle
 from adapters.redis.clock import RedisClock

@@ -10,8 +10,8 @@ import time
 from typing import Protocol
 
 from adapters.settings import Settings
-from local import redis_server
-from local.roles import Boot
+from local.runtime import redis_server
+from local.runtime.roles import Boot
 
 log = logging.getLogger("forkline.supervisor")
 
@@ -63,7 +63,7 @@ class EmbeddedCloud:
         environment (inherited by every child) and settings at them."""
         import boto3
 
-        from local.cloud_template import JOBS_FUNCTION, function_environment, provision, yaml_load
+        from local.cloud_emulation.cloud_template import JOBS_FUNCTION, function_environment, provision, yaml_load
 
         endpoint = f"http://127.0.0.1:{boot.cloud_port}"
         os.environ.update(FAKE_CREDENTIALS, AWS_ENDPOINT_URL=endpoint)

@@ -16,8 +16,8 @@ from adapters.aws.dlq import SQSDLQ
 from adapters.redis.client import RedisHandle
 from adapters.redis.dlq import RedisDLQ
 from functions.models import DeadJob
-from local.processes import ROOT, Forkline, wait_until
-from local.redis_server import free_port
+from harness.processes import ROOT, Forkline, wait_until
+from local.runtime.redis_server import free_port
 
 AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 KEY = "ops-key-1"
@@ -48,7 +48,7 @@ def stack(request, tmp_path, redis_url, monkeypatch):
 def forkline(api, *args, key=KEY, timeout=60):
     env = {**os.environ, "FORKLINE_URL": f"http://127.0.0.1:{api.port}", "FORKLINE_API_KEY": key,
            "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "local.cli", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "local.commands.cli", *args], env=env, capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 
@@ -121,7 +121,7 @@ def test_stats_watch_refreshes_until_interrupted(stack):
     api, _ = stack
     env = {**{k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"},  # as a user's shell
            "FORKLINE_URL": f"http://127.0.0.1:{api.port}", "FORKLINE_API_KEY": KEY, "PYTHONPATH": str(ROOT)}
-    watch = subprocess.Popen([sys.executable, "-m", "local.cli", "stats", "--watch", "0.2"], env=env,
+    watch = subprocess.Popen([sys.executable, "-m", "local.commands.cli", "stats", "--watch", "0.2"], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     tables: list[float] = []  # when each table's header line arrived
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from local.processes import Forkline, children_of, is_gone, request, wait_until
+from harness.processes import Forkline, children_of, is_gone, request, wait_until
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def serve(tmp_path, redis_url):
 
     def start(workers=2, **env):
         fl = Forkline("serve", tmp_path, {"REDIS_URL": redis_url, "WEB_CONCURRENCY": str(workers),
-                                          "APP_FACTORY": "tests.local.apps:with_slow_route", **env})
+                                          "APP_FACTORY": "tests.local.runtime.apps:with_slow_route", **env})
         started.append(fl)
         return fl.start()
 
@@ -158,7 +158,7 @@ def test_ttin_and_ttou_add_and_remove_a_worker(serve):
 
 def test_a_worker_that_crashes_at_start_backs_off(serve, tmp_path, redis_url):
     fl = Forkline("serve", tmp_path, {"REDIS_URL": redis_url, "WEB_CONCURRENCY": "1",
-                                      "APP_FACTORY": "tests.local.apps:broken"})
+                                      "APP_FACTORY": "tests.local.runtime.apps:broken"})
     fl.start(wait_http=False)
     try:
         time.sleep(6)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from local.api_client import ApiClient, ApiError
+from local.commands.api_client import ApiClient, ApiError
 
 FILTERS = (("--type", "type"), ("--queue", "queue"), ("--error-contains", "errorContains"),
            ("--failed-after", "failedAfter"),

@@ -30,8 +30,8 @@ from adapters.aws.jobs import SQSJobQueue
 from adapters.logs import setup_logging
 from adapters.metrics import PrometheusMetrics, serve_metrics
 from adapters.settings import Settings
-from adapters.wiring import build_ports
-from local.consumer import beat_forever, submit_periodic_forever
+from adapters.wiring import build_cloud_ports, build_job_runner
+from local.runtime.consumer import beat_forever, submit_periodic_forever
 
 log = logging.getLogger("forkline.consumer")
 POLL_WAIT = 5  # seconds of long polling: also how soon an idle worker notices SIGTERM
@@ -145,12 +145,9 @@ class SQSWorker:
 def run_sqs_worker(settings: Settings, metrics_port: int = 0) -> None:
     """Run until SIGINT/SIGTERM (the supervisor SIGKILLs what still runs after GRACEFUL_TIMEOUT)."""
     setup_logging("consumer", settings.log_level, settings.log_dir)
-    ports = build_ports(settings)
-    if not isinstance(ports.jobs, SQSJobQueue):
-        raise ValueError("the SQS worker needs QUEUE_BACKEND=sqs with JOB_STORE=dynamodb")
+    ports = build_cloud_ports(settings)
     jobs = ports.jobs
-    runner = SQSJobRunner(jobs, ports.dlq, settings.job_timeout, settings.job_backoff_base, settings.job_backoff_max,
-                          settings.job_backoff_jitter, PrometheusMetrics(), delete_finished=True)
+    runner = build_job_runner(settings, ports, PrometheusMetrics(), delete_finished=True)
     workers = []
     for name in settings.served_queues:
         attrs = jobs.sqs.client.get_queue_attributes(QueueUrl=jobs.urls[name],

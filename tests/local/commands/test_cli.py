@@ -5,8 +5,9 @@ import subprocess
 
 import pytest
 
-from local.cli import main
-from local.processes import FORKLINE, ROOT
+from adapters.settings import Settings
+from harness.processes import FORKLINE, ROOT
+from local.commands.cli import COMMANDS, main, parser
 
 
 @pytest.mark.parametrize("argv", [["run", "--turbo"], ["serve", "--cloud"], ["serve", "extra"],
@@ -64,3 +65,19 @@ def test_the_cloud_emulation_is_refused_outside_forkline_run(monkeypatch, capsys
     assert main(["serve"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "forkline run --cloud" in err
+
+
+def test_the_help_says_how_many_processes_and_threads_the_settings_make(monkeypatch, capsys):
+    """What `forkline --help` promises is what Settings computes (it once said one web worker per core)."""
+    for name in ("WEB_CONCURRENCY", "CONSUMER_PROCESSES", "WORKER_CONCURRENCY", "QUEUE_CONCURRENCY"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(_env_file=None)
+    cores = os.cpu_count() or 1
+    assert "cores + 1" in COMMANDS["serve"] and settings.web_workers == cores + 1
+    assert "one process per core" in COMMANDS["worker"] and settings.consumers == cores
+    assert "threads per named queue" in COMMANDS["worker"]
+    assert settings.model_copy(update={"queue_concurrency": "email=2"}).concurrency_of("email") == 2
+    with pytest.raises(SystemExit):
+        parser().parse_args(["--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert all(" ".join(text.split()) in shown for text in COMMANDS.values())

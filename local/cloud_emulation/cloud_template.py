@@ -2,7 +2,7 @@
 
 Used by `forkline run --cloud` (on its embedded moto server) and by the tests of
 the cloud shape, so neither can drift from what deploys. The template ships in
-the wheel (package data: local/template.yaml, a link to the project's
+the wheel (package data: local/cloud_emulation/template.yaml, a link to the project's
 template.yaml) so the command works outside the checkout.
 """
 
@@ -26,7 +26,7 @@ class Intrinsic:
 
 
 def template_path() -> Path:
-    return Path(str(resources.files("local") / "template.yaml"))
+    return Path(str(resources.files("local.cloud_emulation") / "template.yaml"))
 
 
 def yaml_load(path: Path | None = None) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from local.redis_server import free_port
+from local.runtime.redis_server import free_port
 
 REPORT_LUA = """
 function done(summary, latency, requests)
@@ -165,7 +165,7 @@ def run_bench(args: argparse.Namespace) -> int:
     env.pop("REDIS_URL", None)
     (tmp / "get.lua").write_text(REPORT_LUA)
     (tmp / "post.lua").write_text(POST_LUA)
-    stack = subprocess.Popen([sys.executable, "-m", "local.cli", "run"], env=env, cwd=tmp,
+    stack = subprocess.Popen([sys.executable, "-m", "local.commands.cli", "run"], env=env, cwd=tmp,
                              stdout=subprocess.DEVNULL, stderr=open(tmp / "stack.err", "wb"))
     results: dict = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(),
                      "web_concurrency": env.get("WEB_CONCURRENCY", str((os.cpu_count() or 1) + 1)),

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from local.processes import Forkline, children_of, is_gone, request, wait_until
+from harness.processes import Forkline, children_of, is_gone, request, wait_until
 
 GRACE = 4.0
 

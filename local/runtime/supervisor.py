@@ -1,9 +1,9 @@
 """The supervisor: gunicorn's Arbiter in miniature.
 
 One loop: wait for a queued signal (at most 1 s, less before a drain deadline;
-`local/signals.py`) -> handle_<sig> -> reap -> murder_workers -> manage_workers.
+`local/runtime/signals.py`) -> handle_<sig> -> reap -> murder_workers -> manage_workers.
 The children it keeps alive, and how each is started, are the roles of
-`local/roles.py`; each is a `Child` (`local/children.py`); exits: `local/exits.py`.
+`local/runtime/roles.py`; each is a `Child` (`local/runtime/children.py`); exits: `local/runtime/exits.py`.
 
 Every worker that stops on purpose drains: it is no longer counted as live (its
 replacement starts at once), finishes what it has in hand, and is SIGKILLed if
@@ -25,12 +25,12 @@ import bjoern
 from adapters import metrics
 from adapters.logs import prune_logs
 from adapters.settings import Settings
-from local.children import BootBackoff, Child
-from local.embedded import EMBEDDED, EmbeddedFailed
-from local.exits import RECYCLED, Halt, describe_exit
-from local.roles import EMBEDDED_ROLES, ROLES, Boot, wait_ready
-from local.signals import SignalQueue
-from local.slots import CAUSES, DRAINING, MAX_SLOTS, RETIRING, SERVING, WorkerSlots
+from local.runtime.children import BootBackoff, Child
+from local.runtime.embedded import EMBEDDED, EmbeddedFailed
+from local.runtime.exits import RECYCLED, Halt, describe_exit
+from local.runtime.roles import EMBEDDED_ROLES, ROLES, Boot, wait_ready
+from local.runtime.signals import SignalQueue
+from local.runtime.slots import CAUSES, DRAINING, MAX_SLOTS, RETIRING, SERVING, WorkerSlots
 
 log = logging.getLogger("forkline.supervisor")
 

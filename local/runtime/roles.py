@@ -2,11 +2,11 @@
 
 - `redis`: the embedded redis-server (a subprocess, not a fork);
 - `web`: one bjoern process on the supervisor's listening socket, with a slot in
-  the shared `WorkerSlots` (local/slots.py);
+  the shared `WorkerSlots` (local/runtime/slots.py);
 - `cloud`: with `forkline run --cloud`, the moto server standing in for SQS and DynamoDB (a subprocess);
-- `consumer`: the job consumer: Huey on Redis (local/consumer.py), the SQS worker with
-  QUEUE_BACKEND=sqs (local/sqs_worker.py), or under `--cloud` the jobs function behind its
-  emulated SQS trigger (local/event_source.py).
+- `consumer`: the job consumer: Huey on Redis (local/runtime/consumer.py), the SQS worker with
+  QUEUE_BACKEND=sqs (local/runtime/sqs_worker.py), or under `--cloud` the jobs function behind its
+  emulated SQS trigger (local/cloud_emulation/event_source.py).
 """
 
 import logging
@@ -22,12 +22,12 @@ from typing import Protocol
 from setproctitle import setproctitle
 
 from adapters.settings import Settings
-from local import redis_server
-from local.consumer import run_consumer
-from local.exits import BOOT_ERROR
-from local.signals import reset_in_child
-from local.slots import WorkerSlots
-from local.web_worker import serve
+from local.runtime import redis_server
+from local.runtime.consumer import run_consumer
+from local.runtime.exits import BOOT_ERROR
+from local.runtime.signals import reset_in_child
+from local.runtime.slots import WorkerSlots
+from local.runtime.web_worker import serve
 
 
 @dataclass
@@ -92,7 +92,7 @@ class CloudRole:
     uses_slot = False
 
     def spawn(self, boot: Boot, slot: int, ready_fd: int | None) -> Spawned:
-        proc = subprocess.Popen([sys.executable, "-m", "local.moto_server", str(boot.cloud_port)],
+        proc = subprocess.Popen([sys.executable, "-m", "local.cloud_emulation.moto_server", str(boot.cloud_port)],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return Spawned(proc.pid, proc)
 
@@ -120,12 +120,12 @@ class ConsumerRole:
             settings, metrics_port = boot.settings, boot.metrics_port if slot == 0 else 0
             os.nice(settings.consumer_nice)  # requests first, jobs with what they leave (README, Performance)
             if settings.cloud_emulation:
-                from local.cloud_template import triggers, yaml_load  # needs the `cloud` extra (pyyaml)
-                from local.event_source import run_event_source
+                from local.cloud_emulation.cloud_template import triggers, yaml_load  # needs the `cloud` extra (pyyaml)
+                from local.cloud_emulation.event_source import run_event_source
 
                 run_event_source(settings, *triggers(yaml_load()))
             elif settings.queue_backend == "sqs":
-                from local.sqs_worker import run_sqs_worker  # boto3 only where AWS is used
+                from local.runtime.sqs_worker import run_sqs_worker  # boto3 only where AWS is used
 
                 run_sqs_worker(settings, metrics_port)
             else:

@@ -8,7 +8,7 @@ import queue
 import signal
 from types import FrameType
 
-# SIGUSR1 comes from an HTTP worker that is retiring (see local/slots.py).
+# SIGUSR1 comes from an HTTP worker that is retiring (see local/runtime/slots.py).
 HANDLED = ("SIGHUP", "SIGQUIT", "SIGINT", "SIGTERM", "SIGTTIN", "SIGTTOU", "SIGCHLD", "SIGUSR1")
 
 

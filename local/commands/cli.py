@@ -10,15 +10,16 @@ from setproctitle import setproctitle
 from adapters import metrics
 from adapters.logs import setup_logging
 from adapters.settings import Settings, SettingsError, load_settings
-from local import bench, ops
+from local.commands import bench, ops
 
 COMMANDS = {
-    "run": "the whole stack: HTTP workers, job consumer, and an embedded Redis when REDIS_URL is unset",
-    "serve": "the HTTP workers only (one per core, WEB_CONCURRENCY overrides)",
-    "worker": "the job consumer only (WORKER_CONCURRENCY threads per process)",
+    "run": "the whole stack: HTTP workers, job consumers, and an embedded Redis when REDIS_URL is unset",
+    "serve": "the HTTP workers only (cores + 1; WEB_CONCURRENCY overrides)",
+    "worker": "the job consumers only (one process per core, CONSUMER_PROCESSES overrides; each runs "
+              "WORKER_CONCURRENCY threads per named queue, QUEUE_CONCURRENCY per queue)",
     "bench": "start the stack on loopback and measure it with wrk (a benchmark, not a test)",
 }
-# Over the HTTP API (FORKLINE_URL, FORKLINE_API_KEY): local/ops.py.
+# Over the HTTP API (FORKLINE_URL, FORKLINE_API_KEY): local/commands/ops.py.
 OPERATOR_COMMANDS = ("stats", "queues", "jobs", "workers", "dlq")
 
 
@@ -97,11 +98,11 @@ def supervise(settings: Settings, web: bool, consumer: bool, embedded: str | Non
     metrics_dir = metrics.use_directory(os.path.join(settings.data_dir, "metrics"))
     try:
         if embedded is None and settings.queue_backend == "redis":
-            from local.preflight import eviction_refused
+            from local.runtime.preflight import eviction_refused
 
             if eviction_refused(settings):
                 return 2
-        from local.supervisor import Arbiter
+        from local.runtime.supervisor import Arbiter
 
         setup_logging("supervisor", settings.log_level, settings.log_dir)
         setproctitle("forkline: supervisor")

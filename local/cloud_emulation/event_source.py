@@ -25,7 +25,7 @@ from adapters.aws.client import AWSHandle
 from adapters.aws.jobs import SQSJobQueue
 from adapters.logs import setup_logging
 from adapters.settings import Settings
-from adapters.wiring import build_ports
+from adapters.wiring import build_cloud_ports
 
 log = logging.getLogger("forkline.lambda")
 POLL_WAIT = 1  # seconds of long polling: also how soon an idle poller notices SIGTERM or a pause
@@ -111,8 +111,7 @@ def run_event_source(settings: Settings, batch_sizes: dict[str, int], timeout: f
     """Run until SIGINT/SIGTERM; the invocations under way finish first. `batch_sizes`: each SQS
     trigger's queue (the template's resource name, which is the emulated queue's name) -> BatchSize."""
     setup_logging("lambda-jobs", settings.log_level, settings.log_dir)
-    jobs = build_ports(settings).jobs
-    assert isinstance(jobs, SQSJobQueue), "set by the embedded cloud"
+    jobs = build_cloud_ports(settings).jobs
     sources = [EventSource(url, batch_sizes[url.rstrip("/").rsplit("/", 1)[-1]], timeout, jobs=jobs, queue=name)
                for name, url in jobs.urls.items()]
 

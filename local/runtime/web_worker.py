@@ -15,8 +15,8 @@ import bjoern
 from adapters import metrics
 from adapters.logs import setup_logging
 from adapters.settings import Settings
-from local.exits import RECYCLED
-from local.slots import RETIRING_MEMORY, RETIRING_REQUESTS, SERVING, WorkerSlots
+from local.runtime.exits import RECYCLED
+from local.runtime.slots import RETIRING_MEMORY, RETIRING_REQUESTS, SERVING, WorkerSlots
 
 log = logging.getLogger("forkline.web")
 

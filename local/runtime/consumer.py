@@ -16,12 +16,12 @@ from collections.abc import Callable
 from huey.consumer import Consumer
 
 from adapters import metrics
+from adapters.huey.forkline_huey import ForklineHuey
 from adapters.huey.storage import OUTCOME_HOLD, RECONNECT_CAP
-from adapters.huey.tasks import ForklineHuey
 from adapters.logs import setup_logging
 from adapters.metrics import serve_metrics
 from adapters.settings import Settings
-from adapters.wiring import build_ports, configure_consumer
+from adapters.wiring import build_redis_ports, configure_consumer
 from functions.models import WorkerInfo
 from functions.periodic import submit_due
 from functions.ports import JobQueue, WorkerRegistry
@@ -202,7 +202,7 @@ def run_consumer(settings: Settings, metrics_port: int = 0) -> None:
     """Run until SIGINT/SIGTERM; jobs still running after the grace period are given back.
     With `metrics_port`, also serve the stack's metrics there (`forkline worker` has no web workers)."""
     setup_logging("consumer", settings.log_level, settings.log_dir)
-    ports = build_ports(settings)  # one set for the hooks, the heartbeat and the metrics' queue depths
+    ports = build_redis_ports(settings)  # one set for the hooks, the heartbeat and the metrics' queue depths
     hueys = configure_consumer(settings, ports)
     if metrics_port:
         serve_metrics(settings.host, metrics_port, ports.jobs, ports.dlq)

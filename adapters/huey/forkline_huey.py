@@ -26,9 +26,9 @@ from adapters.huey.storage import LeasedRedisStorage
 from adapters.job_timeout import JobWatchdog
 from adapters.logs import REQUEST_ID, FastLogger
 from adapters.redis.client import RedisTarget
+from adapters.redis.framing import MESSAGE_FORMAT, frame_message, message_format, unframe_message
 from adapters.redis.keys import QueueKeys
 from adapters.redis.queue_store import QueueStore
-from adapters.redis.scripts import MESSAGE_FORMAT, frame_message, message_format, unframe_message
 from functions.jobs import backoff_delay, job_timeout, run_job
 from functions.limits import TRACEBACK_MAX_CHARS
 from functions.models import DeadJob, JobRecord
@@ -67,8 +67,8 @@ class ForklineHuey(RedisHuey):
     - `_get_timestamp`: Huey's "now" (a retry's eta, whether a task is due, the scheduler's due
       read) is Redis's clock, so a retry scheduled on one host is due at the same moment on every other.
     - pre/post-execute hooks (`_mark_started`, `_record_outcome`): registered in `__init__`.
-    Also private: `Consumer._signal_actions` (local/consumer.py changes what SIGTERM and SIGHUP do),
-    and `_signum`, `_graceful`, `_set_signal_handlers` (local/consumer.py's run_all drives one Huey
+    Also private: `Consumer._signal_actions` (local/runtime/consumer.py changes what SIGTERM and SIGHUP do),
+    and `_signum`, `_graceful`, `_set_signal_handlers` (local/runtime/consumer.py's run_all drives one Huey
     consumer per queue through them).
     """
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import redis
 
-from local.redis_server import free_port, start_redis, wait_for_redis
+from local.runtime.redis_server import free_port, start_redis, wait_for_redis
 
 ROOT = Path(__file__).resolve().parent.parent
-FORKLINE = [sys.executable, "-m", "local.cli"]
+FORKLINE = [sys.executable, "-m", "local.commands.cli"]
 
 
 def stop_pid(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:

@@ -3,7 +3,7 @@
 import time
 from dataclasses import dataclass, field
 
-from local.exits import BOOT_ERROR
+from local.runtime.exits import BOOT_ERROR
 
 BOOT_WINDOW = 2.0  # a child dying sooner than this counts as a boot failure
 MAX_BACKOFF = 30.0

@@ -3,7 +3,7 @@
 import signal
 import subprocess
 
-from local.processes import is_gone, stop_pid, wait_until
+from harness.processes import is_gone, stop_pid, wait_until
 
 
 def test_is_gone_sees_a_running_process_a_zombie_and_a_reaped_one():

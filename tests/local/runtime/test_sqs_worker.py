@@ -15,9 +15,9 @@ from adapters.aws.job_table import JobTable
 from adapters.aws.jobs import SQSJobQueue
 from adapters.aws.workers import DynamoWorkerRegistry
 from functions import routes
-from local.cloud_template import JOBS_FUNCTION, function_environment, provision, yaml_load
-from local.processes import Forkline, wait_until
-from local.redis_server import free_port
+from harness.processes import Forkline, wait_until
+from local.cloud_emulation.cloud_template import JOBS_FUNCTION, function_environment, provision, yaml_load
+from local.runtime.redis_server import free_port
 
 AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
        "AWS_REGION": "us-east-1"}
