@@ -17,7 +17,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_NO_PROGRESS := 1
 
-.PHONY: install lock system-packages bench-packages run run-cloud lint test bench clean
+.PHONY: install lock system-packages bench-packages run run-cloud lint test docs bench clean
 
 # Programs the tests run next to forkline, from Debian's packages, installed only when missing
 # (these machines run as root): nginx (the reverse proxy), prometheus (its promtool checks /metrics),
@@ -71,8 +71,13 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+# The suite includes the docs: tests/test_docs.py builds the site with `mkdocs build --strict`.
 test: install $(TOOLS_STAMP) system-packages lint
 	$(VENV)/bin/pytest -q
+
+# The manual (docs/, mkdocs.yml) into site/.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 # forkline beside the Node template (../shared/bench/seed-node; forkline alone without node), 3 alternating
 # rounds, then the cost of the observability; ~10 minutes. Figures, not tests.
@@ -81,4 +86,4 @@ bench: install bench-packages
 	@$(PY) bench/overhead.py
 
 clean:
-	rm -rf $(VENV) $(TOOLS) $(UV_VENV) .forkline logs .pytest_cache
+	rm -rf $(VENV) $(TOOLS) $(UV_VENV) .forkline logs .pytest_cache site

@@ -144,7 +144,7 @@ class Settings(BaseSettings):
     @property
     def consumers(self) -> int:
         # One per core: one process's threads share one GIL (~0.8 of a core on a drain), a second one
-        # drains 1.7x as fast on 2 cores (README, Performance).
+        # drains 1.7x as fast on 2 cores (docs/performance.md).
         return self.consumer_processes or os.cpu_count() or 1
 
     @property

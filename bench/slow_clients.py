@@ -1,4 +1,4 @@
-"""What idle and slow clients do to one HTTP worker: the figures in the README's "Limits" section.
+"""What idle and slow clients do to one HTTP worker: the figures in docs/limits-and-proxies.md.
 
     .venv/bin/python bench/slow_clients.py idle 900
     .venv/bin/python bench/slow_clients.py slow-header 900

@@ -1,1 +1,2 @@
-"""Huey on Redis: the one Huey instance and its hooks, the leased storage, the job timeout."""
+"""Huey on Redis: the Huey instance of each named queue and its hooks (forkline_huey.py), the leased
+storage, the state of a running job, the DLQ outbox."""

@@ -25,7 +25,7 @@ OPERATOR_COMMANDS = ("stats", "queues", "jobs", "workers", "dlq")
 
 def parser() -> argparse.ArgumentParser:
     """Every command and option; anything else is a usage error (exit status 2). Settings come
-    from the environment (see the README), not from options."""
+    from the environment (docs/configuration.md), not from options."""
     top = argparse.ArgumentParser(prog="forkline", description="Multi-core API server with a job queue")
     sub = top.add_subparsers(dest="command", required=True)
     for name, help_text in COMMANDS.items():

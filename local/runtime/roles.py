@@ -118,7 +118,7 @@ class ConsumerRole:
             if boot.sock is not None:
                 boot.sock.close()
             settings, metrics_port = boot.settings, boot.metrics_port if slot == 0 else 0
-            os.nice(settings.consumer_nice)  # requests first, jobs with what they leave (README, Performance)
+            os.nice(settings.consumer_nice)  # requests first, jobs with what they leave (docs/performance.md)
             if settings.cloud_emulation:
                 from local.cloud_emulation.cloud_template import triggers, yaml_load  # needs the `cloud` extra (pyyaml)
                 from local.cloud_emulation.event_source import run_event_source

@@ -32,7 +32,8 @@ http {{
 
 
 def site_config(upstream_port: int, listen_port: int) -> str:
-    """The README's configuration with only forkline's address and the listening port changed."""
+    """The manual's configuration (deploy/nginx/forkline.conf) with only forkline's address and the
+    listening port changed."""
     text = SITE.read_text()
     for old, new in (("server 127.0.0.1:3000;", f"server 127.0.0.1:{upstream_port};"),
                      ("listen 80;", f"listen 127.0.0.1:{listen_port};")):

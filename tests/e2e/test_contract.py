@@ -28,7 +28,8 @@ def server(tmp_path_factory, redis_proc):
 # know it and answers a bare 400 before forkline sees the request, then closes the connection, and the
 # close can reset it before the client reads the 400 (a run of the suite under load failed so).
 # What forkline does with an unknown method is tested below (test_a_method_the_parser_does_not_know...),
-# and behind the README's nginx such methods get a JSON 501 (tests/e2e/test_nginx_methods.py).
+# and behind the manual's nginx (deploy/nginx/forkline.conf) such methods get a JSON 501
+# (tests/e2e/test_nginx_methods.py).
 UNEXPECTED_METHODS = ('[phases.coverage]\n'
                       'unexpected-methods = ["get", "put", "post", "delete", "options", "patch", "trace"]\n')
 

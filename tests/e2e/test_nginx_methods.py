@@ -1,4 +1,4 @@
-"""Methods through the README's nginx (deploy/nginx/forkline.conf): the ones bjoern's parser does not
+"""Methods through the manual's nginx (deploy/nginx/forkline.conf): the ones bjoern's parser does not
 know are answered by nginx as JSON; the others reach forkline, which answers them itself."""
 
 import http.client
@@ -51,7 +51,7 @@ def test_a_known_method_without_a_route_reaches_forkline(proxied):
     assert ask(proxied.port, "GET", "/health")[0] == 200
 
 
-def test_the_readme_shows_the_configuration_the_tests_run():
-    readme = (ROOT / "README.md").read_text()
-    start = readme.index("```nginx\n") + len("```nginx\n")
-    assert readme[start:readme.index("```", start)] == SITE.read_text()
+def test_the_manual_includes_the_configuration_the_tests_run():
+    """Included from the file (mkdocs' snippets, checked by tests/test_docs.py), not a copy."""
+    page = (ROOT / "docs" / "limits-and-proxies.md").read_text()
+    assert f'--8<-- "{SITE.relative_to(ROOT)}"' in page

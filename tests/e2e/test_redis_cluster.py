@@ -1,5 +1,5 @@
 """forkline on a real Redis Cluster (three masters from `redis-server --cluster-enabled yes`, joined by
-`redis-cli --cluster create` on loopback ports): the seed walkthrough, two queues on different
+`redis-cli --cluster create` on loopback ports): the README's walkthrough, two queues on different
 masters both draining, consumer SIGKILLs, and a `redis-cli --cluster reshard` of a queue's slot to
 another master while jobs flow. Each queue's keys share one hash slot; nothing is lost."""
 
@@ -64,7 +64,7 @@ def settled(api: Forkline, total: int) -> dict | None:
     return stats if done >= total and not stats["waiting"] + stats["active"] + stats["delayed"] else None
 
 
-def test_the_seed_walkthrough_on_a_cluster(stack, cluster):
+def test_the_walkthrough_on_a_cluster(stack, cluster):
     api, worker = stack
     status, _, added = api.request("POST", "/jobs", {"message": "Hello from queue!", "shouldFail": False})
     assert status == 202

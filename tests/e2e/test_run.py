@@ -92,7 +92,12 @@ def stack_dependencies(fl):
 
 
 def walkthrough(stack):
-    """The README's seed walkthrough: the three requests, a failing job reaching the DLQ, a replay."""
+    """The README's walkthrough ("A first request"): the template's requests, a job completed, a
+    failing job reaching the DLQ, a replay."""
+    status, _, welcome = stack.request("GET", "/")
+    assert status == 200 and welcome["message"] and isinstance(welcome["workerPID"], int)
+    status, _, health = stack.request("GET", "/health")
+    assert status == 200 and health["status"] == "ok" and set(health["dependencies"].values()) == {"up"}
     ok = post(stack, {"message": "Hello from queue!", "shouldFail": False})
     bad = post(stack, {"message": "nope", "shouldFail": True})
     wait_until(lambda: job_state(stack, ok) == "completed", 10, 0.1, "job completed")
