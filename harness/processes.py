@@ -114,9 +114,10 @@ class Forkline:
     """`forkline <command>` as a subprocess on a free port, with its own env and log dir."""
 
     def __init__(self, command: str, tmp: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = (),
-                 own_group: bool = False):
+                 own_group: bool = False, cli: tuple[str, ...] = tuple(FORKLINE)):
         """`own_group`: in a process group of its own, so that `kill_group` can take down it and every
-        child it forked at once, as a host dying would."""
+        child it forked at once, as a host dying would. `cli`: how to start the command (an older
+        checkout's module path, for the rolling-deploy test)."""
         self.port = free_port()
         self.tmp = tmp
         self.log_path = tmp / f"forkline-{command}-{self.port}.out"
@@ -134,13 +135,13 @@ class Forkline:
             "CONSUMER_NICE": "0",
             **(env or {}),
         }
-        self.command, self.args = command, args
+        self.command, self.args, self.cli = command, args, cli
         self.own_group = own_group
         self.proc: subprocess.Popen | None = None
 
     def start(self, wait_http: bool = True, timeout: float = 20.0) -> "Forkline":
         self.out = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([*FORKLINE, self.command, *self.args], env=self.env, cwd=self.tmp,
+        self.proc = subprocess.Popen([*self.cli, self.command, *self.args], env=self.env, cwd=self.tmp,
                                      stdout=self.out, stderr=subprocess.STDOUT, start_new_session=self.own_group)
         if wait_http:
             wait_until(self._healthy, timeout, 0.1, f"forkline {self.command} to answer /health")
@@ -162,6 +163,17 @@ class Forkline:
 
     def request(self, method: str, path: str, body=None, headers=None, timeout: float = 5.0):
         return request(self.port, method, path, body, headers, timeout)
+
+    def roles(self) -> dict[int, str]:
+        """pid -> role of each live child, from the supervisor's own `worker_born` log lines."""
+        born = {}
+        for line in self.output().splitlines():
+            if '"worker_born"' in line:
+                entry = json.loads(line)
+                born[entry["child"]] = entry["worker_role"]
+        assert self.proc is not None
+        live = set(children_of(self.proc.pid))
+        return {pid: role for pid, role in born.items() if pid in live}
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -34,6 +34,7 @@ from functions.limits import TRACEBACK_MAX_CHARS
 from functions.models import DeadJob, JobRecord
 from functions.ports import DeadLetterQueue, JobMetrics
 
+TASK_MODULE = "adapters.huey.tasks"  # part of the message format: see queue_huey
 log = logging.getLogger("forkline.queue")
 jobs_log = FastLogger("forkline.jobs")
 
@@ -229,14 +230,16 @@ def queue_huey(queue_keys: QueueKeys) -> ForklineHuey:
     """The Huey instance of one queue's keyspace (one per process), with the job task registered."""
     huey = ForklineHuey(queue_keys)
 
-    @huey.task(name="forkline.run_job")
     def run_job_task(type_name: str, payload: dict[str, Any], request_id: str = "", replays: int = 0) -> Any:
         """`request_id`: the X-Request-ID that submitted it; `replays`: times it came back from the DLQ
         (messages from before these existed have neither)."""
         with huey.watchdog.limit(*job_timeout(type_name, huey.watchdog.timeout)):
             return run_job(type_name, payload)
 
-    huey.run_job_task = run_job_task
+    # Every queued message names its task as `<module>.<name>`: the module is the one this code lived
+    # in when the first messages were written, so that messages of every earlier version still run.
+    run_job_task.__module__ = TASK_MODULE
+    huey.run_job_task = huey.task(name="forkline.run_job")(run_job_task)
     return huey
 
 

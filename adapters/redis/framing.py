@@ -23,3 +23,8 @@ def message_format(data: bytes) -> int:
     header = data.split(b"\n", 1)[0]
     _, space, version = header.partition(b" ")
     return int(version) if space and version.isdigit() else 1
+
+
+def framed_job_id(data: bytes) -> str:
+    """The id of the job a framed message carries (what claim.lua reads to find its record)."""
+    return data.split(b"\n", 1)[0].partition(b" ")[0].decode()

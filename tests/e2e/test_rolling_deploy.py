@@ -5,6 +5,7 @@ counted and dead-lettered by today's consumer, and found by today's API."""
 import io
 import signal
 import subprocess
+import sys
 import tarfile
 
 import pytest
@@ -38,7 +39,9 @@ def test_jobs_enqueued_by_the_old_code_are_run_counted_and_dead_lettered_by_the_
     client = redis.Redis.from_url(redis_url)
     (tmp_path / "old").mkdir()
     fast = {"REDIS_URL": redis_url, "WEB_CONCURRENCY": "1", "JOB_BACKOFF_BASE": "0.1"}
-    old_api = Forkline("serve", tmp_path / "old", {**fast, "PYTHONPATH": str(old_code)}).start()
+    # The old tree's own entry point (its CLI was local/cli.py then).
+    old_api = Forkline("serve", tmp_path / "old", {**fast, "PYTHONPATH": str(old_code)},
+                       cli=(sys.executable, "-m", "local.cli")).start()
     new_api = Forkline("serve", tmp_path, fast).start()
     worker = None
     try:

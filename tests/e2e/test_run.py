@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from harness.processes import Forkline, children_of, is_gone, wait_until
+from harness.processes import Forkline, is_gone, wait_until
 from tests.stats import template_figures
 
 FAST = {"WEB_CONCURRENCY": "2", "JOB_BACKOFF_BASE": "0.2", "JOB_LEASE": "2", "GRACEFUL_TIMEOUT": "10"}
@@ -33,16 +33,7 @@ def post(fl, body):
 
 
 def roles(fl):
-    """pid -> role from the supervisor's own birth log lines."""
-    import json
-
-    born = {}
-    for line in fl.output().splitlines():
-        if '"worker_born"' in line:
-            entry = json.loads(line)
-            born[entry["child"]] = entry["worker_role"]
-    live = set(children_of(fl.proc.pid))
-    return {pid: role for pid, role in born.items() if pid in live}
+    return fl.roles()
 
 
 def stats_of(fl):

@@ -16,6 +16,7 @@ import pytest
 import redis
 
 from adapters.redis import keys
+from adapters.redis.framing import framed_job_id
 from harness.processes import ROOT, Forkline, children_of, wait_until
 
 # Host B's processes read a wall clock two minutes ahead (tests/skewed_clock/sitecustomize.py).
@@ -56,6 +57,25 @@ class Host:
             proc.stop(timeout=30)
 
 
+def watch_attempts(api: Forkline, job_id: str, stop: threading.Event, seen: list) -> None:
+    """Sample the job's (monotonic time, attempts, state) every 20 ms until `stop`."""
+    while not stop.is_set():
+        record = api.request("GET", f"/jobs/{job_id}")[2]
+        seen.append((time.monotonic(), record["attempts"], record["state"]))
+        time.sleep(0.02)
+
+
+def retry_gaps(seen: list) -> list[float]:
+    """For each retry: from the first sample of attempt n retrying to the first sample of attempt n + 1."""
+    failed = {}
+    started = {}
+    for at, attempts, state in seen:
+        if state == "retrying":
+            failed.setdefault(attempts, at)
+        started.setdefault(attempts, at)
+    return [started[n + 1] - failed[n] for n in sorted(failed) if n + 1 in started]
+
+
 def records(client: redis.Redis) -> dict[str, dict[str, str]]:
     found = {}
     for name in ("default", "slow"):
@@ -88,6 +108,10 @@ def test_two_hosts_one_with_a_skewed_clock_and_one_killed_mid_burst(tmp_path, re
         delayed = [a.post({"message": "later", "delay": 2}), b.post({"message": "later", "delay": 2})]
         failing = b.post({"message": "dead", "shouldFail": True})
         assert None not in first + delayed + [failing]
+        samples: list = []
+        stop_watching = threading.Event()
+        watcher = threading.Thread(target=watch_attempts, args=(b.api, failing, stop_watching, samples))
+        watcher.start()
         wait_until(lambda: all(b.api.request("GET", f"/jobs/{i}")[2]["state"] == "completed"
                                for i in first + delayed), 60, 0.2, "phase 1's jobs to complete")
         finished = [b.api.request("GET", f"/jobs/{i}")[2]["finishedAt"] for i in delayed]
@@ -96,7 +120,15 @@ def test_two_hosts_one_with_a_skewed_clock_and_one_killed_mid_burst(tmp_path, re
         dead = wait_until(lambda: (lambda r: r if r["state"] == "dead" else None)(
             b.api.request("GET", f"/jobs/{failing}")[2]), 30, 0.2,
             f"the failing job's retries: {b.api.request('GET', f'/jobs/{failing}')[2]}")
+        stop_watching.set()
+        watcher.join(10)
         assert dead["attempts"] == 4
+        # 0.3, 0.6, 1.2 s (JOB_BACKOFF_BASE=0.3), due on Redis's clock: not early (B's clock is 120 s
+        # ahead), not 120 s late; plus up to the 1 s scheduler tick, and 1.5 s for a busy machine.
+        gaps = retry_gaps(samples)
+        print(f"\nretry gaps with one host 120 s ahead: {[round(g, 2) for g in gaps]} s")
+        assert len(gaps) == 3, samples
+        assert all(0.3 * 2 ** n - 0.1 <= gap <= 0.3 * 2 ** n + 2.5 for n, gap in enumerate(gaps)), gaps
         attempts = {i: int(r["attempts"]) for i, r in records(client).items() if i in first}
         assert attempts == {i: 1 for i in first}  # none re-queued by the other host's reaper
 
@@ -116,11 +148,13 @@ def test_two_hosts_one_with_a_skewed_clock_and_one_killed_mid_burst(tmp_path, re
         sender = threading.Thread(target=burst)
         sender.start()
         wait_until(lambda: len(accepted) >= 100, 30, 0.01, "the burst under way")
-        held = client.zcard(keys.queue_keys("slow").leases) + client.zcard(keys.queue_keys("default").leases)
         killed_at = time.monotonic()
         stop_a.set()
         a.worker.kill_group()
         a.api.kill_group()
+        # What A held when it died (and what B holds at this moment, which B finishes as usual).
+        leased = {framed_job_id(m) for name in ("default", "slow")
+                  for m in client.zrange(keys.queue_keys(name).leases, 0, -1)}
         sender.join(60)
         assert not sender.is_alive()
 
@@ -142,6 +176,9 @@ def test_two_hosts_one_with_a_skewed_clock_and_one_killed_mid_burst(tmp_path, re
     assert client.llen(keys.queue_keys("default").list) == client.llen(keys.queue_keys("slow").list) == 0
     assert client.zcard(keys.queue_keys("default").leases) == client.zcard(keys.queue_keys("slow").leases) == 0
     assert set(accepted) <= {i for i, r in found.items() if r["state"] == "completed"}
-    print(f"\ntwo hosts: {len(accepted)} accepted in the burst, {held} leases held when A died; "
-          f"every one completed on B")
+    # A's leases expired and were re-queued: those jobs ran a second time, on B.
+    requeued = [i for i in leased if int(found[i]["attempts"]) >= 2]
+    assert requeued, (leased, {i: found[i]["attempts"] for i in leased})
+    print(f"\ntwo hosts: {len(accepted)} accepted in the burst, {len(leased)} leases held at A's death, "
+          f"{len(requeued)} re-queued and run again on B; every one completed")
     client.close()

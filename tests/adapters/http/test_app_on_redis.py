@@ -104,14 +104,22 @@ def test_dlq_list_and_replay(client, ports):
 
 def test_an_unexpected_error_is_a_logged_generic_500(ports, settings, caplog):
     class Broken:
+        """A DLQ whose every read fails with an error forkline does not expect."""
+
         def count(self):
             raise ZeroDivisionError("secret internals")
 
+        count_by_queue = count
+
     deps = AppDeps(jobs=ports.jobs, dlq=Broken(), probe=ports.probe, max_attempts=4)
-    result = falcon.testing.TestClient(create_app(deps)).simulate_get("/queue/stats")
+    with caplog.at_level("ERROR", logger="forkline.http"):
+        result = falcon.testing.TestClient(create_app(deps)).simulate_get("/queue/stats")
     assert_error(result, 500, "internal_error")
-    assert "secret" not in result.text
-    assert any("ZeroDivisionError" in (r.exc_text or "") or r.exc_info for r in caplog.records)
+    assert result.json["message"] == "Internal server error"
+    assert "secret" not in result.text and "ZeroDivisionError" not in result.text and "Traceback" not in result.text
+    [logged] = [r for r in caplog.records if r.name == "forkline.http" and r.exc_info]
+    assert logged.exc_info[0] is ZeroDivisionError and str(logged.exc_info[1]) == "secret internals"
+    assert logged.getMessage() == "unhandled error on GET /queue/stats" and logged.event == "unhandled_error"
 
 
 def test_redis_down_means_503_with_retry_after_and_degraded_health(tmp_path):

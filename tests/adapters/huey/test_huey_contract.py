@@ -12,7 +12,9 @@ from huey.api import Task
 from huey.consumer import Consumer, Scheduler
 from huey.storage import RedisStorage
 
-from adapters.huey.forkline_huey import ForklineHuey
+from adapters.huey.forkline_huey import ForklineHuey, queue_huey
+from adapters.redis.framing import unframe_message
+from adapters.redis.keys import queue_keys
 from tests.adapters.huey.steps import huey
 
 
@@ -84,3 +86,12 @@ def test_the_consumer_internals_run_all_drives():
     handler = inspect.getsource(Consumer._handle_signal)
     assert "self._signum = signum" in handler and "self._graceful" in handler
     assert "self.shutdown_timeout" in inspect.getsource(Consumer._join_workers)
+
+
+def test_every_queued_message_names_the_task_as_the_first_version_did():
+    """The registry name is part of the message format: messages written by any earlier version (the
+    task lived in adapters/huey/tasks.py) must still find the task after a rename."""
+    instance = queue_huey(queue_keys("default"))
+    framed = instance.serialize_task(instance.run_job_task.s("noop", {}, "", 0, id="default.x"))
+    assert instance.serializer.deserialize(unframe_message(framed)).name == "adapters.huey.tasks.forkline.run_job"
+    assert instance.deserialize_task(framed).name == "forkline.run_job"
