@@ -97,3 +97,22 @@ def fake_deps(jobs=None, dlq=None, probe=None, api_keys=(), max_attempts=4) -> A
                    max_attempts=max_attempts, clock=lambda: 1_700_000_000.0, new_id=lambda: f"job{next(ids)}",
                    pid=lambda: 4242, uptime_clock=lambda: 1_700_000_000.0, started_at=1_699_999_990.0,
                    api_keys=api_keys)
+
+
+class MemoryWorkers:
+    """Heartbeats kept in memory on a clock the test moves: an entry lives `ttl` seconds after its beat."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.entries = {}
+
+    def beat(self, worker, ttl):
+        self.entries[worker.id] = (worker, self.clock() + ttl)
+
+    def leave(self, worker_id):
+        self.entries.pop(worker_id, None)
+
+    def list(self):
+        now = self.clock()
+        live = [worker for worker, expires in self.entries.values() if expires > now]
+        return sorted(live, key=lambda w: (w.startedAt, w.id))

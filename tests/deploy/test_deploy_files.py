@@ -136,3 +136,23 @@ def test_every_named_queue_has_its_sqs_queue_trigger_and_pause_switch_in_the_tem
         redrive = template["Resources"][resource]["Properties"]["RedrivePolicy"]
         assert redrive["deadLetterTargetArn"].value == "JobsDeadLetterQueue.Arn"
         assert evaluate(redrive["maxReceiveCount"], template) == evaluate(default_redrive["maxReceiveCount"], template)
+    # ... and in both functions' permission statements: the HTTP function sends to it and pauses its
+    # trigger; the jobs function's role receives, deletes and re-times its messages.
+    for resource in urls.values():
+        assert {"sqs:SendMessage"} <= granted(template, "HttpFunction", f"{resource}.Arn"), resource
+        assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"} <= granted(
+            template, "JobsFunction", f"{resource}.Arn"), resource
+        assert {"lambda:UpdateEventSourceMapping"} <= granted(
+            template, "HttpFunction", f"event-source-mapping:${{JobsFunction{events[resource]}}}"), resource
+
+
+def granted(template: dict, function: str, target: str) -> set[str]:
+    """The actions `function`'s statements allow on `target` (a GetAtt like `JobsQueue.Arn`, or the
+    tail of a !Sub ARN)."""
+    actions: set[str] = set()
+    for statement in template["Resources"][function]["Properties"]["Policies"][0]["Statement"]:
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        names = [getattr(r, "value", r) for r in resources]
+        if any(name == target or (isinstance(name, str) and name.endswith(target)) for name in names):
+            actions |= set(statement["Action"])
+    return actions

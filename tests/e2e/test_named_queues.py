@@ -49,11 +49,12 @@ def stop(*processes):
 def test_a_queue_busy_with_slow_jobs_does_not_hold_up_another(tmp_path, redis_url):
     api, worker = start(tmp_path, redis_url)
     try:
-        slow = [post(api, {"type": "sleep", "seconds": 2}) for _ in range(8)]  # 2 threads: 8 s of work
+        # 2 threads: 16 s of work, so the 20 quick jobs have a wide window even on a busy machine.
+        slow = [post(api, {"type": "sleep", "seconds": 4}) for _ in range(8)]
         wait_until(lambda: queue_figures(api, "slow")["active"] == 2, 15, 0.05, "the slow queue's threads busy")
         quick = [post(api, {"message": f"m{n}"}) for n in range(20)]
         for job_id in quick:
-            wait_until(lambda job_id=job_id: state(api, job_id) == "completed", 10, 0.05, f"{job_id} completed")
+            wait_until(lambda job_id=job_id: state(api, job_id) == "completed", 12, 0.05, f"{job_id} completed")
         busy = queue_figures(api, "slow")
         assert busy["active"] == 2 and busy["waiting"] >= 2, busy  # the slow queue is still working through its jobs
         assert all(state(api, job_id) != "completed" for job_id in slow[-2:])
@@ -77,7 +78,7 @@ def test_pause_and_resume_a_queue_over_http_and_the_cli(tmp_path, redis_url):
         resumed = api.request("POST", "/queues/default/resume", headers={"X-API-Key": KEY})
         assert resumed[0] == 200 and resumed[2] == {"queue": "default", "paused": False}
         for job_id in held:
-            wait_until(lambda job_id=job_id: state(api, job_id) == "completed", 10, 0.05, f"{job_id} completed")
+            wait_until(lambda job_id=job_id: state(api, job_id) == "completed", 12, 0.05, f"{job_id} completed")
         unknown = api.request("POST", "/queues/nope/pause", headers={"X-API-Key": KEY})
         assert unknown[0] == 404 and unknown[2]["details"] == {"declared": ["default", "slow"]}
     finally:

@@ -17,7 +17,7 @@ from harness.processes import Forkline, wait_until
 
 BASE = 1.5
 TICK = 1.0  # the consumer's scheduler moves due retries once a second
-SLACK = TICK + 0.6  # the tick, plus the attempt itself and this test's 10 ms polling
+SLACK = TICK + 1.5  # the tick, plus the attempt itself, this test's polling and a busy machine
 
 
 @pytest.mark.slow

@@ -71,11 +71,16 @@ def test_a_failover_under_a_burst_loses_only_what_never_reached_the_replica(tmp_
         assert statuses <= {202, 503}, {a[1]: a[3] for a in answers if a[1] not in (202, 503)}
         unavailable = [a for a in answers if a[1] == 503]
         assert unavailable, "the failover took no request into it"
-        assert all(a[2].get("retry-after") and a[3]["code"] == "service_unavailable" for a in unavailable)
+        assert all(a[2].get("retry-after") == "1" and a[3]["code"] == "service_unavailable" for a in unavailable)
+        # Within the connect timeout (0.5 s), with 1.5 s more for a busy machine: never a hang.
         slowest = max(a[4] for a in answers)
+        slowest_503 = max(a[4] for a in unavailable)
+        assert slowest_503 < 0.5 + 1.5, slowest_503
         assert slowest < WEB_TIMEOUT
         accepted = [a[3]["jobId"] for a in answers if a[1] == 202]
-        before = {a[3]["jobId"] for a in answers if a[1] == 202 and a[0] < killed_at}
+        # Only what the old master acknowledged in its last moment can be lost: on loopback the replica
+        # is microseconds behind, so a job acknowledged more than a second before the kill had reached it.
+        last_moment = {a[3]["jobId"] for a in answers if a[1] == 202 and a[0] < killed_at <= a[0] + a[4] + 1.0}
 
         new_master = redis.Redis(port=sentinel_group.master_port(), socket_timeout=5)
         prefix = keys.queue_keys("default").job_prefix
@@ -98,8 +103,9 @@ def test_a_failover_under_a_burst_loses_only_what_never_reached_the_replica(tmp_
         api_status = api.stop(signal.SIGTERM, timeout=30)
     assert worker_status == 0, worker.output()[-3000:]
     assert api_status == 0, api.output()[-3000:]
-    assert set(lost) <= before  # only jobs acknowledged by the old master can be lost
+    assert set(lost) <= last_moment, (lost, len(last_moment))
     assert stats["completed"] >= len(accepted) - len(lost)
     report = {"failover_seconds": round(failover, 2), "accepted": len(accepted), "lost": len(lost),
-              "answered_503": len(unavailable), "slowest_answer_seconds": round(slowest, 3)}
+              "answered_503": len(unavailable), "slowest_503_seconds": round(slowest_503, 3),
+              "slowest_answer_seconds": round(slowest, 3)}
     print("\nsentinel failover:", json.dumps(report))

@@ -160,7 +160,7 @@ def test_two_hosts_one_with_a_skewed_clock_and_one_killed_mid_burst(tmp_path, re
 
         gone = wait_until(lambda: a_consumer not in {w["id"] for w in b.api.request("GET", "/workers")[2]["items"]},
                           10, 0.05, "A's consumer to leave GET /workers")
-        assert gone and time.monotonic() - killed_at <= 3 * HEARTBEAT + 1.0
+        assert gone and time.monotonic() - killed_at <= 3 * HEARTBEAT + 2.0  # 3 beats, and a busy machine
         wait_until(lambda: all(b.api.request("GET", f"/jobs/{i}")[2]["state"] == "completed" for i in accepted),
                    90, 0.5, "every accepted job to complete on host B")
     finally:

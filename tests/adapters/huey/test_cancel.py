@@ -42,8 +42,13 @@ def test_a_job_waiting_for_its_retry_is_cancelled_and_not_retried(ports):
     assert cancel(ports, job_id).state == "cancelled"
     time.sleep(max(0.0, record.nextAttemptAt - time.time()) + 0.05)
     promote_due()  # the retry is due: its message is back on the queue
+    queue = keys.queue_keys("default")
+    client = ports.redis.client
+    assert client.llen(queue.list) == 1 and client.zcard(queue.schedule) == 0
     assert huey.dequeue() is None  # and dropped at the claim
-    assert ports.jobs.get(job_id).attempts == 1 and ports.dlq.count() == 0
+    assert client.llen(queue.list) == 0 and client.zcard(queue.leases) == 0  # gone, not held
+    record = ports.jobs.get(job_id)
+    assert (record.state, record.attempts, ports.dlq.count()) == ("cancelled", 1, 0)
 
 
 @pytest.mark.parametrize("should_fail, state", [(False, "completed"), (True, "dead")])

@@ -87,10 +87,16 @@ def test_a_claimed_job_whose_consumer_died_is_requeued_after_its_lease(ports, se
 
 def test_renewed_leases_do_not_expire(ports, settings):
     submit(ports, {"message": "hi", "shouldFail": False})
-    huey.dequeue()
+    task = huey.dequeue()
+    leases = ports.redis.client
+    deadline = leases.zscore(DEFAULT.leases, task.running_job.message)
     for _ in range(3):
-        time.sleep(settings.job_lease / 2)
+        time.sleep(0.3)
         assert huey.storage.renew_leases() == 1
+        renewed = leases.zscore(DEFAULT.leases, task.running_job.message)
+        # pushed to a full lease from now (Redis's clock), later than before by the time that passed
+        assert renewed >= huey.storage.clock() + settings.job_lease - 0.5 and renewed >= deadline + 0.25
+        deadline = renewed
         promote_due()
     assert ports.jobs.counts()["default"]["active"] == 1 and ports.jobs.counts()["default"]["waiting"] == 0
 
@@ -167,7 +173,9 @@ def test_retry_delays_are_capped_by_job_backoff_max(ports, settings):
 
 def test_outcomes_wait_at_most_their_hold_to_share_a_round_trip(ports):
     ids = [submit(ports, {"message": str(i), "shouldFail": False}) for i in range(4)]
-    huey.storage.batch, huey.storage.hold = 3, 0.3  # claims 3 at a time; an outcome waits up to 0.3 s
+    # Claims 3 at a time; an outcome waits up to its hold: a minute first, so that "not yet" holds on a
+    # busy machine, then 0.3 s, to see it recorded once the hold has passed.
+    huey.storage.batch, huey.storage.hold = 3, 60.0
     first = huey.dequeue()
     huey.execute(first)
     second = huey.dequeue()  # from the buffer: no round trip, the first outcome waits
@@ -176,6 +184,7 @@ def test_outcomes_wait_at_most_their_hold_to_share_a_round_trip(ports):
     assert ports.redis.client.zscore(DEFAULT.leases, first.running_job.message) is not None  # still leased
     huey.storage.flush_due()
     assert ports.jobs.get(first.id).state == "active"  # not due yet
+    huey.storage.hold = 0.3
     time.sleep(0.35)
     huey.storage.flush_due()  # what the consumer's outcomes thread does every hold
     assert ports.jobs.get(first.id).state == "completed"

@@ -15,6 +15,8 @@ import pytest
 from harness.processes import Forkline, children_of, is_gone, request, wait_until
 
 GRACE = 4.0
+# What a busy 2-core machine may add to a bound (a deadline's own precision is next_wakeup's unit test).
+BUSY = 1.5
 
 
 class KeepAliveClient:
@@ -111,17 +113,18 @@ def test_a_retiring_worker_is_replaced_at_once_while_an_idle_client_holds_it(ser
             pytest.fail("the tenth request was not answered with Connection: close")
         retired_at, old = time.monotonic(), body["workerPID"]
         took = probe_new_connections(fl.port, old)
-        assert max(took) < 1.0, took  # the replacement was started at the retirement, not at the exit
+        # the replacement was started at the retirement, not at the old worker's exit (GRACE later)
+        assert max(took) < GRACE / 2, took
         assert old in children_of(fl.pid)  # still held open by the idle client
-        gone_within(old, GRACE + 2)
-        assert time.monotonic() - retired_at < GRACE + 1.0
+        gone_within(old, GRACE + 2 * BUSY)
+        assert time.monotonic() - retired_at < GRACE + BUSY
         assert client.closed_by_server(2.0)
     finally:
         client.close()
     [start] = [d for d in drain_lines(fl, "drain_started") if d["child"] == old]
     assert start["cause"] == "served WEB_MAX_REQUESTS"
     death = death_of(fl, old)
-    assert death["cause"] == "killed by SIGKILL" and GRACE <= death["drained_in"] < GRACE + 1.0, death
+    assert death["cause"] == "killed by SIGKILL" and GRACE <= death["drained_in"] < GRACE + BUSY, death
     assert len(children_of(fl.pid)) == 1
 
 
@@ -137,12 +140,12 @@ def test_sighup_replaces_a_worker_held_by_an_idle_client_by_the_deadline(serve):
         wait_until(lambda: [d for d in drain_lines(fl, "drain_started") if d["child"] == old], 5, 0.01,
                    "the old worker draining")
         took = probe_new_connections(fl.port, old)
-        assert max(took) < 1.0, took
+        assert max(took) < GRACE / 2, took
         # The old connection still works while the old worker drains, and is told to close.
         status, headers, body = client.get("/")
         assert status == 200 and body["workerPID"] == old and "connection: close" in headers
-        gone_within(old, GRACE + 2)
-        assert time.monotonic() - hup_at < GRACE + 1.0
+        gone_within(old, GRACE + 2 * BUSY)
+        assert time.monotonic() - hup_at < GRACE + BUSY
         assert client.closed_by_server(2.0)
     finally:
         client.close()

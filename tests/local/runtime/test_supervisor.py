@@ -1,5 +1,6 @@
 """`forkline serve` as a real process tree: forks, deaths, signals, reloads."""
 
+import datetime
 import itertools
 import json
 import os
@@ -10,6 +11,8 @@ import time
 import pytest
 
 from harness.processes import Forkline, children_of, is_gone, request, wait_until
+from local.runtime.children import Child
+from local.runtime.supervisor import Arbiter
 
 
 @pytest.fixture
@@ -35,8 +38,12 @@ def worker_pids(fl, expected, timeout=10.0):
 def test_one_worker_per_process_answers_with_its_pid(serve):
     fl = serve(workers=2)
     pids = set(worker_pids(fl, 2))
-    seen = {fl.request("GET", "/")[2]["workerPID"] for _ in range(200)}
-    assert seen <= pids and len(seen) == 2, (seen, pids)
+    seen: set[int] = set()
+    # Each worker answers with its own pid; which one takes a connection is up to the kernel (and, on a
+    # busy machine, to which one is running): ask until both have answered.
+    wait_until(lambda: seen.add(fl.request("GET", "/")[2]["workerPID"]) or seen == pids or not seen <= pids,
+               30, 0.0, "both workers answering")
+    assert seen == pids, (seen, pids)
 
 
 def test_a_killed_worker_is_replaced_within_a_second_under_traffic(serve):
@@ -108,8 +115,22 @@ def test_grace_period_is_bounded(serve):
     assert "did not drain within GRACEFUL_TIMEOUT (shutdown): SIGKILL" in fl.output()
     [death] = [json.loads(line) for line in fl.output().splitlines() if '"worker_died"' in line]
     assert death["cause"] == "killed by SIGKILL" and death["drain"] == "shutdown"
-    assert 1.0 <= death["drained_in"] < 2.0, death  # SIGKILLed at the deadline, not a loop turn later
+    # Never before the deadline; at it, give or take a busy machine (next_wakeup below: not a loop turn later).
+    assert 1.0 <= death["drained_in"] < 1.0 + 1.5, death
     t.join(40)
+
+
+def test_the_loop_wakes_at_the_next_drain_deadline_not_a_turn_later():
+    arbiter = Arbiter.__new__(Arbiter)  # only its children matter here
+    now = time.monotonic()
+    arbiter.children = {1: Child(1, "web", now), 2: Child(2, "web", now)}
+    assert arbiter.next_wakeup() == 1.0  # nothing draining: a turn a second
+    arbiter.children[2].begin_drain("shutdown", 0.3)
+    assert 0.2 < arbiter.next_wakeup() <= 0.3
+    arbiter.children[2].killed = True  # once killed, its deadline no longer counts
+    assert arbiter.next_wakeup() == 1.0
+    arbiter.children[1].deadline = time.monotonic() - 5  # overdue: at once (the 10 ms floor)
+    assert arbiter.next_wakeup() == 0.01
 
 
 def _swallow(fn):
@@ -156,6 +177,11 @@ def test_ttin_and_ttou_add_and_remove_a_worker(serve):
     worker_pids(fl, 1)
 
 
+def at(line: dict) -> float:
+    """A log line's time, in Unix seconds (the supervisor's own clock)."""
+    return datetime.datetime.fromisoformat(line["time"]).timestamp()
+
+
 def test_a_worker_that_crashes_at_start_backs_off(serve, tmp_path, redis_url):
     fl = Forkline("serve", tmp_path, {"REDIS_URL": redis_url, "WEB_CONCURRENCY": "1",
                                       "APP_FACTORY": "tests.local.runtime.apps:broken"})
@@ -163,11 +189,15 @@ def test_a_worker_that_crashes_at_start_backs_off(serve, tmp_path, redis_url):
     try:
         time.sleep(6)
         assert fl.proc.poll() is None, "the supervisor must stay up"
-        births = [json.loads(line) for line in fl.output().splitlines()
-                  if '"event": "worker_born"' in line]
+        lines = [json.loads(line) for line in fl.output().splitlines() if line.startswith("{")]
+        births = [at(line) for line in lines if line.get("event") == "worker_born"]
+        delays = [line["delay"] for line in lines if line.get("event") == "boot_backoff"]
         # backoff 0.5 + 1 + 2 + 4 s: at most 5 births in 6 s, where a fork loop makes thousands
-        assert 2 <= len(births) <= 5, len(births)
-        assert "failed at start; next try in" in fl.output()
+        assert 3 <= len(births) <= 5, len(births)
+        assert delays[:3] == [0.5, 1.0, 2.0], delays
+        # Each next child waits out its delay (plus the broken child's own start-up, which comes first).
+        gaps = [later - earlier for earlier, later in zip(births, births[1:], strict=False)]
+        assert all(gap >= delay - 0.05 for gap, delay in zip(gaps, delays, strict=False)), (gaps, delays)
     finally:
         assert fl.stop(signal.SIGTERM, timeout=20) == 0
 
