@@ -66,7 +66,7 @@ def list_dead(dlq: DeadLetterQueue, first: int, size: int, where: DeadJobFilter)
 def _requeue(dead: DeadJob, queue: JobQueue, now: float, max_attempts: int, request_id: str | None) -> None:
     queue.requeue(JobRecord(id=dead.jobId, type=dead.type, payload=dead.payload, state=JobState.queued,
                             maxAttempts=max_attempts_for(dead.type, max_attempts), createdAt=now, updatedAt=now,
-                            requestId=request_id, replays=dead.replays + 1))
+                            requestId=request_id, replays=dead.replays + 1, priority=dead.priority))
 
 
 def replay_one(job_id: str, dlq: DeadLetterQueue, queue: JobQueue, now: float, max_attempts: int,

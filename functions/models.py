@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-from functions.jobs import DEFAULT_QUEUE, queue_of
+from functions.jobs import DEFAULT_PRIORITY, DEFAULT_QUEUE, queue_of
 
 
 def job_queue(job_id: str) -> str:
@@ -148,6 +148,7 @@ class DeadJob(BaseModel):
     attempts: int
     failedAt: float
     replays: int = Field(0, description="times it was replayed from the dead-letter queue before this failure")
+    priority: int = Field(DEFAULT_PRIORITY, ge=0, le=9, description="its priority, which a replay keeps")
 
     @computed_field(description="the named queue it came from (from its id)")  # type: ignore[prop-decorator]
     @property

@@ -19,8 +19,8 @@ from adapters.aws.client import AWS_ERRORS
 from adapters.aws.jobs import SQSJobQueue, job_from_message
 from adapters.job_timeout import JobWatchdog
 from adapters.logs import REQUEST_ID, FastLogger
-from functions.attempts import Attempt, Step, run_attempt
-from functions.jobs import backoff_delay, job_timeout, run_job
+from functions.attempts import Attempt, Backoff, Step, run_attempt
+from functions.jobs import job_timeout, run_job
 from functions.models import JobRecord
 from functions.ports import DeadLetterQueue, JobMetrics
 
@@ -63,8 +63,9 @@ class SQSJobRunner:
     running: dict[str, float] = field(default_factory=dict)  # job id -> started (time.time()), for heartbeats
     done: int = 0
 
-    def delay_for(self, attempt: int) -> float:
-        return backoff_delay(attempt, self.backoff_base, self.backoff_max, self.backoff_jitter, random.random())
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(self.backoff_base, self.backoff_max, self.backoff_jitter)
 
     def run_message(self, message: dict[str, Any], queue_url: str, seconds_left: float = float("inf")) -> Step | None:
         """One attempt of the job `message` carries (an SQS message, or a Lambda event record: the keys
@@ -84,7 +85,7 @@ class SQSJobRunner:
                                     (seconds_left, "the function's remaining time"))
             self.running[job_id] = time.time()
             outcome = run_attempt(job, attempt, self.jobs, self.dlq, run=self._run(limit, limit_name),
-                                  clock=time.time, delay_for=self.delay_for)
+                                  clock=time.time, backoff=self.backoff, rand=random.random)
         except Exception as exc:
             log.error("job message %s not recorded on attempt %d: %s: %s", message.get("messageId",
                       message.get("MessageId")), attempt, type(exc).__name__, exc,

@@ -13,7 +13,6 @@ import json
 import logging
 import random
 import time
-import traceback
 from functools import cache
 from typing import Any
 
@@ -29,8 +28,8 @@ from adapters.redis.client import RedisTarget
 from adapters.redis.framing import MESSAGE_FORMAT, frame_message, message_format, unframe_message
 from adapters.redis.keys import QueueKeys
 from adapters.redis.queue_store import QueueStore
-from functions.jobs import backoff_delay, job_timeout, run_job
-from functions.limits import TRACEBACK_MAX_CHARS
+from functions.attempts import Backoff, Failure, Retry, after_failure, describe
+from functions.jobs import job_timeout, run_job
 from functions.models import DeadJob, JobRecord
 from functions.ports import DeadLetterQueue, JobMetrics
 
@@ -60,13 +59,15 @@ class ForklineHuey(RedisHuey):
     tests/adapters/huey/test_huey_contract.py; Huey is pinned to 3.5.x):
     - `storage_class`: LeasedRedisStorage, whose dequeue leases a message instead of popping it.
     - `serialize_task` / `deserialize_task`: frame the message with the job id, so Lua can find its record.
-    - `dequeue`: claim a message with its attempt number, attach a RunningJob, set Huey's
-      retries and delay from the job record (a poison job past its attempts is buried here).
+    - `dequeue`: claim a message with its attempt number, max attempts and priority, attach a
+      RunningJob, and set Huey's `retries` to 0: Huey never requeues a task; the post-execute hook
+      carries out `functions.attempts.after_failure` (a retry goes to the schedule on time through
+      the storage; a poison job past its attempts is buried here).
     - `execute`: afterwards, drop the lease or let it expire, by the RunningJob's outcome.
     - `is_revoked` / `delete` of revoke keys: forkline does not revoke tasks; this skips
       two Redis round trips per job.
-    - `_get_timestamp`: Huey's "now" (a retry's eta, whether a task is due, the scheduler's due
-      read) is Redis's clock, so a retry scheduled on one host is due at the same moment on every other.
+    - `_get_timestamp`: Huey's "now" (whether a task is due, the scheduler's due read) is Redis's
+      clock, as the retries' due times are, so a retry is due at the same moment on every host.
     - pre/post-execute hooks (`_mark_started`, `_record_outcome`): registered in `__init__`.
     Also private: `Consumer._signal_actions` (local/runtime/consumer.py changes what SIGTERM and SIGHUP do),
     and `_signum`, `_graceful`, `_set_signal_handlers` (local/runtime/consumer.py's run_all drives one Huey
@@ -83,8 +84,7 @@ class ForklineHuey(RedisHuey):
         self.jobs: QueueStore | None = None
         self.outbox: DeadLetterOutbox | None = None
         self.max_attempts = 4
-        self.backoff_base = 2.0
-        self.backoff_max, self.backoff_jitter = 300.0, 0.0
+        self.backoff = Backoff(2.0)
         self.watchdog = JobWatchdog(300.0)
         self.metrics: JobMetrics = NoJobMetrics()
         self.running_now: dict[str, float] = {}  # job id -> when it started (Redis's clock), for the heartbeat
@@ -100,8 +100,8 @@ class ForklineHuey(RedisHuey):
         self.storage.configure(redis_url, lease, batch=batch, retention=jobs.retention, priority_aging=priority_aging)
         self.metrics = metrics or NoJobMetrics()
         self.jobs, self.outbox = jobs, DeadLetterOutbox(jobs, dlq, self.storage)
-        self.max_attempts, self.backoff_base = max_attempts, backoff_base
-        self.backoff_max, self.backoff_jitter = backoff_max, backoff_jitter
+        self.max_attempts = max_attempts
+        self.backoff = Backoff(backoff_base, backoff_max, backoff_jitter)
         self.watchdog = JobWatchdog(job_timeout)
 
     def serialize_task(self, task: Task) -> bytes:
@@ -115,23 +115,20 @@ class ForklineHuey(RedisHuey):
             claimed = self.storage.claim_or_wait()
             if claimed is None:
                 return None
-            data, attempt, max_attempts = claimed
+            data, attempt, max_attempts, priority = claimed
             max_attempts = max_attempts or self.max_attempts
             if message_format(data) > MESSAGE_FORMAT:  # from newer code: bury it rather than misread it
                 self._bury_unreadable(data, attempt)
                 continue
             task = self.deserialize_task(data)
-            task.running_job = RunningJob(message=data, attempt=attempt)
+            task.running_job = RunningJob(message=data, attempt=attempt, max_attempts=max_attempts, priority=priority)
+            task.retries = 0  # Huey never schedules a retry itself: _settle does (after_failure)
             if attempt <= max_attempts:
-                task.retries = max_attempts - attempt
-                task.retry_delay = backoff_delay(attempt, self.backoff_base, self.backoff_max, self.backoff_jitter,
-                                                 random.random())
-                task.retry_backoff = None
                 return task
-            # The job's consumer died under it on every attempt (a poison job).
-            error = f"consumer lost while running the job ({attempt - 1} attempts)"
-            self.metrics.job_finished(task.args[0], "dead", None)
-            self.bury(task, error, "", attempt - 1, data)  # its lease is dropped, or held until it can be
+            # The job's consumer died under it on every attempt (a poison job): dead, no retry left.
+            lost = self.failure(task, attempt - 1, attempt - 1, f"consumer lost while running the job "
+                                                                f"({attempt - 1} attempts)", "")
+            self.settle_failure(lost, data, None)  # dead: its lease is dropped, or held until it can be
 
     def _bury_unreadable(self, data: bytes, attempt: int) -> None:
         """Dead-letter a message this code cannot read, with its record's type and payload (so a
@@ -171,14 +168,25 @@ class ForklineHuey(RedisHuey):
             return False
         return bool(super().delete(key))
 
-    def bury(self, task: Task, error: str, trace: str, attempts: int, lease: bytes) -> bool:
-        """Record the job dead and send it to the DLQ (see the outbox). True when recorded."""
+    @staticmethod
+    def failure(task: Task, attempt: int, max_attempts: int, error: str, trace: str) -> Failure:
+        return Failure(task.id, task.args[0], task.args[1], attempt, max_attempts, error, trace,
+                       task.args[3] if len(task.args) > 3 else 0, running(task).priority)
+
+    def settle_failure(self, failure: Failure, message: bytes, seconds: float | None) -> Outcome:
+        """What `after_failure` decides, carried out: the retry scheduled on time (its message moves from
+        its lease to the schedule), or the job recorded dead and sent to the DLQ (see the outbox)."""
+        now = self.storage.clock()
+        decision = after_failure(failure, now, self.backoff, random.random())
+        self.metrics.job_finished(failure.job_type, "retried" if isinstance(decision, Retry) else "dead", seconds)
+        if isinstance(decision, Retry):
+            # Unrecorded if this raises: Huey logs it, and the lease expiring runs the job again.
+            self.storage.retry(failure.job_id, message, failure.error, decision.at, now)
+            jobs_log.warning("job retrying", event="job_retrying", jobId=failure.job_id, type=failure.job_type,
+                             attempt=failure.attempt, delay=decision.delay, error=failure.error)
+            return Outcome.RECORDED
         assert self.outbox is not None, "configure() first"
-        type_name, payload = task.args[0], task.args[1]
-        entry = DeadJob(jobId=task.id, type=type_name, payload=payload, error=error,
-                        traceback=trace[-TRACEBACK_MAX_CHARS:], attempts=attempts, failedAt=self.storage.clock(),
-                        replays=task.args[3] if len(task.args) > 3 else 0)
-        return self.outbox.bury(entry, lease)
+        return Outcome.RECORDED if self.outbox.bury(decision.entry, message) else Outcome.HELD
 
     def _mark_started(self, task: Task) -> None:
         job = running(task)
@@ -208,21 +216,9 @@ class ForklineHuey(RedisHuey):
                           durationMs=round(seconds * 1000, 3))
             self.metrics.job_finished(job.job_type, "completed", seconds)
             return
-        assert self.jobs is not None, "configure() first"
-        now = self.storage.clock()
-        error = f"{type(exc).__name__}: {exc}"
-        if task.retries:
-            # Unrecorded if this raises: Huey logs it, and the lease expiring runs the job again.
-            self.jobs.mark_retrying(task.id, error, now + task.retry_delay, now)
-            jobs_log.warning("job retrying", event="job_retrying", jobId=task.id, type=job.job_type,
-                             attempt=job.attempt, delay=task.retry_delay, error=error)
-            self.metrics.job_finished(job.job_type, "retried", seconds)
-            job.outcome = Outcome.RECORDED
-            return
-        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        self.metrics.job_finished(job.job_type, "dead", seconds)
-        buried = self.bury(task, error, trace, job.attempt, job.message)
-        job.outcome = Outcome.RECORDED if buried else Outcome.HELD
+        error, trace = describe(exc)
+        job.outcome = self.settle_failure(self.failure(task, job.attempt, job.max_attempts, error, trace),
+                                          job.message, seconds)
 
 
 @cache

@@ -18,6 +18,8 @@ class RunningJob:
 
     message: bytes  # the framed queue message, which is also the lease's member
     attempt: int
+    max_attempts: int = 0
+    priority: int = 5
     started: bool = False
     outcome: Outcome = Outcome.PENDING
     started_at: float = 0.0  # time.perf_counter() when the attempt started

@@ -5,10 +5,11 @@ Here a claim atomically moves the message into a lease set (score = lease
 deadline) and marks its job record active; the message leaves the lease set
 only when Huey has finished with it (completed, rescheduled or dead). Expired
 leases (a consumer that died) go back to the head of the queue, and due
-retries move from the schedule to the queue in the same atomic step, so a
-job waiting for its next attempt survives a consumer crash too.
+retries and delayed jobs move from the schedule to the queue, each onto its
+priority's list, in the claim itself (and at the scheduler's tick): a retry
+is claimable at its time, and an idle consumer's wait ends then.
 
-Messages are framed as `<job id>\\n<huey message>` (adapters/redis/scripts.py)
+Messages are framed as `<job id>\\n<huey message>` (adapters/redis/framing.py)
 so that Lua can find the job record of a message it claims. The scripts
 themselves live in adapters/redis/lua/.
 """
@@ -25,6 +26,7 @@ from adapters.redis import keys, scripts
 from adapters.redis.client import RedisHandle, RedisTarget, redis_outages
 from adapters.redis.clock import RedisClock
 from adapters.redis.keys import QueueKeys
+from adapters.redis.queue_store import schedule_score
 from functions.jobs import DEFAULT_QUEUE
 
 log = logging.getLogger("forkline.queue")
@@ -34,6 +36,10 @@ RECONNECT_FIRST, RECONNECT_CAP = 0.1, 2.0
 # How long a finished job's outcome may wait to share a round trip with others (its lease is held meanwhile,
 # so a crash in that window runs it again: at-least-once). 0: every outcome goes with the next claim.
 OUTCOME_HOLD = 0.02
+# An idle claim waits this much past the next retry's due time: the wait is timed by Redis, the due time read
+# on this host's estimate of Redis's clock (off by up to half a round trip).
+DUE_MARGIN = 0.01
+REDIS_TIMER = 0.1  # the granularity of Redis's blocking timeouts (1 / hz, hz 10 by default)
 
 
 class LeasedRedisStorage(RedisStorage):
@@ -93,8 +99,9 @@ class LeasedRedisStorage(RedisStorage):
 
     # Reliable dequeue.
 
-    def claim(self) -> tuple[bytes, int, int] | None:
-        """Lease the next message; return it, the attempt it starts and its job's max attempts (0: unknown).
+    def claim(self) -> tuple[bytes, int, int, int] | None:
+        """Lease the next message; return it, the attempt it starts, its job's max attempts (0: unknown)
+        and its priority.
 
         Messages are claimed `batch` at a time into a local buffer (they are
         leased and renewed while they wait there), and completions recorded by
@@ -102,12 +109,35 @@ class LeasedRedisStorage(RedisStorage):
         """
         claimed = self._next_claimed()
         if claimed is None and not self.paused:
-            # Wait for a message without taking it: a no-op move of the tail onto itself.
-            self.conn.blmove(self.queue_key, self.queue_key, self.read_timeout, "RIGHT", "RIGHT")
+            self._wait_for_work()  # the claim after the wait moves what has come due
             claimed = self._next_claimed()
         return claimed
 
-    def _next_claimed(self) -> tuple[bytes, int, int] | None:
+    def _wait_for_work(self) -> None:
+        """Until a message arrives (BLMOVE: a no-op move of the tail onto itself, so nothing is taken),
+        read_timeout passes, or the schedule's next entry is due. Redis times a blocking wait to its own
+        timer (100 ms at the default hz 10), so the end of a wait for a due time is slept here."""
+        due_in = self.due_in()
+        if due_in is None:
+            self.conn.blmove(self.queue_key, self.queue_key, self.read_timeout, "RIGHT", "RIGHT")
+            return
+        started = time.monotonic()
+        if due_in > REDIS_TIMER + 0.01 and self.conn.blmove(self.queue_key, self.queue_key, due_in - REDIS_TIMER,
+                                                            "RIGHT", "RIGHT") is not None:
+            return  # a message came first
+        time.sleep(max(0.0, due_in - (time.monotonic() - started)))
+
+    def due_in(self) -> float | None:
+        """Seconds until the schedule's next entry is due (and DUE_MARGIN more, so that the claim after
+        the wait finds it due on this host's reading of Redis's clock); None when that is read_timeout
+        or more away."""
+        first = self.conn.zrange(self.keys.schedule, 0, 0, withscores=True)
+        if not first:
+            return None
+        due_in = max(first[0][1] - schedule_score(self.clock()) + DUE_MARGIN, 0.0)
+        return due_in if due_in < self.read_timeout else None
+
+    def _next_claimed(self) -> tuple[bytes, int, int, int] | None:
         with self._claim_lock:
             # Outcomes ride on a claim: the one that refills an empty buffer, or the first once `batch` of
             # them wait or the oldest has waited `hold` s (flush_due() sees to that while no thread claims).
@@ -120,12 +150,14 @@ class LeasedRedisStorage(RedisStorage):
 
     def _round_trip(self, wanted: int) -> None:
         completed, self._completed = self._completed, []
-        args: list = [self.clock(), self.lease, self.keys.job_prefix, wanted, self.retention, self.priority_aging]
+        now = self.clock()
+        args: list = [now, self.lease, self.keys.job_prefix, wanted, self.retention, self.priority_aging,
+                      schedule_score(now)]
         for job_id, result, lease in completed:
             args += (job_id, result, lease)
         k = self.keys
         try:
-            found = self.redis.run(scripts.CLAIM, [k.list, k.leases, k.stats, k.paused, k.priorities], args)
+            found = self.redis.run(scripts.CLAIM, [k.list, k.leases, k.stats, k.paused, k.priorities, k.schedule], args)
         except BaseException:
             self._completed[:0] = completed  # recorded on the next round trip; the leases are still renewed
             raise
@@ -134,10 +166,10 @@ class LeasedRedisStorage(RedisStorage):
         with self._held_lock:
             for _, _, lease in completed:
                 self._held.discard(lease)
-            for i in range(0, len(found), 3):
+            for i in range(0, len(found), 4):
                 self._held.add(found[i])
-        for i in range(0, len(found), 3):
-            self._claimed.append((found[i], int(found[i + 1]), int(found[i + 2])))
+        for i in range(0, len(found), 4):
+            self._claimed.append((found[i], int(found[i + 1]), int(found[i + 2]), int(found[i + 3])))
 
     def complete(self, job_id: str, result: str, lease: bytes) -> None:
         """Record a completed job with a coming claim, within `hold` seconds (its lease is held until then)."""
@@ -158,7 +190,7 @@ class LeasedRedisStorage(RedisStorage):
             if self._outcomes_due():
                 self._round_trip(0)
 
-    def claim_or_wait(self) -> tuple[bytes, int, int] | None:
+    def claim_or_wait(self) -> tuple[bytes, int, int, int] | None:
         """claim(), but while Redis is unreachable: None after a capped, growing pause.
 
         Huey's worker would log every failed poll; the outage is logged once instead.
@@ -193,6 +225,13 @@ class LeasedRedisStorage(RedisStorage):
         self.forget(data)
         self.conn.zrem(self.keys.leases, data)
 
+    def retry(self, job_id: str, message: bytes, error: str, at: float, now: float) -> None:
+        """A failed attempt with retries left: its record says when the next one is due (`at`, Redis's
+        clock), and the message waits in the schedule until then instead of its lease."""
+        self.forget(message)
+        self.redis.run(scripts.RETRY, [self.keys.job(job_id), self.keys.leases, self.keys.schedule],
+                       [message, schedule_score(at), error, at, now])
+
     def renew_leases(self) -> int:
         """Push the deadline of every message this process holds; call more often than the lease."""
         with self._held_lock:
@@ -211,13 +250,15 @@ class LeasedRedisStorage(RedisStorage):
             held, self._held = list(self._held), set()
         released = 0
         for data in held:
-            released += self.redis.run(scripts.RELEASE, [self.keys.leases, self.queue_key], [data])
+            released += self.redis.run(scripts.RELEASE, [self.keys.leases, self.queue_key, self.keys.priorities],
+                                       [data, self.keys.job_prefix])
         return released
 
     def read_schedule(self, ts) -> list:
         try:
-            expired, due = self.redis.run(scripts.REAP, [self.queue_key, self.keys.leases, self.schedule_key],
-                                          [self.clock(), self.convert_ts(ts)])
+            k = self.keys
+            expired, due = self.redis.run(scripts.REAP, [self.queue_key, k.leases, self.schedule_key, k.priorities],
+                                          [self.clock(), self.convert_ts(ts), k.job_prefix])
         except OUTAGE_ERRORS as exc:
             redis_outages.failed(exc)  # the scheduler tries again next second
             return []

@@ -173,8 +173,3 @@ class QueueStore:
         pipe.zrem(self.keys.dlq_pending, job_id)
         pipe.execute()
 
-    def mark_retrying(self, job_id: str, error: str, next_attempt_at: float, now: float) -> None:
-        self.redis.client.hset(
-            self.keys.job(job_id),
-            mapping={"state": "retrying", "lastError": error, "nextAttemptAt": next_attempt_at, "updatedAt": now},
-        )

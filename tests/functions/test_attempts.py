@@ -2,11 +2,11 @@
 
 import pytest
 
-from functions.attempts import Step, run_attempt
+from functions.attempts import Backoff, Dead, Failure, Retry, Step, after_failure, describe, run_attempt
 from functions.errors import JobFailed, Unavailable
 from functions.jobs import run_job
 from functions.limits import TRACEBACK_MAX_CHARS
-from functions.models import JobRecord, JobState
+from functions.models import DeadJob, JobRecord, JobState
 from tests.fakes import MemoryDLQ
 
 
@@ -52,7 +52,7 @@ def job(should_fail: bool, max_attempts: int = 3) -> JobRecord:
 def attempt(record, number, outcomes, dlq=None, run=None):
     return run_attempt(record, number, outcomes, dlq if dlq is not None else MemoryDLQ(),
                        run or (lambda r: run_job(r.type, r.payload)), clock=lambda: 100.0,
-                       delay_for=lambda n: 2.0 * 2 ** (n - 1))
+                       backoff=Backoff(2.0), rand=lambda: 0.5)
 
 
 def test_a_success_is_recorded_completed_with_its_result():
@@ -109,3 +109,45 @@ def test_a_port_that_fails_propagates_and_records_no_outcome():
     with pytest.raises(Unavailable):
         attempt(job(False), 1, outcomes)
     assert outcomes.records["j1"].state == JobState.active  # its message comes back and it runs again
+
+
+# after_failure: the one retry-or-dead decision (Redis consumer, SQS worker, Lambda jobs function).
+@pytest.mark.parametrize("attempt, max_attempts, backoff, rand, expected", [
+    (1, 4, Backoff(2.0), 0.5, Retry(at=102.0, delay=2.0)),  # the template's 2, 4, 8 s
+    (2, 4, Backoff(2.0), 0.5, Retry(at=104.0, delay=4.0)),
+    (3, 4, Backoff(2.0), 0.5, Retry(at=108.0, delay=8.0)),
+    (4, 4, Backoff(2.0), 0.5, "dead"),  # the last attempt
+    (5, 4, Backoff(2.0), 0.5, "dead"),  # past it (a poison job's lost attempts)
+    (1, 1, Backoff(2.0), 0.5, "dead"),  # no retries at all
+    (6, 9, Backoff(2.0, cap=30.0), 0.5, Retry(at=130.0, delay=30.0)),  # 64 s capped at JOB_BACKOFF_MAX
+    (1, 4, Backoff(2.0, jitter=0.5), 0.0, Retry(at=101.0, delay=1.0)),  # jitter: 2 s spread over 1-3 s
+    (1, 4, Backoff(2.0, jitter=0.5), 0.99, Retry(at=102.98, delay=2.98)),
+    (2, 4, Backoff(0.0), 0.5, Retry(at=100.0, delay=0.0)),  # base 0: at once
+])
+def test_after_failure_retries_on_the_backoff_until_the_last_attempt(attempt, max_attempts, backoff, rand, expected):
+    failure = Failure("default.j1", "message", {"message": "hi"}, attempt, max_attempts, "JobFailed: boom",
+                      "Traceback ...", replays=2, priority=8)
+    decision = after_failure(failure, 100.0, backoff, rand)
+    if expected == "dead":
+        assert decision == Dead(DeadJob(jobId="default.j1", type="message", payload={"message": "hi"},
+                                        error="JobFailed: boom", traceback="Traceback ...", attempts=attempt,
+                                        failedAt=100.0, replays=2, priority=8))
+    else:
+        assert isinstance(decision, Retry) and decision.at == pytest.approx(expected.at)
+        assert decision.delay == pytest.approx(expected.delay)
+
+
+def test_a_dead_entry_keeps_the_end_of_a_long_traceback():
+    trace = "x" * TRACEBACK_MAX_CHARS + "the end"
+    decision = after_failure(Failure("j", "message", {}, 1, 1, "E: e", trace), 0.0, Backoff(2.0), 0.5)
+    assert isinstance(decision, Dead) and decision.entry.traceback.endswith("the end")
+    assert len(decision.entry.traceback) == TRACEBACK_MAX_CHARS
+
+
+def test_describe_names_the_exception_and_keeps_its_traceback():
+    try:
+        raise JobFailed("Job failed on purpose: hi")
+    except JobFailed as exc:
+        error, trace = describe(exc)
+    assert error == "JobFailed: Job failed on purpose: hi"
+    assert trace.startswith("Traceback (most recent call last)") and "raise JobFailed" in trace

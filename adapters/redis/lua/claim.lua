@@ -1,17 +1,20 @@
--- KEYS: queue, leases, stats, paused flag, priorities in use. ARGV: now, lease seconds, job key
--- prefix, how many to claim, retention, seconds of waiting worth one priority level, then
--- (job id, result, message) for each job completed since
--- the last call: their outcomes are recorded in the same round trip (as BullMQ's
--- moveToFinished fetches the next job). Returns {message, attempts, max attempts}
--- per claimed message; copies of jobs that already finished, and cancelled jobs, are dropped.
+-- KEYS: queue, leases, stats, paused flag, priorities in use, schedule. ARGV: now, lease seconds,
+-- job key prefix, how many to claim, retention, seconds of waiting worth one priority level, the
+-- schedule's now (now as the schedule scores it), then (job id, result, message) for each job
+-- completed since the last call: their outcomes are recorded in the same round trip (as BullMQ's
+-- moveToFinished fetches the next job). Due retries, delayed jobs and expired leases are moved
+-- first (move_due.lua), so a retry is claimable at its time, not at a scheduler tick.
+-- Returns {message, attempts, max attempts, priority} per claimed message; copies of jobs that
+-- already finished, and cancelled jobs, are dropped.
 -- Returns 0 (after recording the completions) while the queue is paused.
--- A message is framed "<job id>[ <format>]\n<huey message>" (adapters/redis/scripts.py: frame_message).
+-- A message is framed "<job id>[ <format>]\n<huey message>" (adapters/redis/framing.py).
 local now = tonumber(ARGV[1])
-for i = 7, #ARGV, 3 do
+for i = 8, #ARGV, 3 do
   finish(ARGV[3] .. ARGV[i], KEYS[3], KEYS[2], 'completed', 'result', ARGV[i + 1], ARGV[1], 'completed',
          ARGV[5], ARGV[i + 2])
 end
 if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
+move_due(KEYS[1], KEYS[2], KEYS[6], KEYS[5], ARGV[3], ARGV[1], ARGV[7], 100)
 -- Priorities: the queue list holds priority 5 (the default), "<queue>:p<n>" the others, and
 -- KEYS[5] which of those may hold messages. The next message is the oldest of the list whose
 -- oldest message ranks highest: priority + seconds waited / ARGV[6] (aging: none starves).
@@ -40,7 +43,7 @@ local function next_list()
   return best
 end
 local claimed, wanted, popped = {}, tonumber(ARGV[4]), 0
-while #claimed < wanted * 3 and popped < wanted * 4 do
+while #claimed < wanted * 4 and popped < wanted * 4 do
   local data = redis.call('RPOP', next_list())
   if not data then break end
   popped = popped + 1
@@ -48,15 +51,17 @@ while #claimed < wanted * 3 and popped < wanted * 4 do
   local state = redis.call('HGET', job, 'state')
   if state ~= 'completed' and state ~= 'dead' and state ~= 'cancelled' then
     redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), data)
-    local attempts, max_attempts = 1, 0
+    local attempts, max_attempts, priority = 1, 0, 5
     if state then
       attempts = redis.call('HINCRBY', job, 'attempts', 1)
       redis.call('HSET', job, 'state', 'active', 'updatedAt', ARGV[1], 'nextAttemptAt', '')
       max_attempts = tonumber(redis.call('HGET', job, 'maxAttempts') or 0)
+      priority = tonumber(redis.call('HGET', job, 'priority')) or 5
     end
     table.insert(claimed, data)
     table.insert(claimed, attempts)
     table.insert(claimed, max_attempts)
+    table.insert(claimed, priority)
   end
 end
 return claimed

@@ -1,6 +1,7 @@
--- KEYS: leases, queue. ARGV: message. Give a held message back, first in line.
+-- KEYS: leases, queue, priorities in use. ARGV: message, job key prefix.
+-- Give a held message back, first in line on its priority's list.
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
-  redis.call('RPUSH', KEYS[2], ARGV[1])
+  requeue(KEYS[2], KEYS[3], ARGV[2], ARGV[1], true)
   return 1
 end
 return 0

@@ -42,16 +42,25 @@ def test_the_overridden_methods_still_exist_with_the_same_parameters():
     assert "storage_class" in vars(RedisHuey) and ForklineHuey.storage_class is not RedisHuey.storage_class
 
 
-def test_execute_runs_the_hooks_and_requeues_through_the_attributes_forkline_sets():
+def test_execute_runs_the_hooks_and_requeues_only_through_the_retries_forkline_sets_to_zero():
+    """forkline decides retries itself (functions.attempts.after_failure, scheduled by the storage):
+    dequeue sets task.retries = 0, and Huey requeues a failed task only while it has retries."""
     source = inspect.getsource(RedisHuey._execute)
     for used in ("_run_pre_execute", "_run_post_execute", "task.retries", "_requeue_task"):
         assert used in source, used
-    requeue = inspect.getsource(RedisHuey._requeue_task)
-    assert "task.retry_delay" in requeue and "task.retry_backoff" in requeue
-    # A retry's eta and the due checks read Huey's "now" from _get_timestamp (forkline: Redis's clock).
-    assert "_requeue_task(task, self._get_timestamp()" in source and "timestamp + delay" in requeue
+    assert "final = not task.retries" in source and "if final:" in source
+    # The due checks read Huey's "now" from _get_timestamp (forkline: Redis's clock).
     assert "self._get_timestamp()" in inspect.getsource(RedisHuey.execute)
-    assert {"retries", "retry_delay", "retry_backoff", "id", "args"} <= set(vars(Task(args=(1, 2))))
+    assert {"retries", "id", "args"} <= set(vars(Task(args=(1, 2))))
+
+
+def test_an_idle_worker_calls_dequeue_again_at_once_on_a_blocking_storage():
+    """The storage's claim waits itself (until a message comes or a retry is due): Huey's worker must
+    not add its own sleep after an empty dequeue, which it skips for a blocking storage."""
+    from huey.consumer import Worker
+
+    assert "elif not self.huey.storage.blocking:" in inspect.getsource(Worker.loop)
+    assert queue_huey(queue_keys("default")).storage.blocking is True
 
 
 def test_the_scheduler_reads_the_schedule_through_the_storage():

@@ -7,6 +7,7 @@ import pytest
 from adapters.redis import keys
 from adapters.wiring import configure_consumer
 from functions import dead_letters
+from functions.attempts import Backoff
 from tests.adapters.huey.steps import huey, promote_due, submit, work_one
 
 DEFAULT = keys.queue_keys("default")
@@ -151,7 +152,8 @@ def test_replay_from_the_dlq_runs_the_job_again(ports):
 
 
 def test_runtime_is_configured_from_settings(ports, settings):
-    assert huey.max_attempts == settings.max_attempts and huey.backoff_base == settings.job_backoff_base
+    assert huey.max_attempts == settings.max_attempts
+    assert huey.backoff == Backoff(settings.job_backoff_base, settings.job_backoff_max, settings.job_backoff_jitter)
     assert huey.storage.lease == settings.job_lease
 
 
@@ -197,3 +199,24 @@ def test_outcomes_wait_at_most_their_hold_to_share_a_round_trip(ports):
     huey.execute(fourth)
     huey.storage.flush()
     assert ports.jobs.counts()["default"]["completed"] == 4
+
+
+def test_a_retry_is_claimed_at_its_time_by_a_waiting_consumer_not_at_a_scheduler_tick(ports, settings):
+    """Attempt n + 1 is claimable JOB_BACKOFF_BASE * 2^(n-1) s after attempt n failed: the idle claim
+    waits until the schedule's next entry is due, and the claim moves it (no scheduler runs here)."""
+    timed = settings.model_copy(update={"job_backoff_base": 0.6})
+    configure_consumer(timed)
+    job_id = submit(ports, {"message": "boom", "shouldFail": True})
+    task = huey.dequeue()
+    for attempt, delay in ((1, 0.6), (2, 1.2)):
+        assert (task.id, task.running_job.attempt) == (job_id, attempt)
+        huey.execute(task)  # fails: the retry is scheduled delay s from now
+        failed_at = time.monotonic()
+        task = None
+        while task is None and time.monotonic() - failed_at < 5:  # as Huey's worker loop calls it
+            task = huey.dequeue()  # waits (BLMOVE, at most 1 s a call) until it is due, then claims it
+        waited = time.monotonic() - failed_at
+        assert task is not None and task.id == job_id, task
+        # never early; late by at most a claim round trip (0.25 s, with room for a busy machine's 0.5 s)
+        assert delay - 0.05 <= waited <= delay + 0.5, (attempt, waited)
+    print(f"retry claimed after {waited:.3f} s (due after {delay} s)")
