@@ -29,6 +29,10 @@ USER forkline
 ENV HOST=0.0.0.0 PORT=3000 LOG_DIR=/home/forkline/logs DATA_DIR=/home/forkline/data PYTHONUNBUFFERED=1
 EXPOSE 3000
 STOPSIGNAL SIGTERM
+# Liveness only (GET /livez asks no dependency). `forkline worker` serves no API: docker-compose.yml gives
+# it a check on its metrics port instead.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/livez' % os.environ.get('PORT', '3000'), timeout=2)"]
 CMD ["forkline", "serve"]
 
 FROM public.ecr.aws/lambda/python:3.11 AS lambda

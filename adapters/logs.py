@@ -105,6 +105,9 @@ class LogLine:
         return (text + "\n").encode("utf-8", "replace")
 
 
+DROPPED_NOTE_SECONDS = 60.0  # at most one note a minute on stderr while the log file refuses lines
+
+
 class LogSink(logging.Handler):
     """The one handler: JSON to the day's file under `log_dir` (if any) and to stdout
     (human when stdout is a terminal), each with one O_APPEND write per line."""
@@ -119,6 +122,8 @@ class LogSink(logging.Handler):
         self._day_ends = 0.0  # the UTC midnight after which the next file starts
         self._fd: int | None = None
         self.pid = os.getpid()
+        self._dropped = 0  # lines the file refused since the last note on stderr
+        self._next_note = 0.0  # monotonic: no note on stderr before then
 
     def _file_for_today(self) -> int:
         assert self.directory is not None
@@ -137,10 +142,35 @@ class LogSink(logging.Handler):
         except Exception:
             self.handleError(record)
 
+    def _to_file(self, data: bytes) -> None:
+        """One line to the day's file. A line the disk refuses (full, or a file that cannot grow) is
+        dropped and counted, never raised: stderr hears of it at most once every DROPPED_NOTE_SECONDS,
+        with how many; the next line opens the file again, so logging resumes when space returns."""
+        try:
+            os.write(self._file_for_today(), data)
+        except OSError as exc:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            self._dropped += 1
+            if time.monotonic() >= self._next_note:
+                self._note(f"{self._dropped} log line(s) dropped: {self.directory} refuses them ({exc.strerror}); "
+                           f"the next note at most {DROPPED_NOTE_SECONDS:.0f} s from now")
+            return
+        if self._dropped:
+            self._note(f"log file writable again; {self._dropped} line(s) dropped since the last note")
+
+    def _note(self, text: str) -> None:
+        self._dropped, self._next_note = 0, time.monotonic() + DROPPED_NOTE_SECONDS
+        try:
+            os.write(2, f"forkline[{self.pid}]: {text}\n".encode())
+        except OSError:
+            pass
+
     def write(self, entry: dict[str, Any]) -> None:
         data = self.line.json(entry)
         if self.directory is not None:
-            os.write(self._file_for_today(), data)
+            self._to_file(data)
         os.write(1, self.line.human(entry) if self.human else data)
 
     def write_fields(self, level: int, logger: str, message: str, fields: dict[str, Any]) -> None:
@@ -154,7 +184,7 @@ class LogSink(logging.Handler):
                 return
             data = self.line.fast_json(level, logger, message, fields, self.pid)
             if self.directory is not None:
-                os.write(self._file_for_today(), data)
+                self._to_file(data)
             os.write(1, data)
         except OSError:
             pass

@@ -25,6 +25,11 @@ class Health(BaseModel):
     dependencies: dict[str, str] = Field(description="dependency name -> up/down")
 
 
+class Probe(BaseModel):
+    status: str = Field(description="alive; ready, or draining (503) once this worker has begun to stop")
+    workerPID: int
+
+
 class JobRequest(BaseModel):
     """Body of POST /jobs. Fields other than `type` form the job's payload."""
 

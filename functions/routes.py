@@ -25,6 +25,7 @@ from functions.models import (
     JobRecord,
     JobRequest,
     JobState,
+    Probe,
     QueueCounts,
     QueueState,
     QueueStats,
@@ -36,6 +37,18 @@ from functions.ports import DeadLetterQueue, HealthProbe, JobQueue, WorkerRegist
 
 def welcome(pid: int) -> Welcome:
     return Welcome(message="Welcome to forkline: a multi-core API with a background job queue", workerPID=pid)
+
+
+def liveness(pid: int) -> Probe:
+    """GET /livez: this worker answers. No dependency is asked: an outage must not restart it."""
+    return Probe(status="alive", workerPID=pid)
+
+
+def readiness(draining: bool, pid: int) -> tuple[int, Probe]:
+    """GET /readyz: 200 while this worker takes requests, 503 from the moment it begins to drain, so a
+    balancer stops sending before it goes. Redis is left out on purpose: an outage would take every
+    worker out at once, and clients would lose forkline's own 503 with Retry-After."""
+    return (503, Probe(status="draining", workerPID=pid)) if draining else (200, Probe(status="ready", workerPID=pid))
 
 
 def health(probe: HealthProbe, started_at: float, now: float, pid: int) -> Health:

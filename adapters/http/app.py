@@ -36,9 +36,11 @@ from adapters.http.resources import (
     HealthResource,
     JobResource,
     JobsResource,
+    LivenessResource,
     MetricsResource,
     QueuePauseResource,
     QueueStatsResource,
+    ReadinessResource,
     ReplayResource,
     RootResource,
     WorkersResource,
@@ -51,6 +53,7 @@ from functions.models import (
     JobAccepted,
     JobRecord,
     JobRequest,
+    Probe,
     PurgeReport,
     PurgeRequest,
     QueueState,
@@ -114,6 +117,11 @@ class AppDeps:
 ROUTES: tuple[Route, ...] = (
     Route("/", lambda d: RootResource(d.pid), (
         Operation("get", "Welcome, and the pid of the serving worker", {200: Welcome}),)),
+    Route("/livez", lambda d: LivenessResource(d.pid), (
+        Operation("get", "Liveness: this worker answers (no dependency is asked)", {200: Probe}),)),
+    Route("/readyz", lambda d: ReadinessResource(d.pid), (
+        Operation("get", "Readiness: 503 from the moment this worker begins to drain (Redis is not asked)",
+                  {200: Probe, 503: Probe}),)),
     Route("/health", lambda d: HealthResource(d.probe, d.started_at, d.uptime_clock, d.pid), (
         Operation("get", "Health of this worker and its dependencies", {200: Health, 503: Health}),)),
     Route("/jobs", lambda d: JobsResource(d.jobs, d.clock, d.new_id, d.metrics, d.max_attempts, d.max_delay,
@@ -204,6 +212,9 @@ def create_app(deps: AppDeps) -> falcon.App:
     # JSON in, JSON out: a form-encoded body is refused with 415, not parsed.
     app.req_options.media_handlers = falcon.media.Handlers({falcon.MEDIA_JSON: json_handler})
     for route in ROUTES:
-        app.add_route(route.path, route.resource(deps))
+        resource: Any = route.resource(deps)
+        if hasattr(resource, "on_get") and not hasattr(resource, "on_head"):
+            resource.on_head = resource.on_get  # HEAD: GET's status and headers; Falcon sends no body
+        app.add_route(route.path, resource)
     register_error_handlers(app)
     return app

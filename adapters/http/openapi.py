@@ -125,6 +125,11 @@ def openapi_document(routes: tuple[Route, ...], title: str = "forkline", version
                 entry["requestBody"] = {"required": True, "content": _json(model_refs[op.body])}
             entry["security"] = [{"bearer": []}, {"apiKey": []}] if route.protected else []
             paths.setdefault(route.path, {})[op.method] = entry
+            if op.method == "get":  # create_app answers HEAD on every GET route: its statuses, no body
+                bodiless = {code: {"description": r["description"]} for code, r in entry["responses"].items()}
+                head = {**entry, "summary": f"{op.summary} (headers only)", "operationId": f"head{route.path}",
+                        "responses": bodiless}
+                paths[route.path]["head"] = head
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version,

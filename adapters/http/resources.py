@@ -32,6 +32,27 @@ class RootResource:
         resp.media = routes.welcome(self.pid()).model_dump()
 
 
+# Set by the server around the app (local/runtime/web_worker.py) while this worker drains; absent elsewhere.
+DRAINING = "forkline.draining"
+
+
+@dataclass
+class LivenessResource:
+    pid: Callable[[], int]
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = routes.liveness(self.pid()).model_dump()
+
+
+@dataclass
+class ReadinessResource:
+    pid: Callable[[], int]
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        status, probe = routes.readiness(bool(req.env.get(DRAINING)), self.pid())
+        resp.status, resp.media = status, probe.model_dump()
+
+
 @dataclass
 class HealthResource:
     probe: HealthProbe

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 import bjoern
 
 from adapters import metrics
+from adapters.http.resources import DRAINING
 from adapters.logs import setup_logging
 from adapters.settings import Settings
 from local.runtime.exits import RECYCLED
@@ -56,6 +57,7 @@ class CloseWhenDraining:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if self.state[self.index] == SERVING:
             return self.app(environ, start_response)
+        environ[DRAINING] = True  # GET /readyz answers 503 from now on
 
         def closing(status: str, headers: list[tuple[str, str]], exc_info=None):
             return start_response(status, [*headers, ("Connection", "close")], exc_info)

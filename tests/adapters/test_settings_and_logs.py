@@ -197,3 +197,40 @@ def test_a_line_after_utc_midnight_goes_to_the_next_days_file(tmp_path, monkeypa
     days = {f.name: [json.loads(line)["message"] for line in f.read_text().splitlines()]
             for f in tmp_path.glob("forkline-*.log")}
     assert days == {"forkline-2026-03-01.log": ["late", "later"], "forkline-2026-03-02.log": ["new day"]}
+
+
+def test_a_full_log_disk_drops_lines_with_one_note_a_minute_and_logging_resumes(tmp_path, monkeypatch, capfd):
+    """The day's file on a device with no space (/dev/full: every write fails with ENOSPC, as on a full
+    disk): stdout still gets every line, stderr one note with the count, no traceback; then space
+    returns (the file is a real file again) and lines land in it."""
+    import adapters.logs as logs
+
+    today = tmp_path / f"forkline-{dt.datetime.now(dt.UTC):%Y-%m-%d}.log"
+    today.symlink_to("/dev/full")
+    now = [1000.0]
+    monkeypatch.setattr(logs.time, "monotonic", lambda: now[0])
+    sink = logs.LogSink("test", str(tmp_path), human=False)
+    log = logging.getLogger("forkline.test.full")
+    log.addHandler(sink)
+    log.propagate = False
+    try:
+        for n in range(100):
+            log.warning("line %d", n)  # through logging's handler
+            sink.write_fields(logging.INFO, "forkline.test", f"fast {n}", {})  # and FastLogger's path
+        out, err = capfd.readouterr()
+        assert len(out.splitlines()) == 200  # stdout unaffected
+        assert "Traceback" not in err and "Logging error" not in err
+        [note] = err.splitlines()
+        assert "1 log line(s) dropped" in note and "No space left on device" in note
+        now[0] += logs.DROPPED_NOTE_SECONDS  # a minute on: the next failure reports the count since
+        sink.write_fields(logging.INFO, "forkline.test", "still full", {})
+        [note] = capfd.readouterr().err.splitlines()
+        assert "200 log line(s) dropped" in note
+        today.unlink()  # space again
+        sink.write_fields(logging.INFO, "forkline.test", "back", {})
+        log.warning("back again")
+        assert [json.loads(line)["message"] for line in today.read_text().splitlines()] == ["back", "back again"]
+        assert capfd.readouterr().err == ""  # nothing was dropped since the last note
+    finally:
+        log.removeHandler(sink)
+        sink.close()

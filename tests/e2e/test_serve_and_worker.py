@@ -1,6 +1,8 @@
 """The template's three curl commands against `forkline serve` and `forkline worker` started as
 two separate processes on one Redis, as the containers run them (not `forkline run`)."""
 
+import datetime
+import http.client
 import json
 import signal
 import subprocess
@@ -53,3 +55,48 @@ def test_the_templates_three_curl_commands(serve_and_worker):
     # The jobs ran in the worker process; the server runs no consumer.
     assert f"job {failing['jobId']} is dead after 4 attempts" in worker.output()
     assert "consumer started" in worker.output() and "consumer started" not in api.output()
+
+
+def test_head_through_bjoern_sends_headers_only_and_the_connection_serves_on(tmp_path, redis_url):
+    """What an uptime monitor or load balancer sends: HEAD answers as GET without the body, so the
+    next response on the same keep-alive connection is read whole."""
+    api = Forkline("serve", tmp_path, {**ENV, "REDIS_URL": redis_url}).start()
+    conn = http.client.HTTPConnection("127.0.0.1", api.port, timeout=10)
+    try:
+        for path in ("/health", "/", "/queue/stats"):
+            conn.request("HEAD", path)
+            head = conn.getresponse()
+            assert head.status == 200 and head.read() == b"" and int(head.getheader("content-length")) > 0
+            conn.request("GET", path)
+            got = conn.getresponse()
+            body = got.read()
+            assert got.status == 200 and len(body) == int(got.getheader("content-length")) and json.loads(body)
+        status = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "-I",
+                                 f"http://127.0.0.1:{api.port}/health"], capture_output=True, text=True, timeout=20)
+        assert status.stdout == "200"
+    finally:
+        conn.close()
+        assert api.stop(signal.SIGTERM, timeout=30) == 0, api.output()[-2000:]
+
+
+def test_a_full_log_disk_leaves_requests_and_jobs_alone(tmp_path, redis_url):
+    """LOG_DIR's file for today on a device with no space (/dev/full: ENOSPC on every write)."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / f"forkline-{datetime.datetime.now(datetime.UTC):%Y-%m-%d}.log").symlink_to("/dev/full")
+    env = {**ENV, "REDIS_URL": redis_url, "LOG_DIR": str(logs)}
+    api = Forkline("serve", tmp_path, env).start()
+    worker = Forkline("worker", tmp_path, env).start(wait_http=False)
+    try:
+        accepted = [api.request("POST", "/jobs", {"message": f"m{n}"})[2]["jobId"] for n in range(20)]
+        wait_until(lambda: all(api.request("GET", f"/jobs/{i}")[2]["state"] == "completed" for i in accepted),
+                   30, 0.2, "every job completed")
+    finally:
+        assert worker.stop(signal.SIGTERM, timeout=30) == 0, worker.output()[-2000:]
+        assert api.stop(signal.SIGTERM, timeout=30) == 0, api.output()[-2000:]
+    output = api.output() + worker.output()
+    assert "Traceback" not in output and "Logging error" not in output
+    notes = [line for line in output.splitlines() if "log line(s) dropped" in line]
+    pids = {line.split("]")[0] for line in notes}
+    assert notes and len(notes) == len(pids), notes  # one note per process within the minute
+    assert '"event": "job_completed"' in worker.output() or "job completed" in worker.output()  # stdout has them

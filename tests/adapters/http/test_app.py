@@ -4,7 +4,7 @@ real Redis ports is tested in test_app_on_redis.py."""
 import falcon.testing
 import pytest
 
-from adapters.http.app import create_app
+from adapters.http.app import ROUTES, create_app
 from functions.errors import Unavailable
 from functions.models import DeadJob
 from tests.fakes import FixedProbe, MemoryDLQ, MemoryQueue, fake_deps
@@ -121,3 +121,34 @@ def test_an_unexpected_error_is_a_logged_generic_500(caplog):
     assert_error(result, 500, "internal_error")
     assert "secret" not in result.text
     assert any(r.exc_info and r.exc_info[0] is ZeroDivisionError for r in caplog.records)
+
+
+def concrete(path: str) -> str:
+    """A route's path with its parameters filled in (a job id, a queue, a dashboard asset)."""
+    return (path.replace("{job_id}", "d1").replace("{name}", "default")
+            .replace("{asset}", "dashboard.js"))
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if any(op.method == "get" for op in r.operations)],
+                         ids=lambda r: r.path)
+def test_head_answers_on_every_get_route_with_get_s_status_and_headers_and_no_body(client, route):
+    path = concrete(route.path)
+    got, head = client.simulate_get(path), client.simulate_head(path)
+    assert head.status_code == got.status_code and head.content == b""
+    for name in ("content-type", "content-length", "content-security-policy"):
+        assert head.headers.get(name) == got.headers.get(name), name
+
+
+def test_head_where_there_is_no_get_is_405(client):
+    result = client.simulate_head("/jobs")
+    assert result.status_code == 405 and "HEAD" not in result.headers["allow"]
+
+
+def test_liveness_and_readiness_ask_no_dependency_and_readiness_turns_503_while_draining():
+    down = falcon.testing.TestClient(create_app(fake_deps(probe=FixedProbe(redis=False))))
+    assert down.simulate_get("/health").status_code == 503  # the template's /health asks Redis
+    assert down.simulate_get("/livez").json == {"status": "alive", "workerPID": 4242}
+    assert down.simulate_get("/readyz").json == {"status": "ready", "workerPID": 4242}  # Redis left out
+    draining = down.simulate_get("/readyz", extras={"forkline.draining": True})
+    assert draining.status_code == 503 and draining.json == {"status": "draining", "workerPID": 4242}
+    assert down.simulate_get("/livez", extras={"forkline.draining": True}).status_code == 200

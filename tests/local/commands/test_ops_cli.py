@@ -133,10 +133,12 @@ def test_stats_watch_refreshes_until_interrupted(stack):
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:  # counted from the first table, so a slow start-up under load does not count against it
-        wait_until(lambda: len(tables) >= 4, 20, 0.05, "four tables from --watch")
+        # generous bounds: with one core busy and the suite on the other, the command's start-up and its
+        # requests to a loaded stack took more than 20 s once
+        wait_until(lambda: len(tables) >= 4, 60, 0.05, "four tables from --watch")
     finally:
         watch.send_signal(signal.SIGINT)
-        watch.wait(timeout=10)
+        watch.wait(timeout=30)
         reader.join(timeout=10)
         watch.stderr.close()
     assert watch.returncode == 130

@@ -141,7 +141,12 @@ def test_sighup_replaces_a_worker_held_by_an_idle_client_by_the_deadline(serve):
                    "the old worker draining")
         took = probe_new_connections(fl.port, old)
         assert max(took) < GRACE / 2, took
-        # The old connection still works while the old worker drains, and is told to close.
+        # The old connection still works while the old worker drains, and is told to close; its
+        # readiness says so, while a new connection reaches the new worker, ready.
+        status, headers, body = client.get("/readyz")
+        assert status == 503 and body == {"status": "draining", "workerPID": old}, body
+        status, _, fresh = request(fl.port, "GET", "/readyz")
+        assert status == 200 and fresh["status"] == "ready" and fresh["workerPID"] != old
         status, headers, body = client.get("/")
         assert status == 200 and body["workerPID"] == old and "connection: close" in headers
         gone_within(old, GRACE + 2 * BUSY)
