@@ -23,7 +23,9 @@ class RedisProbe:
 
     def redis_up(self) -> bool:
         now = time.monotonic()
-        if now - self._checked_at >= self.ttl:
+        if self.redis.breaker.open:  # a call of this process just timed out: down now, not at the next ping
+            self._up = False
+        elif now - self._checked_at >= self.ttl:
             try:
                 self._up = bool(self.redis.client.ping())
             except (RedisError, OSError) as exc:
