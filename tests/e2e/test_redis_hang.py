@@ -1,5 +1,5 @@
 """A Redis that hangs (its process SIGSTOPped for 5 s) while 4 clients post to the 3 default web workers:
-each worker's circuit breaker (adapters/redis/client.py) turns the wait into fast 503s, /health says
+each worker's circuit breaker (adapters/redis/breaker.py) turns the wait into fast 503s, /health says
 so within a second, the breaker closes by itself once Redis answers, and nothing accepted is lost."""
 
 import os

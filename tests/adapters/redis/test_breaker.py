@@ -4,14 +4,15 @@ timeout or a refused connection, then one call let through (half-open) that clos
 import pytest
 from redis.exceptions import ConnectionError
 
-import adapters.redis.client as client
-from adapters.redis.client import Breaker, RedisHandle
+import adapters.redis.breaker as breaker_module
+from adapters.redis.breaker import Breaker
+from adapters.redis.client import RedisHandle
 
 
 @pytest.fixture
 def clock(monkeypatch):
     now = [100.0]
-    monkeypatch.setattr(client.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(breaker_module.time, "monotonic", lambda: now[0])
     return now
 
 
