@@ -123,6 +123,7 @@ class LogSink(logging.Handler):
         self._fd: int | None = None
         self.pid = os.getpid()
         self._dropped = 0  # lines the file refused since the last note on stderr
+        self._torn = False  # the file ends in part of a line
         self._next_note = 0.0  # monotonic: no note on stderr before then
 
     def _file_for_today(self) -> int:
@@ -145,16 +146,20 @@ class LogSink(logging.Handler):
     def _to_file(self, data: bytes) -> None:
         """One line to the day's file. A line the disk refuses (full, or a file that cannot grow) is
         dropped and counted, never raised: stderr hears of it at most once every DROPPED_NOTE_SECONDS,
-        with how many; the next line opens the file again, so logging resumes when space returns."""
+        with how many; the same file takes lines again when space returns. (The descriptor is not
+        closed on a failure: another thread may be writing through it, and a closed number is soon
+        reused, by a Redis socket for one.)"""
+        line = b"\n" + data if self._torn else data  # after a torn line, start on a line of its own
         try:
-            os.write(self._file_for_today(), data)
+            written = os.write(self._file_for_today(), line)
+            whole, why = written == len(line), "only part of a line fitted"
         except OSError as exc:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+            written, whole, why = 0, False, str(exc.strerror)
+        self._torn = (self._torn and written == 0) or (0 < written < len(line))
+        if not whole:  # (a part that fitted stays in the file as one torn line)
             self._dropped += 1
             if time.monotonic() >= self._next_note:
-                self._note(f"{self._dropped} log line(s) dropped: {self.directory} refuses them ({exc.strerror}); "
+                self._note(f"{self._dropped} log line(s) dropped: {self.directory} refuses them ({why}); "
                            f"the next note at most {DROPPED_NOTE_SECONDS:.0f} s from now")
             return
         if self._dropped:

@@ -199,38 +199,41 @@ def test_a_line_after_utc_midnight_goes_to_the_next_days_file(tmp_path, monkeypa
     assert days == {"forkline-2026-03-01.log": ["late", "later"], "forkline-2026-03-02.log": ["new day"]}
 
 
-def test_a_full_log_disk_drops_lines_with_one_note_a_minute_and_logging_resumes(tmp_path, monkeypatch, capfd):
-    """The day's file on a device with no space (/dev/full: every write fails with ENOSPC, as on a full
-    disk): stdout still gets every line, stderr one note with the count, no traceback; then space
-    returns (the file is a real file again) and lines land in it."""
-    import adapters.logs as logs
+FULL_DISK_SCRIPT = """
+import logging, resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit a write fails (EFBIG) instead of killing
+from adapters import logs
+sink = logs.LogSink("test", sys.argv[1], human=False)
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (2048, hard))  # the log file cannot grow past 2 KiB
+log = logging.getLogger("forkline.test.full")
+log.addHandler(sink)
+log.propagate = False
+for n in range(100):
+    log.warning("line %d", n)  # through logging's handler
+    sink.write_fields(logging.INFO, "forkline.test", f"fast {n}", {})  # and FastLogger's path
+resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # space again
+sink.write_fields(logging.INFO, "forkline.test", "back", {})
+"""
 
-    today = tmp_path / f"forkline-{dt.datetime.now(dt.UTC):%Y-%m-%d}.log"
-    today.symlink_to("/dev/full")
-    now = [1000.0]
-    monkeypatch.setattr(logs.time, "monotonic", lambda: now[0])
-    sink = logs.LogSink("test", str(tmp_path), human=False)
-    log = logging.getLogger("forkline.test.full")
-    log.addHandler(sink)
-    log.propagate = False
-    try:
-        for n in range(100):
-            log.warning("line %d", n)  # through logging's handler
-            sink.write_fields(logging.INFO, "forkline.test", f"fast {n}", {})  # and FastLogger's path
-        out, err = capfd.readouterr()
-        assert len(out.splitlines()) == 200  # stdout unaffected
-        assert "Traceback" not in err and "Logging error" not in err
-        [note] = err.splitlines()
-        assert "1 log line(s) dropped" in note and "No space left on device" in note
-        now[0] += logs.DROPPED_NOTE_SECONDS  # a minute on: the next failure reports the count since
-        sink.write_fields(logging.INFO, "forkline.test", "still full", {})
-        [note] = capfd.readouterr().err.splitlines()
-        assert "200 log line(s) dropped" in note
-        today.unlink()  # space again
-        sink.write_fields(logging.INFO, "forkline.test", "back", {})
-        log.warning("back again")
-        assert [json.loads(line)["message"] for line in today.read_text().splitlines()] == ["back", "back again"]
-        assert capfd.readouterr().err == ""  # nothing was dropped since the last note
-    finally:
-        log.removeHandler(sink)
-        sink.close()
+
+def test_a_log_file_that_cannot_grow_drops_lines_with_one_note_and_logging_resumes(tmp_path):
+    """stdout still gets every line; stderr one note with the count (at most one a minute), no traceback;
+    once the file may grow again the same file takes lines, and a note says how many were dropped."""
+    result = subprocess.run([sys.executable, "-c", FULL_DISK_SCRIPT, str(tmp_path)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 201  # stdout unaffected
+    assert "Traceback" not in result.stderr and "Logging error" not in result.stderr
+    dropped, resumed = result.stderr.splitlines()
+    assert "1 log line(s) dropped" in dropped, dropped
+    assert re.search(r"log file writable again; \d+ line\(s\) dropped since the last note", resumed), resumed
+    [written] = tmp_path.glob("forkline-*.log")
+    whole = []
+    for line in written.read_text().splitlines():
+        try:
+            whole.append(json.loads(line)["message"])
+        except ValueError:
+            torn = line  # the part of a line that fitted
+    assert whole[0] == "line 0" and whole[-1] == "back" and len(whole) < 40 and torn
+    assert int(resumed.split("; ")[1].split()[0]) == 200 - (len(whole) - 1) - 1  # every refused line counted
