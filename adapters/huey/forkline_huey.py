@@ -25,7 +25,7 @@ from adapters.huey.storage import LeasedRedisStorage
 from adapters.job_timeout import JobWatchdog
 from adapters.logs import REQUEST_ID, FastLogger
 from adapters.redis.client import RedisTarget
-from adapters.redis.framing import MESSAGE_FORMAT, frame_message, message_format, unframe_message
+from adapters.redis.framing import MESSAGE_FORMAT, frame_message, framed_job_id, message_format, unframe_message
 from adapters.redis.keys import QueueKeys
 from adapters.redis.queue_store import QueueStore
 from functions.attempts import Backoff, Failure, Retry, after_failure, describe
@@ -134,7 +134,7 @@ class ForklineHuey(RedisHuey):
         """Dead-letter a message this code cannot read, with its record's type and payload (so a
         replay by newer code runs it) when the record can be read."""
         assert self.outbox is not None and self.jobs is not None, "configure() first"
-        job_id = data.split(b"\n", 1)[0].split(b" ", 1)[0].decode(errors="replace")
+        job_id = framed_job_id(data)
         try:
             record = self.jobs.get(job_id)
         except Exception:  # a record this code cannot read either

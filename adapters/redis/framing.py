@@ -27,4 +27,4 @@ def message_format(data: bytes) -> int:
 
 def framed_job_id(data: bytes) -> str:
     """The id of the job a framed message carries (what claim.lua reads to find its record)."""
-    return data.split(b"\n", 1)[0].partition(b" ")[0].decode()
+    return data.split(b"\n", 1)[0].partition(b" ")[0].decode(errors="replace")

@@ -32,10 +32,6 @@ def post(fl, body):
     return data["jobId"]
 
 
-def roles(fl):
-    return fl.roles()
-
-
 def stats_of(fl):
     return fl.request("GET", "/queue/stats")[2]
 
@@ -47,7 +43,7 @@ def buried(fl, job_id):
 
 
 def pid_of(fl, role):
-    return wait_until(lambda: next((p for p, r in roles(fl).items() if r == role), None), 10, 0.1, role)
+    return wait_until(lambda: next((p for p, r in fl.roles().items() if r == role), None), 10, 0.1, role)
 
 
 def test_jobs_complete_fail_into_the_dlq_and_replay(stack):
@@ -72,7 +68,7 @@ def test_run_cloud_serves_the_same_walkthrough_on_the_emulated_cloud_shape(tmp_p
         fl.request("POST", "/queues/slow/resume")
         wait_until(lambda: job_state(fl, held) == "completed", 20, 0.1, "the resumed queue's job")
         assert fl.request("GET", f"/jobs/{held}")[2]["attempts"] == 1
-        assert set(roles(fl).values()) == {"cloud", "web", "consumer"}  # moto, HTTP workers, the Lambda trigger
+        assert set(fl.roles().values()) == {"cloud", "web", "consumer"}  # moto, HTTP workers, the Lambda trigger
         assert '"event": "cloud_ready"' in fl.output()
     finally:
         assert fl.stop(signal.SIGTERM, timeout=40) == 0, fl.output()[-3000:]
@@ -114,7 +110,7 @@ def test_killed_consumer_and_redis_are_restarted_and_nothing_is_lost(stack):
     wait_until(lambda: job_state(stack, slow) == "active", 10, 0.05, "slow job running")
     os.kill(consumer, signal.SIGKILL)
     new_consumer = wait_until(lambda: (lambda p: p if p and p != consumer else None)(
-        next((p for p, r in roles(stack).items() if r == "consumer"), None)), 5, 0.05, "new consumer")
+        next((p for p, r in stack.roles().items() if r == "consumer"), None)), 5, 0.05, "new consumer")
     assert new_consumer != consumer
     # The killed consumer's job comes back after its lease and completes.
     wait_until(lambda: job_state(stack, slow) == "completed", 20, 0.1, "interrupted job completed")
@@ -176,7 +172,7 @@ def test_every_child_ends_when_the_supervisor_is_killed(tmp_path, args, backing)
     fl = Forkline("run", tmp_path, {**FAST, "WEB_CONCURRENCY": "1"}, args=args)
     fl.env.pop("REDIS_URL", None)
     fl.start(timeout=60)
-    children = wait_until(lambda: roles(fl) if set(roles(fl).values()) == {backing, "web", "consumer"} else None,
+    children = wait_until(lambda: fl.roles() if set(fl.roles().values()) == {backing, "web", "consumer"} else None,
                           10, 0.1, "the three roles")
     fl.stop(signal.SIGKILL, timeout=10)  # the fault, for real: nobody is left to stop the children
 
@@ -220,8 +216,8 @@ def test_by_default_one_consumer_per_core_runs_niced_below_the_web_workers(tmp_p
     fl.start(timeout=30)
     try:
         consumers = wait_until(lambda: (lambda c: c if len(c) == os.cpu_count() else None)(
-            [p for p, r in roles(fl).items() if r == "consumer"]), 15, 0.1, "a consumer per core")
-        webs = [p for p, r in roles(fl).items() if r == "web"]
+            [p for p, r in fl.roles().items() if r == "consumer"]), 15, 0.1, "a consumer per core")
+        webs = [p for p, r in fl.roles().items() if r == "web"]
         assert len(webs) == 2
         assert [niceness(p) for p in consumers] == [10] * len(consumers)
         assert [niceness(p) for p in webs + [fl.proc.pid]] == [0, 0, 0]
