@@ -8,7 +8,7 @@ import time
 import pytest
 
 from harness.processes import Forkline, is_gone, wait_until
-from tests.stats import template_figures
+from tests.walkthrough import job_state, post, stats_of, walkthrough
 
 FAST = {"WEB_CONCURRENCY": "2", "JOB_BACKOFF_BASE": "0.2", "JOB_LEASE": "2", "GRACEFUL_TIMEOUT": "10"}
 
@@ -20,26 +20,6 @@ def stack(tmp_path):
     fl.start(timeout=30)
     yield fl
     assert fl.stop(signal.SIGTERM, timeout=40) == 0, fl.output()[-3000:]
-
-
-def job_state(fl, job_id):
-    return fl.request("GET", f"/jobs/{job_id}")[2]["state"]
-
-
-def post(fl, body):
-    status, headers, data = fl.request("POST", "/jobs", body)
-    assert status == 202, data
-    return data["jobId"]
-
-
-def stats_of(fl):
-    return fl.request("GET", "/queue/stats")[2]
-
-
-def buried(fl, job_id):
-    """Dead and its DLQ entry written (the record is marked dead just before the put)."""
-    record = fl.request("GET", f"/jobs/{job_id}")[2]
-    return record["state"] == "dead" and not record["dlqPending"]
 
 
 def pid_of(fl, role):
@@ -76,30 +56,6 @@ def test_run_cloud_serves_the_same_walkthrough_on_the_emulated_cloud_shape(tmp_p
 
 def stack_dependencies(fl):
     return fl.request("GET", "/health")[2]["dependencies"]
-
-
-def walkthrough(stack):
-    """The README's walkthrough ("A first request"): the template's requests, a job completed, a
-    failing job reaching the DLQ, a replay."""
-    status, _, welcome = stack.request("GET", "/")
-    assert status == 200 and welcome["message"] and isinstance(welcome["workerPID"], int)
-    status, _, health = stack.request("GET", "/health")
-    assert status == 200 and health["status"] == "ok" and set(health["dependencies"].values()) == {"up"}
-    ok = post(stack, {"message": "Hello from queue!", "shouldFail": False})
-    bad = post(stack, {"message": "nope", "shouldFail": True})
-    wait_until(lambda: job_state(stack, ok) == "completed", 10, 0.1, "job completed")
-    assert stack.request("GET", f"/jobs/{ok}")[2]["result"] == {"processed": "Hello from queue!"}
-    wait_until(lambda: buried(stack, bad), 20, 0.1, "job dead and in the DLQ")
-    record = stack.request("GET", f"/jobs/{bad}")[2]
-    assert record["attempts"] == 4 and "failed on purpose" in record["lastError"]
-    stats = stack.request("GET", "/queue/stats")[2]
-    assert template_figures(stats) == {"waiting": 0, "active": 0, "completed": 1, "failed": 1, "delayed": 0,
-                                       "dlq": 1, "dlqPending": 0}
-    listed = stack.request("GET", "/dlq")[2]
-    assert [e["jobId"] for e in listed["items"]] == [bad]
-    assert stack.request("POST", f"/dlq/{bad}/replay")[0] == 202
-    wait_until(lambda: buried(stack, bad) and stats_of(stack)["dlq"] == 1, 20, 0.1, "replayed job dead again")
-    assert stack.request("GET", "/queue/stats")[2]["failed"] == 2
 
 
 def test_killed_consumer_and_redis_are_restarted_and_nothing_is_lost(stack):
