@@ -17,14 +17,15 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_NO_PROGRESS := 1
 
-.PHONY: install lock system-packages bench-packages run run-cloud lint test docs bench clean
+.PHONY: install lock system-packages image-packages bench-packages run run-cloud lint test docs image bench clean
 
 # Programs the tests run next to forkline, from Debian's packages, installed only when missing
 # (these machines run as root): nginx (the reverse proxy), prometheus (its promtool checks /metrics),
 # chromium and chromium-driver (the dashboard's tests drive a real headless browser), redis-server
 # and redis-tools (Redis 7 built with TLS, run as master, replica, sentinels and cluster nodes; redis-cli,
-# redis-benchmark), openssl (the TLS test's certificates).
-system-packages:
+# redis-benchmark), openssl (the TLS test's certificates), kubernetes-client (kubectl kustomize renders
+# deploy/kubernetes), and what builds and runs the images.
+system-packages: image-packages
 	@missing=""; \
 	test -x /usr/bin/redis-server || missing="$$missing redis-server"; \
 	test -x /usr/bin/redis-cli || missing="$$missing redis-tools"; \
@@ -33,6 +34,17 @@ system-packages:
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	test -x /usr/bin/chromedriver || missing="$$missing chromium-driver"; \
+	command -v kubectl >/dev/null || missing="$$missing kubernetes-client"; \
+	if [ -n "$$missing" ]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; fi
+
+# podman with buildah (builds), runc (runs: crun fails on these machines) and debootstrap (bases made from
+# Debian's packages when no registry answers), the same way: `make image` and the image tests.
+image-packages:
+	@missing=""; \
+	command -v podman >/dev/null || missing="$$missing podman"; \
+	command -v buildah >/dev/null || missing="$$missing buildah"; \
+	command -v runc >/dev/null || missing="$$missing runc"; \
+	command -v debootstrap >/dev/null || missing="$$missing debootstrap"; \
 	if [ -n "$$missing" ]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; fi
 
 # wrk for `make bench`, the same way.
@@ -74,6 +86,11 @@ lint: install
 # The suite includes the docs: tests/test_docs.py builds the site with `mkdocs build --strict`.
 test: install $(TOOLS_STAMP) system-packages lint
 	$(VENV)/bin/pytest -q
+
+# forkline:server and forkline:lambda with podman, from the lock; bases pulled, or made from Debian's packages
+# when no registry answers (deploy/images/build.sh; docs/deploying.md). Prints the bases chosen and the sizes.
+image: image-packages
+	@sh deploy/images/build.sh
 
 # The manual (docs/, mkdocs.yml) into site/.
 docs: install

@@ -51,5 +51,6 @@ def healthy_after(container: str, timeout: float) -> float:
         if podman("healthcheck", "run", container, check=False, timeout=30).returncode == 0:
             return time.monotonic() - started
         if time.monotonic() - started > timeout:
-            raise AssertionError(f"{container} not healthy after {timeout} s: {podman('logs', container).stderr[-2000:]}")
+            logs = podman("logs", container, check=False).stderr[-2000:]
+            raise AssertionError(f"{container} not healthy after {timeout} s: {logs}")
         time.sleep(0.2)

@@ -1,7 +1,10 @@
-"""deploy/kubernetes/: every manifest validates offline against Kubernetes' own schemas
-(kubernetes-validate ships them), and every command, port, probe path, variable and metric the
-manifests name exists in forkline."""
+"""deploy/kubernetes/: rendered by `kubectl kustomize` (the image named once, in kustomization.yaml),
+every manifest validates offline against Kubernetes' own schemas (kubernetes-validate ships them), and
+every command, port, probe path, variable and metric the manifests name exists in forkline."""
 
+import functools
+import shutil
+import subprocess
 from pathlib import Path
 
 import falcon.testing
@@ -19,11 +22,24 @@ from tests.fakes import MemoryDLQ, MemoryQueue, fake_deps
 ROOT = Path(__file__).resolve().parents[2]
 FOLDER = ROOT / "deploy" / "kubernetes"
 KUBERNETES = "1.31.0"
-MANIFESTS = sorted(p for p in FOLDER.glob("*.yaml") if not p.name.endswith("-values.yaml"))  # values: Helm's
+KUSTOMIZATION = FOLDER / "kustomization.yaml"
+# values: Helm's
+MANIFESTS = sorted(p for p in FOLDER.glob("*.yaml") if not p.name.endswith("-values.yaml") and p != KUSTOMIZATION)
+
+
+@functools.cache
+def rendered() -> str:
+    """`kubectl kustomize deploy/kubernetes`: what `kubectl apply -k` sends."""
+    if shutil.which("kubectl") is None:
+        pytest.fail("kubectl is not installed: run `make test` (it installs Debian's kubernetes-client)",
+                    pytrace=False)
+    result = subprocess.run(["kubectl", "kustomize", str(FOLDER)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
 def documents() -> list[dict]:
-    return [doc for path in MANIFESTS for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return [doc for doc in yaml.safe_load_all(rendered()) if doc]
 
 
 def of_kind(kind: str) -> list[dict]:
@@ -34,10 +50,23 @@ def containers() -> list[tuple[dict, dict]]:
     return [(d, c) for d in of_kind("Deployment") for c in d["spec"]["template"]["spec"]["containers"]]
 
 
-@pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.name)
-def test_each_manifest_validates_strictly_against_the_kubernetes_schemas(path):
-    for doc in yaml.safe_load_all(path.read_text()):
+def test_each_rendered_manifest_validates_strictly_against_the_kubernetes_schemas():
+    kinds = set()
+    for doc in documents():
         kubernetes_validate.validate(doc, KUBERNETES, strict=True)  # raises on any unknown or missing field
+        kinds.add(doc["kind"])
+    assert {"Namespace", "ConfigMap", "Secret", "Deployment", "Service", "HorizontalPodAutoscaler"} <= kinds
+
+
+def test_the_image_is_named_once_and_every_manifest_is_rendered():
+    kustomization = yaml.safe_load(KUSTOMIZATION.read_text())
+    assert sorted(kustomization["resources"]) == sorted(p.name for p in MANIFESTS)  # none left out
+    [image] = kustomization["images"]
+    for path in MANIFESTS:  # each manifest names the placeholder only: the real name lives in one place
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc["kind"] == "Deployment":
+                assert {c["image"] for c in doc["spec"]["template"]["spec"]["containers"]} == {image["name"]}
+    assert containers() and {c["image"] for _, c in containers()} == {f"{image['newName']}:{image['newTag']}"}
 
 
 def test_an_invalid_manifest_is_caught():
