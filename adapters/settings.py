@@ -20,6 +20,11 @@ class Settings(BaseSettings):
                                                  "REDIS_URL then gives only the password, database and TLS")
     redis_sentinel_master: str = Field("", description="the master name the sentinels monitor")
     redis_cluster: bool = Field(False, description="REDIS_URL names seed nodes of a Redis Cluster")
+    redis_replica_acks: int = Field(0, ge=0, le=16, description="replicas that must have a submit, replay or cancel "
+                                                                "before it is answered (WAIT); 0 = off")
+    redis_replica_ack_timeout_ms: int = Field(100, ge=1, le=10000, description="how long to wait for them; then 503")
+    redis_appendfsync: Literal["everysec", "always"] = Field(
+        "everysec", description="the embedded Redis's AOF fsync: `always` survives a machine crash, slower")
     forkline_allow_eviction: bool = Field(False, description="start even when Redis's maxmemory-policy may evict "
                                                              "keys (jobs would be lost silently)")
     web_concurrency: int | None = Field(None, ge=1, le=256)
@@ -127,6 +132,9 @@ class Settings(BaseSettings):
             raise ValueError("REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together")
         if self.redis_cluster and (self.redis_sentinels or not self.redis_url):
             raise ValueError("REDIS_CLUSTER=true needs REDIS_URL (a seed node), not REDIS_SENTINELS")
+        if self.redis_cluster and self.redis_replica_acks:
+            raise ValueError("REDIS_REPLICA_ACKS is not supported with REDIS_CLUSTER=true: use a primary with "
+                             "replicas, or Sentinel")
         if self.job_store == "dynamodb" and not self.jobs_table:
             raise ValueError("JOB_STORE=dynamodb needs JOBS_TABLE")
         if self.queue_backend == "sqs":

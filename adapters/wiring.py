@@ -83,8 +83,10 @@ def build_dlq(settings: Settings, redis: RedisHandle) -> DeadLetterQueue:
 
 
 def redis_handle(settings: Settings) -> RedisHandle:
-    # Half a second bounds a request waiting on a Redis that hangs; the breaker then answers at once.
-    return RedisHandle(redis_target(settings), socket_timeout=0.5, connect_timeout=0.5)
+    # Half a second bounds a request waiting on a Redis that hangs (plus the replicas' acknowledgement
+    # time, with REDIS_REPLICA_ACKS); the breaker then answers at once.
+    return RedisHandle(redis_target(settings), socket_timeout=0.5, connect_timeout=0.5,
+                       replica_acks=settings.redis_replica_acks, ack_timeout_ms=settings.redis_replica_ack_timeout_ms)
 
 
 def build_redis_ports(settings: Settings) -> RedisPorts:

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from functions.errors import InvalidInput, NotFound, validation_details
+from functions.errors import InvalidInput, NotAcknowledged, NotFound, validation_details
 from functions.jobs import max_attempts_for
 from functions.models import (
     DeadJob,
@@ -79,6 +79,8 @@ def replay_one(job_id: str, dlq: DeadLetterQueue, queue: JobQueue, now: float, m
     dead = taken[0]
     try:
         _requeue(dead, queue, now, max_attempts, request_id)
+    except NotAcknowledged:
+        raise  # queued on the primary, and the take not replicated either: putting it back would make two
     except Exception:
         dlq.put(dead)  # nothing lost: the entry goes back where it was
         raise
@@ -102,6 +104,10 @@ def replay_matching(body: Any, dlq: DeadLetterQueue, queue: JobQueue, now: float
     for i, dead in enumerate(taken):
         try:
             _requeue(dead, queue, now, max_attempts, request_id)
+        except NotAcknowledged:
+            for back in taken[i + 1:]:  # this one is queued on the primary (see replay_one)
+                dlq.put(back)
+            raise
         except Exception:
             for back in taken[i:]:
                 dlq.put(back)  # nothing lost: what was not queued goes back

@@ -56,5 +56,16 @@ class Unavailable(DomainError):
         self.dependency = dependency
 
 
+class NotAcknowledged(Unavailable):
+    """Written on the Redis primary but not acknowledged by REDIS_REPLICA_ACKS replicas in time: the
+    write stays if the primary does and is lost if a replica takes over first. A retry with the same
+    Idempotency-Key finds the job when it stayed and creates it when it did not: never two jobs."""
+
+    def __init__(self, replicas: int, acknowledged: int, timeout_ms: int):
+        super().__init__(f"Written but acknowledged by {acknowledged} of {replicas} replica(s) within {timeout_ms} ms; "
+                         "retry with the same Idempotency-Key", dependency="redis replicas")
+        self.details = {"dependency": "redis replicas", "acknowledged": acknowledged, "required": replicas}
+
+
 class JobFailed(Exception):
     """Raised by a job function to fail the current attempt."""

@@ -5,6 +5,7 @@ from moto import mock_aws
 from adapters.settings import Settings
 from adapters.wiring import build_ports
 from harness.processes import RedisProcess
+from tests.figures import FIGURES
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +47,10 @@ def aws(monkeypatch):
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         yield boto3.client("sqs", region_name="us-east-1")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if FIGURES:
+        terminalreporter.section("measured figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

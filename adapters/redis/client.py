@@ -13,14 +13,18 @@ from redis import Redis
 from redis.backoff import ExponentialBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.connection import parse_url
-from redis.exceptions import ConnectionError, NoScriptError, RedisError
+from redis.exceptions import ConnectionError, NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeout
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from adapters.redis.breaker import Breaker, GuardedConnection, GuardedSSLConnection, breaker_for
 from adapters.redis.scripts import LuaScript
-from functions.errors import Unavailable
+from functions.errors import NotAcknowledged, Unavailable
+
+# Published on the same connection before WAIT: a propagated write, so WAIT covers everything the primary
+# had written until then, also when the script itself wrote nothing (a repeat finding its key held).
+ACK_MARK = ("PUBLISH", "forkline:replica-acks", "")
 
 
 def cluster_seeds(url: str) -> tuple[str, list[tuple[str, int]]]:
@@ -95,10 +99,13 @@ class RedisHandle:
     opening a connection or pool that a child could inherit.
     """
 
-    def __init__(self, target: RedisTarget | str, socket_timeout: float = 5.0, connect_timeout: float = 1.0):
+    def __init__(self, target: RedisTarget | str, socket_timeout: float = 5.0, connect_timeout: float = 1.0,
+                 replica_acks: int = 0, ack_timeout_ms: int = 100):
         self.target = RedisTarget(target) if isinstance(target, str) else target
-        self.socket_timeout = socket_timeout
         self.connect_timeout = connect_timeout
+        self.replica_acks, self.ack_timeout_ms = replica_acks, ack_timeout_ms
+        # A WAIT may take its whole timeout before Redis answers.
+        self.socket_timeout = socket_timeout + (ack_timeout_ms / 1000 if replica_acks else 0)
         self._client: Redis | None = None
         self._pid = 0
         self._lock = threading.Lock()
@@ -135,6 +142,23 @@ class RedisHandle:
         except ConnectionError:
             return self._call(script, keys, args)
 
+    def run_acknowledged(self, script: LuaScript, keys: list[Any], args: list[Any]) -> Any:
+        """`run`, then, with REDIS_REPLICA_ACKS > 0, `WAIT` on the same connection (WAIT cannot run in a
+        script) in the same round trip: NotAcknowledged unless that many replicas have everything the
+        primary wrote up to the script. For the writes that create or re-queue a job, and cancel one."""
+        if not self.replica_acks:
+            return self.run(script, keys, args)
+        wait = (ACK_MARK, ("WAIT", self.replica_acks, self.ack_timeout_ms))
+        try:
+            result, _, acknowledged = self._call(script, keys, args, then=wait)
+        except ConnectionError:
+            result, _, acknowledged = self._call(script, keys, args, then=wait)
+        if acknowledged < self.replica_acks:
+            replica_acks.failed(NotAcknowledged(self.replica_acks, acknowledged, self.ack_timeout_ms))
+            raise NotAcknowledged(self.replica_acks, acknowledged, self.ack_timeout_ms)
+        replica_acks.succeeded()
+        return result
+
     def _call_in_cluster(self, script: LuaScript, keys: list[Any], args: list[Any]) -> Any:
         """Through the cluster client: to the master of the keys' slot (every script's keys share one
         queue's hash tag), following MOVED and ASK after a resharding or a failover."""
@@ -143,7 +167,10 @@ class RedisHandle:
         except NoScriptError:  # this master has not run it yet
             return self.client.execute_command("EVAL", script.source, len(keys), *keys, *args)
 
-    def _call(self, script: LuaScript, keys: list[Any], args: list[Any]) -> Any:
+    def _call(self, script: LuaScript, keys: list[Any], args: list[Any],
+              then: tuple[tuple[Any, ...], ...] = ()) -> Any:
+        """The script's answer; with `then`, commands sent in the same write after it: a tuple of the
+        script's answer and theirs."""
         local = self._local
         if getattr(local, "pid", 0) != os.getpid():
             local.connection = self.client.connection_pool.make_connection()
@@ -156,17 +183,31 @@ class RedisHandle:
                 connection.connect()
                 local.connected = True
             # hiredis packs in ~10 us what redis-py's generic packer does in ~50.
-            connection.send_packed_command([hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))])
+            packed_then = [hiredis.pack_command(command) for command in then]
+            connection.send_packed_command(
+                [hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args)), *packed_then])
             try:
-                return connection.read_response()
+                return self._read_after(connection, len(then))
             except NoScriptError:
                 connection.send_packed_command(
-                    [hiredis.pack_command(("EVAL", script.source, len(keys), *keys, *args))])
-                return connection.read_response()
+                    [hiredis.pack_command(("EVAL", script.source, len(keys), *keys, *args)), *packed_then])
+                return self._read_after(connection, len(then))
         except (ConnectionError, RedisTimeout, OSError):
             connection.disconnect()
             local.connected = False
             raise
+
+    @staticmethod
+    def _read_after(connection: Any, count: int) -> Any:
+        """The script's answer and, when `count` commands followed it, theirs: read even when the script
+        failed, so the connection stays in step."""
+        try:
+            result = connection.read_response()
+        except ResponseError:
+            for _ in range(count):
+                connection.read_response()
+            raise
+        return (result, *(connection.read_response() for _ in range(count))) if count else result
 
     def close(self) -> None:
         if self._client is not None and self._pid == os.getpid():
@@ -204,6 +245,7 @@ class OutageLog:
 
 # One per process (a forked child inherits its parent's view until its first call).
 redis_outages = OutageLog("redis")
+replica_acks = OutageLog("redis replica acknowledgements")
 
 
 def unavailable(exc: RedisError) -> Unavailable:

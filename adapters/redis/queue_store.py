@@ -94,7 +94,7 @@ class QueueStore:
             script_keys.append(self.keys.idempotency(once[0]))
             held_value = f"{job.id} {once[1]}"
         try:
-            held = self.redis.run(scripts.SUBMIT, script_keys,
+            held = self.redis.run_acknowledged(scripts.SUBMIT, script_keys,
                                   [self.encode(job), "1" if replace else "0", held_value, self.retention, score,
                                    priority, *fields])
         except RedisError as exc:
@@ -107,7 +107,7 @@ class QueueStore:
 
     def cancel(self, job_id: str, now: float) -> JobState | None:
         try:
-            found = self.redis.run(scripts.CANCEL, [self.keys.job(job_id)], [now, self.retention])
+            found = self.redis.run_acknowledged(scripts.CANCEL, [self.keys.job(job_id)], [now, self.retention])
         except RedisError as exc:
             raise unavailable(exc) from None
         return JobState(found.decode() if isinstance(found, bytes) else found) if found else None

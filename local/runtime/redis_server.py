@@ -30,8 +30,10 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def redis_command(port: int, data_dir: str | Path, persist: bool = True, extra: tuple[str, ...] = ()) -> list[str]:
-    """redis-server's command line; `extra`: more options (`--maxmemory-policy`, TLS, `--replicaof`...)."""
+def redis_command(port: int, data_dir: str | Path, persist: bool = True, extra: tuple[str, ...] = (),
+                  appendfsync: str = "everysec") -> list[str]:
+    """redis-server's command line; `extra`: more options (`--maxmemory-policy`, TLS, `--replicaof`...).
+    `appendfsync` (REDIS_APPENDFSYNC): everysec survives a process kill; always, a machine crash too."""
     data = Path(data_dir)
     data.mkdir(parents=True, exist_ok=True)
     command = [
@@ -45,7 +47,7 @@ def redis_command(port: int, data_dir: str | Path, persist: bool = True, extra: 
         "--protected-mode", "yes",
     ]
     if persist:
-        command += ["--appendonly", "yes", "--appendfsync", "everysec"]
+        command += ["--appendonly", "yes", "--appendfsync", appendfsync]
     else:
         command += ["--appendonly", "no"]
     return command + list(extra)
@@ -61,11 +63,12 @@ def terminate_with_parent() -> None:
 
 
 def start_redis(port: int, data_dir: str | Path, persist: bool = True, title: str | None = None,
-                with_parent: bool = False, extra: tuple[str, ...] = ()) -> subprocess.Popen:
+                with_parent: bool = False, extra: tuple[str, ...] = (),
+                appendfsync: str = "everysec") -> subprocess.Popen:
     """Start redis-server in its own session (a terminal's Ctrl-C is the supervisor's to handle).
     `title`: its name in `ps` (redis-server titles itself with its argv[0], then its address).
     `with_parent`: it stops (SIGTERM: a clean shutdown, the AOF flushed) when this process dies."""
-    command = redis_command(port, data_dir, persist, extra)
+    command = redis_command(port, data_dir, persist, extra, appendfsync)
     return subprocess.Popen([title or command[0], *command[1:]], executable=command[0], stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, start_new_session=True,
                             preexec_fn=terminate_with_parent if with_parent else None)

@@ -83,7 +83,8 @@ class RedisRole:
 
     def spawn(self, boot: Boot, slot: int, ready_fd: int | None) -> Spawned:
         proc = redis_server.start_redis(boot.redis_port, os.path.join(boot.settings.data_dir, "redis"),
-                                        title="forkline: redis", with_parent=True)
+                                        title="forkline: redis", with_parent=True,
+                                        appendfsync=boot.settings.redis_appendfsync)
         return Spawned(proc.pid, proc)
 
 

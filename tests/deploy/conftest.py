@@ -1,6 +1,5 @@
 """The images `make image` builds, built once per test session (deploy/images/build.sh; the bases it
-makes from Debian's packages stay in podman's storage between runs), and the figures the image
-tests measure, printed at the end of the run."""
+makes from Debian's packages stay in podman's storage between runs)."""
 
 import subprocess
 import time
@@ -8,8 +7,7 @@ import time
 import pytest
 
 from tests.deploy.podman import ENV, ROOT, require_podman
-
-FIGURES: list[str] = []
+from tests.figures import report
 
 
 @pytest.fixture(scope="session")
@@ -22,15 +20,9 @@ def images() -> dict[str, str]:
     if result.returncode != 0:
         pytest.fail(f"deploy/images/build.sh exited {result.returncode}: {result.stderr[-3000:]}", pytrace=False)
     built = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
-    FIGURES.append(f"make image: {time.monotonic() - started:.1f} s; server image {built['server_size']}, "
-                   f"lambda image {built['lambda_size']} ({built['lambda_target']}); bases: "
-                   f"{built['python_base']}, {built['redis_base']}")
+    report(f"make image: {time.monotonic() - started:.1f} s; server image {built['server_size']}, "
+           f"lambda image {built['lambda_size']} ({built['lambda_target']}); bases: "
+           f"{built['python_base']}, {built['redis_base']}")
     require_podman(built["python_base"])
     return built
 
-
-def pytest_terminal_summary(terminalreporter) -> None:
-    if FIGURES:
-        terminalreporter.section("image figures")
-        for line in FIGURES:
-            terminalreporter.write_line(line)

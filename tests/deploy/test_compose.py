@@ -14,8 +14,8 @@ import pytest
 
 from harness.processes import wait_until
 from local.runtime.redis_server import free_port
-from tests.deploy.conftest import FIGURES
 from tests.deploy.podman import ENV, PREFIX, ROOT, healthy_after, podman
+from tests.figures import report
 from tests.walkthrough import Published, job_state, post, walkthrough
 
 pytestmark = pytest.mark.slow
@@ -75,5 +75,5 @@ def test_compose_up_serves_the_walkthrough_and_down_stops_cleanly(images, stack)
     compose(images, "up", "--detach")  # the job's record is in Redis's volume: kept by down without --volumes
     healthy_after(containers["api"], 60)
     wait_until(lambda: job_state(stack, slow) == "completed", 60, 0.2, "the interrupted job completed")
-    FIGURES.append(f"compose: down with a 3 s job running in {took:.1f} s, every container exit 0; the job "
-                   f"completed after the next up, attempts {stack.request('GET', f'/jobs/{slow}')[2]['attempts']}")
+    report(f"compose: down with a 3 s job running in {took:.1f} s, every container exit 0; the job "
+           f"completed after the next up, attempts {stack.request('GET', f'/jobs/{slow}')[2]['attempts']}")

@@ -16,9 +16,9 @@ from local.cloud_emulation.cloud_template import function_environment, provision
 from local.runtime.embedded import FAKE_CREDENTIALS
 from local.runtime.redis_server import free_port
 from tests.adapters.aws.lambda_events import load, v2
-from tests.deploy.conftest import FIGURES
 from tests.deploy.lambda_runtime_api import RuntimeAPI
 from tests.deploy.podman import PREFIX, podman, remove
+from tests.figures import report
 
 pytestmark = pytest.mark.slow
 
@@ -104,7 +104,7 @@ def test_the_http_function_answers_an_api_gateway_event(function, cloud):
     assert kind == "response" and json.loads(response["body"])["state"] == "queued"  # its record, in DynamoDB
     kind, error = api.invoke({"not": "an event of any source"})  # the runtime client posts the exception
     assert kind == "error" and error["errorType"] and not api.init_errors
-    FIGURES.append(f"lambda image: init (podman run to the first poll) {init:.1f} s, first invocation {first:.2f} s")
+    report(f"lambda image: init (podman run to the first poll) {init:.1f} s, first invocation {first:.2f} s")
 
 
 def test_the_jobs_function_answers_an_sqs_batch_with_its_failures(function):

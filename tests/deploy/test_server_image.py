@@ -10,8 +10,8 @@ import pytest
 
 from harness.processes import wait_until
 from local.runtime.redis_server import free_port
-from tests.deploy.conftest import FIGURES
 from tests.deploy.podman import PREFIX, healthy_after, inspect, podman, remove
+from tests.figures import report
 from tests.walkthrough import Published, job_state, post, walkthrough
 
 pytestmark = pytest.mark.slow
@@ -49,7 +49,7 @@ def deployment(images):
 def test_the_walkthrough_on_the_images_with_the_healthcheck_passing(deployment):
     assert "livez" in inspect(deployment.api, "{{json .Config.Healthcheck}}")  # kept: built with --format docker
     healthy_after(deployment.api, 60)
-    FIGURES.append(f"server image: `podman run` to healthy in {time.monotonic() - deployment.started:.1f} s")
+    report(f"server image: `podman run` to healthy in {time.monotonic() - deployment.started:.1f} s")
     assert inspect(deployment.api, "{{.State.Health.Status}}") == "healthy"
     walkthrough(deployment.api_url)
 
@@ -75,5 +75,5 @@ def test_a_stop_with_a_slow_job_running_waits_for_it_and_exits_0(deployment):
     podman("stop", "--time", str(STOP_TIMEOUT), deployment.api, timeout=STOP_TIMEOUT + 20)
     api_stop = time.monotonic() - started
     assert inspect(deployment.api, "{{.State.ExitCode}}") == "0"
-    FIGURES.append(f"server image: stop with a 4 s job running: worker {worker_stop:.1f} s, API {api_stop:.1f} s, "
-                   "both exit 0")
+    report(f"server image: stop with a 4 s job running: worker {worker_stop:.1f} s, API {api_stop:.1f} s, "
+           "both exit 0")
