@@ -7,6 +7,7 @@ so a test over them checks the app's behaviour, not a stub's answers.
 import itertools
 
 from adapters.http.app import AppDeps
+from functions.errors import NotAcknowledged
 from functions.jobs import declared_queues
 from functions.models import CANCELLABLE, DeadJob, JobRecord, JobState
 
@@ -16,6 +17,7 @@ class MemoryQueue:
         self.records: dict[str, JobRecord] = {}
         self.queue: list[str] = []
         self.fail_next = False
+        self.unacknowledged = False  # writes, then raises NotAcknowledged (as with a replica stopped)
         self.held: dict[str, tuple[str, str]] = {}
         self.paused: set[str] = set()
 
@@ -29,6 +31,8 @@ class MemoryQueue:
             self.held[key] = (job.id, fingerprint)
         self.records[job.id] = job
         self.queue.append(job.id)
+        if self.unacknowledged:
+            raise NotAcknowledged(1, 0, 100)
         return None
 
     def requeue(self, job: JobRecord) -> None:

@@ -23,7 +23,9 @@ from adapters.redis.scripts import LuaScript
 from functions.errors import NotAcknowledged, Unavailable
 
 # Published on the same connection before WAIT: a propagated write, so WAIT covers everything the primary
-# had written until then, also when the script itself wrote nothing (a repeat finding its key held).
+# had written until then, also when the script itself wrote nothing (a repeat finding its key held by an
+# unacknowledged submit). Redis 7.0 records the offset at a client's every command, reads included, so
+# there the script alone would do; WAIT is documented for the client's writes, and this holds either way.
 ACK_MARK = ("PUBLISH", "forkline:replica-acks", "")
 
 
@@ -218,8 +220,9 @@ class RedisHandle:
 class OutageLog:
     """Logs a dependency going away and coming back: one line per change, not per failed call."""
 
-    def __init__(self, name: str):
-        self.name = name
+    def __init__(self, name: str, down: str = "unreachable (%s); retrying with backoff",
+                 up: str = "reachable again after %.1fs"):
+        self.name, self.down, self.up = name, down, up
         self.down_since: float | None = None
         self._lock = threading.Lock()
         self._log = logging.getLogger("forkline.dependency")
@@ -229,7 +232,7 @@ class OutageLog:
             if self.down_since is not None:
                 return
             self.down_since = time.monotonic()
-        self._log.warning("%s unreachable (%s); retrying with backoff", self.name, type(exc).__name__,
+        self._log.warning("%s " + self.down, self.name, type(exc).__name__,
                           extra={"event": "dependency_down", "dependency": self.name})
 
     def succeeded(self) -> None:
@@ -239,13 +242,14 @@ class OutageLog:
             if self.down_since is None:
                 return
             outage, self.down_since = time.monotonic() - self.down_since, None
-        self._log.warning("%s reachable again after %.1fs", self.name, outage,
+        self._log.warning("%s " + self.up, self.name, outage,
                           extra={"event": "dependency_up", "dependency": self.name, "outage": round(outage, 3)})
 
 
 # One per process (a forked child inherits its parent's view until its first call).
 redis_outages = OutageLog("redis")
-replica_acks = OutageLog("redis replica acknowledgements")
+replica_acks = OutageLog("redis replicas", down="not acknowledging writes in time (%s): answering 503",
+                         up="acknowledging writes again after %.1fs")
 
 
 def unavailable(exc: RedisError) -> Unavailable:

@@ -66,6 +66,8 @@ def test_only_the_two_pairings_of_queue_and_store_are_accepted(monkeypatch, env,
     ({"REDIS_SENTINELS": "10.0.0.1:26379"}, "REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together"),
     ({"REDIS_SENTINEL_MASTER": "m"}, "REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together"),
     ({"REDIS_CLUSTER": "true"}, "REDIS_CLUSTER=true needs REDIS_URL (a seed node), not REDIS_SENTINELS"),
+    ({"REDIS_CLUSTER": "true", "REDIS_URL": "redis://h:7000", "REDIS_REPLICA_ACKS": "1"},
+     "REDIS_REPLICA_ACKS is not supported with REDIS_CLUSTER=true"),
 ])
 def test_where_redis_is_must_be_one_complete_answer(monkeypatch, env, says):
     assert says in refusal(monkeypatch, env)

@@ -4,7 +4,7 @@ parser, replaying many with the replay cap, purging with its confirmation, repla
 import pytest
 
 from functions import dead_letters, routes
-from functions.errors import InvalidInput, NotFound
+from functions.errors import InvalidInput, NotAcknowledged, NotFound
 from functions.models import DeadJob, JobState
 from tests.fakes import MemoryDLQ, MemoryQueue
 
@@ -84,6 +84,20 @@ def test_a_replay_the_queue_refuses_puts_every_entry_back(dlq):
     with pytest.raises(RuntimeError):
         dead_letters.replay_one("default.a", dlq, queue, NOW, 4)
     assert "default.a" in dlq.entries
+
+
+def test_a_replay_written_but_not_acknowledged_is_not_put_back(dlq):
+    """Queued on the primary, its DLQ take not replicated either: putting it back would make two."""
+    queue = MemoryQueue()
+    queue.unacknowledged = True
+    with pytest.raises(NotAcknowledged):
+        dead_letters.replay_one("default.a", dlq, queue, NOW, 4)
+    assert "default.a" not in dlq.entries and "default.a" in queue.records
+    with pytest.raises(NotAcknowledged):
+        dead_letters.replay_matching({"limit": 3}, dlq, queue, NOW, 4, max_replays=3)
+    replayed = [job_id for job_id in queue.records if job_id != "default.a"]
+    assert len(replayed) == 1 and replayed[0] not in dlq.entries  # the first one queued; the others back
+    assert len(dlq.entries) == 3
 
 
 def test_replay_one_ignores_the_cap_and_an_absent_job_is_404(dlq):
