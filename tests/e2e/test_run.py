@@ -2,10 +2,12 @@
 
 import contextlib
 import os
+import re
 import signal
 import time
 
 import pytest
+import redis
 
 from harness.processes import Forkline, is_gone, wait_until
 from tests.walkthrough import job_state, post, stats_of, walkthrough
@@ -179,5 +181,22 @@ def test_by_default_one_consumer_per_core_runs_niced_below_the_web_workers(tmp_p
         assert [niceness(p) for p in webs + [fl.proc.pid]] == [0, 0, 0]
         job = post(fl, {"type": "noop"})
         wait_until(lambda: job_state(fl, job) == "completed", 10, 0.05, "a job runs on the niced consumers")
+    finally:
+        assert fl.stop(signal.SIGTERM, timeout=40) == 0, fl.output()[-3000:]
+
+
+@pytest.mark.parametrize("policy", [None, "always"])
+def test_the_embedded_redis_fsyncs_as_redis_appendfsync_says(tmp_path, policy):
+    env = {**FAST, **({"REDIS_APPENDFSYNC": policy} if policy else {})}
+    fl = Forkline("run", tmp_path, env)
+    fl.env.pop("REDIS_URL", None)
+    fl.start(timeout=30)
+    try:
+        url = wait_until(lambda: re.search(r'"event": "redis_ready", "url": "([^"]+)"', fl.output()), 10, 0.1,
+                         "the embedded Redis's address").group(1)
+        client = redis.Redis.from_url(url, socket_timeout=5)
+        assert client.config_get("appendfsync") == {"appendfsync": policy or "everysec"}  # the template's default
+        assert client.config_get("appendonly") == {"appendonly": "yes"}
+        client.close()
     finally:
         assert fl.stop(signal.SIGTERM, timeout=40) == 0, fl.output()[-3000:]
