@@ -7,8 +7,8 @@ Without REDIS_REPLICA_ACKS, what the primary acknowledged while the replica was 
 it is lost (replication is asynchronous): the count is reported, and must be above 0 (the test sees a
 loss when there is one). With REDIS_REPLICA_ACKS=1 nothing acknowledged is lost, and the posts answered
 while the replica was frozen are 503s. Afterwards the old primary is started again and the sentinels make
-it a replica of the new one, and posts are acknowledged again. FAILOVER_RUNS=5 runs each way five times (the guarantees page's
-figures)."""
+it a replica of the new one, and posts are acknowledged again. FAILOVER_RUNS=5 runs each way five times
+(the guarantees page's figures: bench/results/failover-loss-2026-12-06.txt)."""
 
 import os
 import signal
