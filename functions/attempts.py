@@ -116,5 +116,5 @@ def run_attempt(job: JobRecord, attempt: int, outcomes: JobOutcomes, dlq: DeadLe
             return Attempt(Step.redrive, record, error)
         outcomes.dead(decision.entry, delivered=True)
         return Attempt(Step.dead, record, error)
-    outcomes.completed(record.id, result, clock())
+    outcomes.completed(record.id, result, clock(), record.retention)
     return Attempt(Step.completed, record)

@@ -29,6 +29,20 @@ class SleepPayload(BaseModel):
     seconds: float = Field(ge=0, le=600)
 
 
+class CheckPayload(BaseModel):
+    """A probe of `forkline check`: its run and its place in the run's burst."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    seq: int = Field(ge=0, le=1_000_000)
+
+
+def run_check(payload: CheckPayload) -> dict[str, Any]:
+    """Echo the probe: what `forkline check` reads back proves the job ran."""
+    return {"run": payload.run, "seq": payload.seq}
+
+
 def run_message(payload: MessagePayload) -> dict[str, Any]:
     """The template's job: echo the message, or fail on request."""
     if payload.shouldFail:
@@ -53,6 +67,7 @@ def run_sleep(payload: SleepPayload) -> dict[str, float]:
 
 
 DEFAULT_QUEUE = "default"
+CHECK_RETENTION = 600  # seconds
 DEFAULT_PRIORITY = 5  # of 0-9, higher first
 QUEUE_NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
 QUEUE_NAME = re.compile(QUEUE_NAME_PATTERN)
@@ -62,7 +77,8 @@ QUEUE_NAME = re.compile(QUEUE_NAME_PATTERN)
 class JobType:
     """A kind of job. `queue`: the named queue its jobs wait in (each queue has its own consumer
     threads, so slow jobs on one cannot hold up another's); `max_retries` and `timeout` (seconds
-    per attempt) override JOB_MAX_RETRIES and JOB_TIMEOUT for this type."""
+    per attempt) override JOB_MAX_RETRIES and JOB_TIMEOUT for this type; `retention` (seconds a
+    finished record is kept) JOB_RETENTION."""
 
     name: str
     payload_model: type[BaseModel]
@@ -70,6 +86,7 @@ class JobType:
     queue: str = DEFAULT_QUEUE
     max_retries: int | None = None
     timeout: float | None = None
+    retention: int | None = None
 
     def __post_init__(self) -> None:
         if not QUEUE_NAME.match(self.queue):
@@ -82,6 +99,8 @@ JOB_TYPES: dict[str, JobType] = {
         JobType("message", MessagePayload, run_message),
         JobType("noop", NoopPayload, run_noop),
         JobType("sleep", SleepPayload, run_sleep, queue="slow"),
+        # forkline check's probes: their records are gone minutes after they finish.
+        JobType("check", CheckPayload, run_check, retention=CHECK_RETENTION),
     )
 }
 

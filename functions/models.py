@@ -55,6 +55,7 @@ class JobState(StrEnum):
 
 
 CANCELLABLE = frozenset({JobState.pending, JobState.queued, JobState.scheduled, JobState.retrying})  # not started
+FORGETTABLE = frozenset({JobState.completed, JobState.cancelled})  # finished, and no DLQ entry holds the record
 
 
 class JobRecord(BaseModel):
@@ -77,6 +78,8 @@ class JobRecord(BaseModel):
     requestId: str | None = Field(None, description="X-Request-ID of the request that submitted it")
     replays: int = Field(0, description="times this job was replayed from the dead-letter queue")
     priority: int = Field(5, description="0-9, higher first")
+    retention: int | None = Field(None, description="seconds the record is kept once finished, when its job type "
+                                                    "sets its own (else JOB_RETENTION)")
 
     @computed_field(description="the named queue it waits in (from its id)")  # type: ignore[prop-decorator]
     @property

@@ -28,6 +28,10 @@ class JobQueue(Protocol):
     def requeue(self, job: JobRecord) -> None:
         """Put a job back on the queue as a fresh job (attempts reset)."""
 
+    def forget(self, job_id: str) -> JobState | None:
+        """Remove a finished job's record (completed or cancelled: FORGETTABLE) at once, atomically.
+        Returns the state found (None: no such job); other states are left as they are."""
+
     def cancel(self, job_id: str, now: float) -> JobState | None:
         """Mark the job cancelled if it has not started (models.CANCELLABLE), atomically; its queue
         message is dropped when it is delivered. Returns the state found (None: no such job)."""
@@ -42,7 +46,8 @@ class JobOutcomes(Protocol):
         """Mark the job active for `attempt` and return its record; None when it has finished
         already (a repeated delivery: do not run it). `job` is the message's copy."""
 
-    def completed(self, job_id: str, result: Any, now: float) -> None: ...
+    def completed(self, job_id: str, result: Any, now: float, retention: int | None = None) -> None:
+        """`retention`: the job type's own (JobRecord.retention), else the store's."""
 
     def retrying(self, job_id: str, error: str, next_attempt_at: float, now: float) -> None: ...
 

@@ -19,6 +19,7 @@ from functions.limits import (
 )
 from functions.models import (
     CANCELLABLE,
+    FORGETTABLE,
     DeadJobPage,
     Health,
     JobAccepted,
@@ -111,6 +112,7 @@ def build_job(body: Any, unique: str, now: float, max_attempts: int, request_id:
         state=JobState.queued if run_at is None else JobState.scheduled,
         runAt=run_at,
         maxAttempts=max_attempts_for(job_type.name, max_attempts),
+        retention=job_type.retention,
         createdAt=now,
         updatedAt=now,
         requestId=request_id,
@@ -172,6 +174,17 @@ def cancel_job(job_id: str, queue: JobQueue, now: float) -> JobRecord:
         raise Conflict(f"Job {job_id!r} is {found.value}: only a job that has not started can be cancelled",
                        {"state": found.value})
     return get_job(job_id, queue)
+
+
+def forget_job(job_id: str, queue: JobQueue) -> None:
+    """DELETE /jobs/{id}/record: remove a completed or cancelled job's record before its retention ends
+    (`forkline check --cleanup`); 409 for any other state (a dead one: its DLQ entry holds it)."""
+    found = queue.forget(job_id)
+    if found is None:
+        raise NotFound(f"No job with id {job_id!r}")
+    if found not in FORGETTABLE:
+        raise Conflict(f"Job {job_id!r} is {found.value}: only a completed or cancelled job's record can be removed",
+                       {"state": found.value})
 
 
 def queue_stats(queue: JobQueue, dlq: DeadLetterQueue) -> QueueStats:

@@ -9,7 +9,7 @@ import itertools
 from adapters.http.app import AppDeps
 from functions.errors import NotAcknowledged
 from functions.jobs import declared_queues
-from functions.models import CANCELLABLE, DeadJob, JobRecord, JobState
+from functions.models import CANCELLABLE, FORGETTABLE, DeadJob, JobRecord, JobState
 
 
 class MemoryQueue:
@@ -40,6 +40,12 @@ class MemoryQueue:
 
     def get(self, job_id):
         return self.records.get(job_id)
+
+    def forget(self, job_id):
+        job = self.records.get(job_id)
+        if job is not None and job.state in FORGETTABLE:
+            del self.records[job_id]
+        return job.state if job else None
 
     def cancel(self, job_id, now):
         job = self.records.get(job_id)

@@ -1,19 +1,18 @@
 """Job records, idempotency keys and counters in one DynamoDB table (JOB_STORE=dynamodb, JOBS_TABLE).
 
-One item per job (`pk` = "job#<id>", the fields of a job record), one per
-idempotency key ("key#<key>": the holder's job id and request fingerprint),
-COUNTER_SHARDS counter items per named queue ("counter#<n>" for `default`, as before named
-queues; "counter#<queue>#<n>" for the others) and one item per paused queue ("queue#<name>",
-`paused`). Invariants:
+One item per job (`pk` = "job#<id>", the fields of a job record), one per idempotency key
+("key#<key>": the holder's job id and request fingerprint), COUNTER_SHARDS counter items per named
+queue ("counter#<n>" for `default`, as before named queues; "counter#<queue>#<n>" for the others)
+and one item per paused queue ("queue#<name>", `paused`). Invariants:
 - a record's state moves pending -> queued -> active -> (retrying -> active)* -> completed | dead,
-  or, before it starts (pending, queued, retrying), -> cancelled;
-  each move conditional on the state it leaves, so a repeated delivery cannot finish a job twice;
-- a counter changes only in the same transaction as the state move it counts, so the counts
-  are exact; a job's counter shard is fixed by its id (crc32), which spreads the writes of
-  1,000 jobs/s over COUNTER_SHARDS items; reads sum the shards;
-- every item carries `expiresAt` (the table's TTL attribute): finished jobs JOB_RETENTION
-  after they finish (dead ones DEAD_RETENTION, as long as the SQS DLQ keeps their entry), keys
-  JOB_RETENTION after the submit; an item past it reads as absent even before DynamoDB deletes it.
+  or, before it starts (pending, queued, retrying), -> cancelled; each move conditional on the state
+  it leaves, so a repeated delivery cannot finish a job twice;
+- a counter changes only in the same transaction as the state move it counts, so the counts are exact;
+  a job's counter shard is fixed by its id (crc32), which spreads the writes of 1,000 jobs/s over
+  COUNTER_SHARDS items; reads sum the shards;
+- every item carries `expiresAt` (the table's TTL attribute): finished jobs JOB_RETENTION (or their
+  type's own retention) after they finish (dead ones DEAD_RETENTION, as long as the SQS DLQ keeps their
+  entry), keys as long after the submit; an item past it reads as absent before DynamoDB deletes it.
 """
 
 import json
@@ -122,11 +121,8 @@ class JobTable:
             raise aws_unavailable(exc, action, "dynamodb") from None
 
     def _transact(self, *writes: dict[str, Any]) -> None:
-        items = []
-        for write in writes:
-            kind = "Put" if "Item" in write else "Update"
-            items.append({kind: {"TableName": self.table, **write}})
-        self.call("transact_write_items", TransactItems=items)
+        self.call("transact_write_items", TransactItems=[
+            {"Put" if "Item" in write else "Update": {"TableName": self.table, **write}} for write in writes])
 
     def _pending_item(self, job: JobRecord, now: float) -> dict[str, Any]:
         return {**encode_item(job.model_copy(update={"state": JobState.pending})), **job_key(job.id),
@@ -141,7 +137,7 @@ class JobTable:
             self.call("put_item", TableName=self.table, Item=item, ConditionExpression=absent)
             return
         held = {"pk": {"S": f"key#{key[0]}"}, "jobId": {"S": job.id}, "fingerprint": {"S": key[1]},
-                TTL_ATTRIBUTE: expires_at(now, self.retention)}
+                TTL_ATTRIBUTE: expires_at(now, job.retention or self.retention)}
         self._transact(
             {"Item": item, "ConditionExpression": absent},
             {"Item": held, "ConditionExpression": f"{absent} OR {TTL_ATTRIBUTE} < :now",
@@ -223,7 +219,7 @@ class JobTable:
             if record is None or record.state not in CANCELLABLE:
                 return record.state if record else None
             sets = {"state": {"S": JobState.cancelled.value}, "updatedAt": number(now), "finishedAt": number(now),
-                    TTL_ATTRIBUTE: expires_at(now, self.retention)}
+                    TTL_ATTRIBUTE: expires_at(now, record.retention or self.retention)}
             try:
                 self._leave_waiting(job_id, record.state, sets)
             except ConditionFailed:
@@ -231,11 +227,24 @@ class JobTable:
             return record.state
         raise aws_unavailable(RuntimeError("the job's state kept changing"), "cancel", "dynamodb")
 
-    def completed(self, job_id: str, result: Any, now: float) -> None:
+    def forget(self, job_id: str) -> JobState | None:
+        """Delete a completed or cancelled record (one conditional delete); the state found, None if unknown."""
+        try:
+            old = self.call("delete_item", TableName=self.table, Key=job_key(job_id), ReturnValues="ALL_OLD",
+                            ConditionExpression="#s IN (:c, :x)", ExpressionAttributeNames={"#s": "state"},
+                            ExpressionAttributeValues={":c": {"S": "completed"}, ":x": {"S": "cancelled"}},
+                            ReturnValuesOnConditionCheckFailure="ALL_OLD")["Attributes"]
+        except ConditionFailed as exc:
+            old = exc.reasons[0].get("Item") if exc.reasons else None
+            if not old or int(old.get(TTL_ATTRIBUTE, {"N": "0"})["N"]) < time.time():
+                return None
+        return JobState(old["state"]["S"])
+
+    def completed(self, job_id: str, result: Any, now: float, retention: int | None = None) -> None:
         try:
             self._move(job_id, "active", {"state": {"S": "completed"}, "result": {"S": json.dumps(result, default=str)},
                                           "finishedAt": number(now), "updatedAt": number(now),
-                                          TTL_ATTRIBUTE: expires_at(now, self.retention)}, "completed")
+                                          TTL_ATTRIBUTE: expires_at(now, retention or self.retention)}, "completed")
         except ConditionFailed:
             pass  # finished by another delivery: counted once
 

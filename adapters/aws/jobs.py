@@ -124,6 +124,9 @@ class SQSJobQueue:
         """The message stays on the queue; the runner drops it when it arrives (the record says cancelled)."""
         return self.table.cancel(job_id, now)
 
+    def forget(self, job_id: str) -> JobState | None:
+        return self.table.forget(job_id)
+
     def counts(self) -> dict[str, dict[str, int]]:
         """Per queue: waiting: SQS's visible messages; active: its in-flight ones less the jobs waiting
         out a retry delay (in flight to SQS); delayed: those jobs; completed/failed: exact, and paused,
@@ -167,8 +170,8 @@ class SQSJobQueue:
     def start(self, job: JobRecord, attempt: int, now: float) -> JobRecord | None:
         return self.table.start(job, attempt, now)
 
-    def completed(self, job_id: str, result: Any, now: float) -> None:
-        self.table.completed(job_id, result, now)
+    def completed(self, job_id: str, result: Any, now: float, retention: int | None = None) -> None:
+        self.table.completed(job_id, result, now, retention)
 
     def retrying(self, job_id: str, error: str, next_attempt_at: float, now: float) -> None:
         self.table.retrying(job_id, error, next_attempt_at, now)

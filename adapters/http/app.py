@@ -34,6 +34,7 @@ from adapters.http.resources import (
     DeadLettersReplayResource,
     DeadLettersResource,
     HealthResource,
+    JobRecordResource,
     JobResource,
     JobsResource,
     LivenessResource,
@@ -135,6 +136,10 @@ ROUTES: tuple[Route, ...] = (
                   parameters=(JOB_ID_PARAMETER,)),
         Operation("delete", "Cancel a job that has not started (queued, retrying, or pending in the cloud shape)",
                   {200: JobRecord}, (401, 403, 404, 409, 500, 503), parameters=(JOB_ID_PARAMETER,)),
+    ), protected=True),
+    Route("/jobs/{job_id}/record", lambda d: JobRecordResource(d.jobs), (
+        Operation("delete", "Remove a completed or cancelled job's record before its retention ends",
+                  {204: {}}, (401, 403, 404, 409, 500, 503), parameters=(JOB_ID_PARAMETER,)),
     ), protected=True),
     Route("/queue/stats", lambda d: QueueStatsResource(d.jobs, d.dlq), (
         Operation("get", "Queue counts: the sums over every named queue, then each queue's", {200: QueueStats},

@@ -104,6 +104,15 @@ class JobResource:
 
 
 @dataclass
+class JobRecordResource:
+    jobs: JobQueue
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
+        routes.forget_job(job_id_param(job_id), self.jobs)
+        resp.status = 204
+
+
+@dataclass
 class QueueStatsResource:
     jobs: JobQueue
     dlq: DeadLetterQueue

@@ -54,6 +54,9 @@ class RedisJobQueue:
         """Cancelled records are kept JOB_RETENTION seconds, like completed ones."""
         return self.store_for(job_id).cancel(job_id, now)
 
+    def forget(self, job_id: str) -> JobState | None:
+        return self.store_for(job_id).forget(job_id)
+
     def get(self, job_id: str) -> JobRecord | None:
         try:
             store = self.store_for(job_id)

@@ -21,7 +21,7 @@ from adapters.redis.keys import QueueKeys
 from functions.jobs import DEFAULT_PRIORITY
 from functions.models import DeadJob, JobRecord, JobState
 
-_INT_FIELDS = {"attempts", "maxAttempts", "replays", "priority"}
+_INT_FIELDS = {"attempts", "maxAttempts", "replays", "priority", "retention"}
 _FLOAT_FIELDS = {"createdAt", "updatedAt", "nextAttemptAt", "finishedAt", "runAt"}
 _JSON_FIELDS = {"payload", "result"}
 _FLAG_FIELDS = {"dlqPending"}  # stored as "1" only while true
@@ -95,7 +95,8 @@ class QueueStore:
             held_value = f"{job.id} {once[1]}"
         try:
             held = self.redis.run_acknowledged(scripts.SUBMIT, script_keys,
-                                  [self.encode(job), "1" if replace else "0", held_value, self.retention, score,
+                                  [self.encode(job), "1" if replace else "0", held_value,
+                                   job.retention or self.retention, score,
                                    priority, *fields])
         except RedisError as exc:
             raise unavailable(exc) from None
@@ -108,6 +109,13 @@ class QueueStore:
     def cancel(self, job_id: str, now: float) -> JobState | None:
         try:
             found = self.redis.run_acknowledged(scripts.CANCEL, [self.keys.job(job_id)], [now, self.retention])
+        except RedisError as exc:
+            raise unavailable(exc) from None
+        return JobState(found.decode() if isinstance(found, bytes) else found) if found else None
+
+    def forget(self, job_id: str) -> JobState | None:
+        try:
+            found = self.redis.run(scripts.FORGET, [self.keys.job(job_id)], [])
         except RedisError as exc:
             raise unavailable(exc) from None
         return JobState(found.decode() if isinstance(found, bytes) else found) if found else None

@@ -156,3 +156,9 @@ def granted(template: dict, function: str, target: str) -> set[str]:
         if any(name == target or (isinstance(name, str) and name.endswith(target)) for name in names):
             actions |= set(statement["Action"])
     return actions
+
+
+def test_the_wheels_template_is_a_link_to_the_one_template():
+    """`forkline run --cloud` reads local/cloud_emulation/template.yaml: a link, so it cannot drift."""
+    shipped = ROOT / "local" / "cloud_emulation" / "template.yaml"
+    assert shipped.is_symlink() and shipped.resolve() == (ROOT / "template.yaml").resolve()

@@ -45,7 +45,7 @@ def installed():
     for name in ("pyproject.toml", "uv.lock", "README.md", "template.yaml"):
         shutil.copy2(ROOT / name, source / name)
     for package in ("functions", "adapters", "local"):
-        # Links stay links, as Docker's COPY keeps them (local/cloud_emulation/template.yaml -> ../template.yaml).
+        # Links stay links, as Docker's COPY keeps them (local/cloud_emulation/template.yaml -> ../../template.yaml).
         shutil.copytree(ROOT / package, source / package, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
     dist = base / "dist"
     assert (BOOTSTRAP / "uv").exists(), "run `make install`: it creates .venv-uv from locks/bootstrap.txt"

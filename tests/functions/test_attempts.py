@@ -29,7 +29,7 @@ class MemoryOutcomes:
         self.records[job_id] = self.records[job_id].model_copy(update={"state": state, **fields})
         self.log.append((job_id, state))
 
-    def completed(self, job_id, result, now):
+    def completed(self, job_id, result, now, retention=None):
         self._move(job_id, JobState.completed, result=result, finishedAt=now)
 
     def retrying(self, job_id, error, next_attempt_at, now):
@@ -102,7 +102,7 @@ def test_a_repeated_delivery_of_a_finished_job_is_skipped_unrun():
 def test_a_port_that_fails_propagates_and_records_no_outcome():
     outcomes = MemoryOutcomes()
 
-    def broken_completed(job_id, result, now):
+    def broken_completed(job_id, result, now, retention=None):
         raise Unavailable("The DynamoDB job table is unavailable (test)", dependency="dynamodb")
 
     outcomes.completed = broken_completed

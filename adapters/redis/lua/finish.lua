@@ -6,6 +6,7 @@ local function finish(job, stats, leases, state, field, value, now, counter, ttl
   if current == 'completed' or current == 'dead' or current == 'cancelled' then return 0 end
   redis.call('HSET', job, 'state', state, field, value, 'updatedAt', now, 'finishedAt', now, 'nextAttemptAt', '')
   redis.call('HINCRBY', stats, counter, 1)
-  if tonumber(ttl) > 0 then redis.call('EXPIRE', job, ttl) end
+  -- A job type's own retention (the record's `retention` field) before JOB_RETENTION; 0 keeps it (dead).
+  if tonumber(ttl) > 0 then redis.call('EXPIRE', job, redis.call('HGET', job, 'retention') or ttl) end
   return 1
 end

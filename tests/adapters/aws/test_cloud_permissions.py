@@ -97,6 +97,7 @@ def test_each_function_calls_only_what_its_statements_allow(cloud, recorded, mon
     assert call(v2("GET", "/queue/stats"))[1]["failed"] == 1
     assert call(v2("GET", "/workers"))[1]["items"] == []  # no `forkline worker` beats here
     assert call(v2("DELETE", f"/jobs/{ok}"))[0] == 409
+    assert aws_lambda.http_handler(v2("DELETE", f"/jobs/{slow}/record"), None)["statusCode"] == 204  # check --cleanup
     assert call(v2("GET", f"/dlq/{bad}"))[0] == 200
     assert call(v2("POST", "/dlq/replay", json.dumps({"type": "message", "dryRun": True})))[0] == 200
     assert call(v2("POST", f"/dlq/{bad}/replay"))[0] == 202
