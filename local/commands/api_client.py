@@ -5,6 +5,7 @@ Every failure is an `ApiError` with one line to print: unreachable, key refused,
 API's own `{code, message}`.
 """
 
+import http.client
 import json
 import os
 import urllib.error
@@ -26,23 +27,24 @@ class ApiClient:
         self.api_key = api_key if api_key is not None else os.environ.get("FORKLINE_API_KEY", "")
         self.timeout = timeout
 
-    def call(self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None) -> Any:
+    def call(self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None,
+             headers: dict[str, str] | None = None) -> Any:
         """The parsed JSON answer (None for 204); ApiError for anything but a 2xx."""
         params = {k: v for k, v in (query or {}).items() if v is not None}
         url = self.base_url + path + (f"?{urllib.parse.urlencode(params)}" if params else "")
         data = json.dumps(body).encode() if body is not None else None
-        headers = {"Accept": "application/json"}
+        sent = {"Accept": "application/json", **(headers or {})}
         if data is not None:
-            headers["Content-Type"] = "application/json"
+            sent["Content-Type"] = "application/json"
         if self.api_key:
-            headers["X-API-Key"] = self.api_key
-        request = urllib.request.Request(url, data=data, method=method, headers=headers)
+            sent["X-API-Key"] = self.api_key
+        request = urllib.request.Request(url, data=data, method=method, headers=sent)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 raw = response.read()
         except urllib.error.HTTPError as exc:
             raise ApiError(self._refusal(exc), exc.code) from None
-        except (urllib.error.URLError, OSError) as exc:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
             raise ApiError(f"cannot reach the forkline API at {self.base_url} ({reason}); "
                            "set FORKLINE_URL") from None

@@ -10,7 +10,7 @@ from setproctitle import setproctitle
 from adapters import metrics
 from adapters.logs import setup_logging
 from adapters.settings import Settings, SettingsError, load_settings
-from local.commands import bench, ops
+from local.commands import bench, check, ops
 
 COMMANDS = {
     "run": "the whole stack: HTTP workers, job consumers, and an embedded Redis when REDIS_URL is unset",
@@ -41,6 +41,7 @@ def parser() -> argparse.ArgumentParser:
                                       "queues and table of template.yaml, the jobs function behind its SQS trigger "
                                       "(as CLOUD_EMULATION=true)")
     ops.add_arguments(sub)
+    check.add_arguments(sub)
     return top
 
 
@@ -57,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         return bench.run_bench(args)
     if args.command in OPERATOR_COMMANDS:
         return ops.run(args)
+    if args.command == "check":
+        return check.run(args)
     overrides = {"consumer_queues": args.queues} if getattr(args, "queues", None) else {}
     try:
         settings = load_settings(**overrides)
