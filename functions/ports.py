@@ -28,6 +28,16 @@ class JobQueue(Protocol):
     def requeue(self, job: JobRecord) -> None:
         """Put a job back on the queue as a fresh job (attempts reset)."""
 
+    def list_jobs(self, states: list[str], queues: list[str], job_type: str | None, limit: int,
+                  cursor: str | None) -> tuple[list[JobRecord], str | None]:
+        """At most `limit` records in `states` of `queues` (of `job_type` when given), newest first by the
+        time each entered its state, after `cursor`; and the next page's cursor (None: the last page).
+        Every record listed exists and is in a listed state. A bad cursor: InvalidInput naming it."""
+
+    def history(self, queues: list[str], since: int, until: int, step: int) -> dict[int, dict[str, int]]:
+        """Counts of accepted, completed, failed and retried jobs of `queues`, summed per `step`-second
+        bucket (by its start) from `since` to `until`."""
+
     def forget(self, job_id: str) -> JobState | None:
         """Remove a finished job's record (completed or cancelled: FORGETTABLE) at once, atomically.
         Returns the state found (None: no such job); other states are left as they are."""

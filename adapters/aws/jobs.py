@@ -25,6 +25,7 @@ import time
 from typing import Any
 
 from adapters.aws.client import AWS_ERRORS, AWSHandle, aws_unavailable
+from adapters.aws.job_lists import DynamoJobLists
 from adapters.aws.job_table import ConditionFailed, JobTable
 from functions.jobs import DEFAULT_QUEUE
 from functions.limits import SQS_MAX_DELAY_SECONDS
@@ -61,6 +62,7 @@ class SQSJobQueue:
         self.sqs = sqs or AWSHandle("sqs")
         self.event_sources = event_sources or {}
         self._lambda: AWSHandle | None = None
+        self.lists = DynamoJobLists(table)
 
     @property
     def queue_url(self) -> str:
@@ -111,11 +113,19 @@ class SQSJobQueue:
                     self._send(first)  # the first request's send failed (or its mark): send it now
             return holder
         self._send(job)
+        self.lists.add(job_queue(job.id), "accepted", now)
         return None
 
     def requeue(self, job: JobRecord) -> None:
         self.table.replace_pending(job, time.time())
         self._send(job)
+
+    def list_jobs(self, states: list[str], queues: list[str], job_type: str | None, limit: int,
+                  cursor: str | None) -> tuple[list[JobRecord], str | None]:
+        return self.lists.list_jobs(states, queues, job_type, limit, cursor)
+
+    def history(self, queues: list[str], since: int, until: int, step: int) -> dict[int, dict[str, int]]:
+        return self.lists.history(queues, since, until, step)
 
     def get(self, job_id: str) -> JobRecord | None:
         return self.table.get(job_id)
@@ -172,12 +182,16 @@ class SQSJobQueue:
 
     def completed(self, job_id: str, result: Any, now: float, retention: int | None = None) -> None:
         self.table.completed(job_id, result, now, retention)
+        self.lists.add(job_queue(job_id), "completed", now)
 
     def retrying(self, job_id: str, error: str, next_attempt_at: float, now: float) -> None:
         self.table.retrying(job_id, error, next_attempt_at, now)
+        self.lists.add(job_queue(job_id), "retried", now)
 
     def dead(self, entry: DeadJob, delivered: bool) -> None:
         self.table.dead(entry, delivered)
+        if delivered:  # an undelivered death is recorded again when its entry lands
+            self.lists.add(entry.queue, "failed", entry.failedAt)
 
 
 class CloudProbe:

@@ -26,6 +26,7 @@ from adapters.http.openapi import (
     PAGE_PARAMETERS,
     QUEUE_PARAMETER,
     openapi_document,
+    query_parameters,
 )
 from adapters.http.operations import Operation, Route
 from adapters.http.resources import (
@@ -39,6 +40,7 @@ from adapters.http.resources import (
     JobsResource,
     LivenessResource,
     MetricsResource,
+    QueueHistoryResource,
     QueuePauseResource,
     QueueStatsResource,
     ReadinessResource,
@@ -47,6 +49,7 @@ from adapters.http.resources import (
     WorkersResource,
 )
 from functions.limits import MAX_BODY_BYTES, MAX_DELAY_SECONDS
+from functions.listing import History, HistoryQuery, JobListQuery, JobPage
 from functions.models import (
     DeadJob,
     DeadJobPage,
@@ -130,6 +133,8 @@ ROUTES: tuple[Route, ...] = (
         Operation("post", "Submit a job", {202: JobAccepted, 200: JobAccepted},
                   (400, 401, 403, 413, 415, 422, 500, 503), parameters=(IDEMPOTENCY_PARAMETER,),
                   body=JobRequest),
+        Operation("get", "Jobs by state, queue and type, newest first, paged by cursor", {200: JobPage},
+                  (401, 403, 422, 500, 503), parameters=query_parameters(JobListQuery)),
     ), protected=True),
     Route("/jobs/{job_id}", lambda d: JobResource(d.jobs, d.clock), (
         Operation("get", "A job's state and result", {200: JobRecord}, (401, 403, 404, 500, 503),
@@ -144,6 +149,10 @@ ROUTES: tuple[Route, ...] = (
     Route("/queue/stats", lambda d: QueueStatsResource(d.jobs, d.dlq), (
         Operation("get", "Queue counts: the sums over every named queue, then each queue's", {200: QueueStats},
                   (500, 503)),)),
+    Route("/queue/history", lambda d: QueueHistoryResource(d.jobs, d.clock), (
+        Operation("get", "Accepted, completed, failed and retried jobs per minute (24 h) or hour (7 days)",
+                  {200: History}, (401, 403, 422, 500, 503), parameters=query_parameters(HistoryQuery)),
+    ), protected=True),
     Route("/queues/{name}/pause", lambda d: QueuePauseResource(d.jobs, paused=True), (
         Operation("post", "Pause a queue: consumers stop claiming from it, jobs are still accepted",
                   {200: QueueState}, (401, 403, 404, 500, 503), parameters=(QUEUE_PARAMETER,)),

@@ -56,6 +56,21 @@ IDEMPOTENCY_PARAMETER = {"name": "Idempotency-Key", "in": "header", "required": 
                          "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN}}
 
 
+def query_parameters(model: type[BaseModel]) -> tuple[dict[str, Any], ...]:
+    """A query model's fields as optional query parameters (the null of an optional field left out)."""
+    parameters = []
+    for name, schema in model.model_json_schema()["properties"].items():
+        schema = dict(schema)
+        variants = [v for v in schema.pop("anyOf", []) if v.get("type") != "null"]
+        if variants:
+            schema.update(variants[0])
+        schema.pop("title", None)
+        description = schema.pop("description", None)
+        parameter = {"name": name, "in": "query", "required": False, "schema": schema}
+        parameters.append({**parameter, "description": description} if description else parameter)
+    return tuple(parameters)
+
+
 def job_request_schema() -> dict[str, Any]:
     """POST /jobs body: one variant per registered job type (`type` defaults to `message`)."""
     variants = []

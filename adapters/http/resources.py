@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import falcon
 
 from adapters.logs import FastLogger
-from functions import dead_letters, routes
+from functions import dead_letters, listing, routes
 from functions.errors import NotFound
 from functions.limits import JOB_ID
 from functions.ports import DeadLetterQueue, HealthProbe, JobQueue, Metrics, WorkerRegistry
@@ -89,6 +89,20 @@ class JobsResource:
         resp.status = 202 if created else 200
         resp.location = f"/jobs/{accepted.jobId}"
         resp.media = accepted.model_dump()
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        params = {name: req.get_param(name) for name in ("state", "queue", "type", "limit", "cursor")}
+        resp.media = listing.list_jobs(params, self.jobs).model_dump(mode="json")
+
+
+@dataclass
+class QueueHistoryResource:
+    jobs: JobQueue
+    clock: Callable[[], float]
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        params = {name: req.get_param(name) for name in ("queue", "since", "until", "step")}
+        resp.media = listing.job_history(params, self.jobs, self.clock()).model_dump(mode="json")
 
 
 @dataclass

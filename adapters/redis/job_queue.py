@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 
 from adapters.redis import keys
 from adapters.redis.client import RedisHandle, unavailable
+from adapters.redis.job_lists import RedisJobLists
 from adapters.redis.keys import QueueKeys
 from adapters.redis.queue_store import COUNTED, QueueStore
 from functions.errors import NotFound
@@ -28,6 +29,7 @@ class RedisJobQueue:
         self.queues = queues or declared_queues()
         self.stores = {name: self._store_of(keys.queue_keys(name), encode) for name in self.queues}
         self.legacy = self._store_of(keys.LEGACY, encode)
+        self.lists = RedisJobLists(redis, self.stores, self.legacy)
 
     def _store_of(self, queue_keys: QueueKeys, encode: Callable[[JobRecord, QueueKeys], bytes]) -> QueueStore:
         return QueueStore(self.redis, queue_keys, lambda job: encode(job, queue_keys), self.retention)
@@ -53,6 +55,13 @@ class RedisJobQueue:
     def cancel(self, job_id: str, now: float) -> JobState | None:
         """Cancelled records are kept JOB_RETENTION seconds, like completed ones."""
         return self.store_for(job_id).cancel(job_id, now)
+
+    def list_jobs(self, states: list[str], queues: list[str], job_type: str | None, limit: int,
+                  cursor: str | None) -> tuple[list[JobRecord], str | None]:
+        return self.lists.list_jobs(states, queues, job_type, limit, cursor)
+
+    def history(self, queues: list[str], since: int, until: int, step: int) -> dict[int, dict[str, int]]:
+        return self.lists.history(queues, since, until, step)
 
     def forget(self, job_id: str) -> JobState | None:
         return self.store_for(job_id).forget(job_id)

@@ -110,7 +110,8 @@ def provision(template: dict[str, Any], sqs: Any, dynamodb: Any, table_name: str
         names[resource], names[f"{resource}.Arn"] = url, arn
     table = template["Resources"][JOBS_TABLE]["Properties"]
     dynamodb.create_table(TableName=table_name, BillingMode=table["BillingMode"], KeySchema=table["KeySchema"],
-                          AttributeDefinitions=table["AttributeDefinitions"])
+                          AttributeDefinitions=table["AttributeDefinitions"],
+                          GlobalSecondaryIndexes=table.get("GlobalSecondaryIndexes", []))
     ttl = table["TimeToLiveSpecification"]
     dynamodb.update_time_to_live(TableName=table_name, TimeToLiveSpecification={
         "AttributeName": ttl["AttributeName"], "Enabled": ttl["Enabled"]})

@@ -3,5 +3,8 @@
 -- Returns the state found ('' for an unknown job); the record was removed only when finished.
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return '' end
-if state == 'completed' or state == 'cancelled' then redis.call('DEL', KEYS[1]) end
+if state == 'completed' or state == 'cancelled' then
+  redis.call('DEL', KEYS[1])
+  index_move(KEYS[1], state, nil, 0)
+end
 return state

@@ -1,0 +1,16 @@
+-- The per-state indexes and the history of a queue's jobs, kept by every script that moves a job
+-- between states (submit, claim, finish, retry, cancel, forget). Defined here and prepended to them.
+-- "<tag>:job:<id>" is a record; "<tag>:jobs:<state>" a sorted set of its queue's job ids by the time
+-- they entered that state (read, and repaired, by adapters/redis/job_lists.py); "<tag>:history:<hour>"
+-- a hash of counts "<minute>:<event>" (accepted, completed, failed, retried), kept 8 days.
+local function index_move(job_key, from, to, at)
+  local tag, id = string.match(job_key, '^(.*:)job:(.*)$')
+  if from and from ~= '' and from ~= to then redis.call('ZREM', tag .. 'jobs:' .. from, id) end
+  if to then redis.call('ZADD', tag .. 'jobs:' .. to, at, id) end
+end
+local function history_add(job_key, event, at)
+  local key = string.match(job_key, '^(.*:)job:') .. 'history:' .. math.floor(at / 3600)
+  if redis.call('HINCRBY', key, math.floor(at / 60) .. ':' .. event, 1) == 1 then
+    redis.call('EXPIRE', key, 691200)  -- 8 days: the hourly history reaches 7 days back
+  end
+end
