@@ -69,16 +69,21 @@ class RedisJobLists:
         """The newest `each` entries of every index after `bound`, merged newest first (ties: by id,
         descending, as Redis orders them); and whether any index had more."""
         pipe = self.redis.client.pipeline(transaction=False)
-        top = "+inf" if bound[0] == float("inf") else repr(bound[0])
+        score, last_id = bound
         for store, state in sources:
-            # Inclusive of the bound's score (entries sharing it are told apart by id below), so one more.
-            pipe.zrevrangebyscore(index_key(store, state), top, "-inf", start=0, num=each + 1, withscores=True)
+            key = index_key(store, state)
+            if score != float("inf"):  # the bound's own score: jobs moved by one script share it (ties by id)
+                pipe.zrevrangebyscore(key, repr(score), repr(score))
+            pipe.zrevrangebyscore(key, "+inf" if score == float("inf") else f"({score!r}", "-inf", start=0,
+                                  num=each + 1, withscores=True)
+        results = iter(pipe.execute())
         merged, full = [], False
-        for (store, state), entries in zip(sources, pipe.execute(), strict=True):
-            after = [(score, member.decode() if isinstance(member, bytes) else member) for member, score in entries]
-            after = [(s, m) for s, m in after if s < bound[0] or (s == bound[0] and m < bound[1])]
-            full = full or len(after) > each
-            merged += [(s, m, store, state) for s, m in after[:each]]
+        for store, state in sources:
+            ties = [] if score == float("inf") else next(results)
+            after = [(score, m) for m in (t.decode() if isinstance(t, bytes) else t for t in ties) if m < last_id]
+            older = [(s, m.decode() if isinstance(m, bytes) else m) for m, s in next(results)]
+            full = full or len(older) > each
+            merged += [(s, m, store, state) for s, m in (after + older)[:each + len(after)]]
         merged.sort(key=lambda entry: (entry[0], entry[1]), reverse=True)
         return merged, full
 

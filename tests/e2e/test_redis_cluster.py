@@ -97,6 +97,20 @@ def test_two_queues_on_different_masters_both_drain(stack, cluster):
     placed = every_key_of(cluster)
     assert any(k.startswith("{forkline:default}") for k in placed[owner_port(cluster, "default")])
     assert any(k.startswith("{forkline:slow}") for k in placed[owner_port(cluster, "slow")])
+    # GET /jobs merges the two queues' indexes, on two masters, newest first under one cursor.
+    listed, cursor = [], None
+    while True:
+        page = api.request("GET", "/jobs?state=completed&limit=37" + (f"&cursor={cursor}" if cursor else ""))[2]
+        listed += page["items"]
+        cursor = page["cursor"]
+        if cursor is None:
+            break
+    assert sorted(item["id"] for item in listed) == sorted(ids)
+    assert [item["updatedAt"] for item in listed] == sorted((item["updatedAt"] for item in listed), reverse=True)
+    assert {item["queue"] for item in listed[:40]} | {item["queue"] for item in listed[-40:]} >= {"default"}
+    history = api.request("GET", "/queue/history")[2]
+    assert sum(b["completed"] for b in history["buckets"]) == 240
+    assert sum(b["accepted"] for b in api.request("GET", "/queue/history?queue=slow")[2]["buckets"]) == 40
 
 
 @pytest.mark.slow
