@@ -20,7 +20,7 @@ COMMANDS = {
     "bench": "start the stack on loopback and measure it with wrk (a benchmark, not a test)",
 }
 # Over the HTTP API (FORKLINE_URL, FORKLINE_API_KEY): local/commands/ops.py.
-OPERATOR_COMMANDS = ("stats", "queues", "jobs", "workers", "dlq")
+OPERATOR_COMMANDS = ("stats", "queues", "jobs", "history", "workers", "dlq")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -31,6 +31,17 @@ def add_arguments(sub: Any) -> None:
     jobs = sub.add_parser("jobs", help="one job", description="One job (GET /jobs/{id})")
     jobs_sub = jobs.add_subparsers(dest="action", required=True)
     jobs_sub.add_parser("show").add_argument("id")
+    listing = jobs_sub.add_parser("list", help="jobs by state, newest first (GET /jobs)")
+    listing.add_argument("--state", help="queued, scheduled, active, retrying, completed, dead, cancelled, pending")
+    listing.add_argument("--queue")
+    listing.add_argument("--type")
+    listing.add_argument("--limit", type=int, default=20, help="per page, 1-100 (20)")
+    listing.add_argument("--cursor", help="the page after the one that printed it")
+    history = sub.add_parser("history", help="jobs per minute or hour", description="Accepted, completed, failed "
+                             "and retried jobs per minute (24 h) or hour (7 days) (GET /queue/history)")
+    history.add_argument("--queue")
+    history.add_argument("--step", choices=("minute", "hour"), default="minute")
+    history.add_argument("--since", type=float, metavar="SECONDS_AGO", help="default: an hour (minute) or a day")
     jobs_sub.add_parser("cancel", help="cancel a job that has not started").add_argument("id")
     sub.add_parser("workers", help="live consumers", description="The live consumers (GET /workers)")
     dlq = sub.add_parser("dlq", help="the dead-letter queue", description="Operate the dead-letter queue")
@@ -49,8 +60,8 @@ def add_arguments(sub: Any) -> None:
     for parser in (listing, replay, purge):
         for flag, _ in FILTERS:
             parser.add_argument(flag)
-    for parser in (stats, queues, sub.choices["workers"], *dlq_sub.choices.values(), *jobs_sub.choices.values(),
-                   *queues_sub.choices.values()):
+    for parser in (stats, queues, history, sub.choices["workers"], *dlq_sub.choices.values(),
+                   *jobs_sub.choices.values(), *queues_sub.choices.values()):
         parser.add_argument("--json", action="store_true", help="JSON for scripts")
 
 
@@ -111,6 +122,42 @@ def cmd_queue_pause(args: argparse.Namespace, api: ApiClient) -> int:
 def cmd_job(args: argparse.Namespace, api: ApiClient) -> int:
     job = api.call("GET", f"/jobs/{args.id}")
     show(job, args.json, lambda j: "\n".join(f"{k:14} {v}" for k, v in j.items()))
+    return 0
+
+
+def cmd_jobs_list(args: argparse.Namespace, api: ApiClient) -> int:
+    page = api.call("GET", "/jobs", query={"state": args.state, "queue": args.queue, "type": args.type,
+                                            "limit": args.limit, "cursor": args.cursor})
+    rows = [{**j, "updatedAt": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(j["updatedAt"])),
+             "error": (j.get("lastError") or "")[:50]} for j in page["items"]]
+    more = f"\nnext page: --cursor {page['cursor']}" if page["cursor"] else ""
+    show(page, args.json, lambda _: table(rows, ["id", "queue", "type", "state", "attempts", "updatedAt", "error"])
+         + more)
+    return 0
+
+
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[int]) -> str:
+    top = max(values) or 1
+    return "".join(SPARKS[min(len(SPARKS) - 1, v * len(SPARKS) // (top + 1))] if v else " " for v in values)
+
+
+def cmd_history(args: argparse.Namespace, api: ApiClient) -> int:
+    since = None if args.since is None else time.time() - args.since
+    history = api.call("GET", "/queue/history", query={"queue": args.queue, "step": args.step, "since": since})
+    events = ("accepted", "completed", "failed", "retried")
+    rows = [{"at": time.strftime("%m-%d %H:%M", time.gmtime(b["at"])), **b} for b in history["buckets"] if
+            any(b[e] for e in events)]
+
+    def human(h: Any) -> str:
+        if sys.stdout.isatty():  # a terminal: one line per event, a character per bucket
+            return "\n".join(f"{e:>9} {sparkline([b[e] for b in h['buckets']])} {sum(b[e] for b in h['buckets'])}"
+                              for e in events)
+        return table(rows, ["at", *events])
+
+    show(history, args.json, human)
     return 0
 
 
@@ -216,6 +263,8 @@ COMMANDS: dict[tuple[str, str | None], Callable[[argparse.Namespace, ApiClient],
     ("queues", "resume"): cmd_queue_pause,
     ("jobs", "show"): cmd_job,
     ("jobs", "cancel"): cmd_job_cancel,
+    ("jobs", "list"): cmd_jobs_list,
+    ("history", None): cmd_history,
     ("workers", None): cmd_workers,
     ("dlq", "list"): cmd_dlq_list,
     ("dlq", "show"): cmd_dlq_show,

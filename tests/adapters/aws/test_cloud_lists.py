@@ -14,7 +14,8 @@ STATES = ("pending", "queued", "scheduled", "active", "retrying", "completed", "
 def listed(**params) -> list[str]:
     ids, cursor = [], None
     for _ in range(50):
-        query = "&".join(f"{k}={v}" for k, v in {**params, "limit": 3, **({"cursor": cursor} if cursor else {})}.items())
+        asked = {**params, "limit": 3, **({"cursor": cursor} if cursor else {})}
+        query = "&".join(f"{k}={v}" for k, v in asked.items())
         status, page, _ = call(v2("GET", "/jobs", query=query))
         assert status == 200, page
         ids += [item["id"] for item in page["items"]]

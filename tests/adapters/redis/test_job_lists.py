@@ -123,7 +123,8 @@ def test_the_history_counts_what_ran(ports, settings):
     now = time.time()
     for step in ("minute", "hour"):
         history = listing.job_history({"step": step}, ports.jobs, now)
-        totals = {e: sum(getattr(b, e) for b in history.buckets) for e in ("accepted", "completed", "failed", "retried")}
+        totals = {e: sum(getattr(b, e) for b in history.buckets)
+                  for e in ("accepted", "completed", "failed", "retried")}
         assert totals == {"accepted": 6, "completed": 5, "failed": 1, "retried": 3}, step
         assert history.buckets[-1].at <= now < history.until
     assert len(listing.job_history({}, ports.jobs, now).buckets) in (60, 61)  # the last hour, per minute

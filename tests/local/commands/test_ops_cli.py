@@ -144,3 +144,23 @@ def test_stats_watch_refreshes_until_interrupted(stack):
         watch.stderr.close()
     assert watch.returncode == 130
     assert tables[3] - tables[0] >= 0.4  # a table every 0.2 s, each flushed as printed (also into a pipe)
+
+
+def test_jobs_list_pages_and_history_counts(stack):
+    api, _ = stack
+    ids = [api.request("POST", "/jobs", {"message": f"m{n}"}, headers={"X-API-Key": KEY})[2]["jobId"]
+           for n in range(3)]
+    first = forkline(api, "jobs", "list", "--state", "queued", "--limit", "2", "--json")
+    assert first.returncode == 0, first.stderr
+    page = json.loads(first.stdout)
+    assert [j["id"] for j in page["items"]] == ids[:0:-1] and page["cursor"]
+    rest = json.loads(forkline(api, "jobs", "list", "--state", "queued", "--cursor", page["cursor"], "--json").stdout)
+    assert [j["id"] for j in rest["items"]] == [ids[0]] and rest["cursor"] is None
+    human = forkline(api, "jobs", "list", "--limit", "2")
+    assert ids[2] in human.stdout and "next page: --cursor" in human.stdout
+    history = json.loads(forkline(api, "history", "--json").stdout)
+    assert sum(b["accepted"] for b in history["buckets"]) == 3 and history["step"] == "minute"
+    table = forkline(api, "history", "--step", "hour")
+    assert table.returncode == 0 and "accepted" in table.stdout and " 3 " in f" {table.stdout} "
+    refused = forkline(api, "jobs", "list", "--state", "waiting")
+    assert refused.returncode == 1 and "state" in refused.stderr and refused.stderr.count("\n") == 1
