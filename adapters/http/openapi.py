@@ -65,6 +65,8 @@ def query_parameters(model: type[BaseModel]) -> tuple[dict[str, Any], ...]:
         if variants:
             schema.update(variants[0])
         schema.pop("title", None)
+        if schema.get("default", 0) is None:
+            schema.pop("default")
         description = schema.pop("description", None)
         parameter = {"name": name, "in": "query", "required": False, "schema": schema}
         parameters.append({**parameter, "description": description} if description else parameter)

@@ -14,7 +14,7 @@ PROTECTED = [("POST", "/jobs", 202), ("GET", "/jobs/{job_id}", 200), ("DELETE", 
              ("POST", "/dlq/{job_id}/replay", 202), ("GET", "/workers", 200), ("GET", "/dlq/{job_id}", 200),
              ("DELETE", "/dlq/{job_id}", 204), ("POST", "/dlq/replay", 200), ("POST", "/dlq/purge", 200),
              ("POST", "/queues/{name}/pause", 200), ("POST", "/queues/{name}/resume", 200),
-             ("DELETE", "/jobs/{job_id}/record", 204)]
+             ("DELETE", "/jobs/{job_id}/record", 204), ("GET", "/jobs", 200), ("GET", "/queue/history", 200)]
 PROTECTED += [("HEAD", route, success) for method, route, success in PROTECTED if method == "GET"]
 VALID = ({"Authorization": f"Bearer {KEY}"}, {"X-API-Key": KEY}, {"X-API-Key": "other-key"},
          {"Authorization": f"bearer   {KEY}  "})
