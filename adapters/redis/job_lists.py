@@ -1,17 +1,19 @@
 """Jobs by state and the history, on Redis (GET /jobs, GET /queue/history).
 
 Each queue's keyspace keeps a sorted set per state, "<tag>:jobs:<state>", of job ids by the time they
-entered it, and hashes "<tag>:history:<hour>" of counts "<minute>:<event>": both written by the scripts
-that move jobs (lua/index.lua), in the same step as the record. A list merges the indexes asked (several
-queues: several Redis Cluster slots, one sorted set each) newest first, then reads the records of the
-page; an index entry whose record has expired (a job type's own retention ends before the index trim)
-is removed as it is met, so a list never names a job that GET /jobs/{id} calls unknown.
+entered it (`active` is read from the lease set: its messages by lease deadline), and hashes
+"<tag>:history:<hour>" of counts "<minute>:<event>": both written by the scripts that move jobs
+(lua/index.lua), in the same step as the record. A list merges the indexes asked (several queues:
+several Redis Cluster slots, one sorted set each) newest first, then reads the records of the page;
+an index entry whose record has expired (a job type's own retention ends before the index trim) is
+removed as it is met, so a list never names a job that GET /jobs/{id} calls unknown.
 """
 
 
 from redis.exceptions import RedisError
 
 from adapters.redis.client import RedisHandle, unavailable
+from adapters.redis.framing import framed_job_id
 from adapters.redis.queue_store import QueueStore, decode_record
 from functions.jobs import DEFAULT_QUEUE
 from functions.listing import decode_cursor, encode_cursor
@@ -21,7 +23,15 @@ MAX_ROUNDS = 20  # a page of a rare type ends early (with a cursor) rather than 
 
 
 def index_key(store: QueueStore, state: str) -> str:
+    """Where a state's jobs are listed: its index, or for `active` the lease set (lua/index.lua)."""
+    if state == "active":
+        return store.keys.leases
     return store.keys.job_prefix.removesuffix("job:") + "jobs:" + state
+
+
+def member_id(member: bytes | str) -> str:
+    """An index holds job ids; the lease set, framed messages that start with one."""
+    return framed_job_id(member if isinstance(member, bytes) else member.encode())
 
 
 def history_key(store: QueueStore, hour: int) -> str:
@@ -51,7 +61,7 @@ class RedisJobLists:
                 for n, ((score, job_id, store, state), record) in enumerate(zip(page, self._records(page),
                                                                                 strict=True)):
                     bound = (score, job_id)
-                    if record is None:  # expired before its index entry was trimmed
+                    if record is None and state != "active":  # expired before its index entry was trimmed
                         self.redis.client.zrem(index_key(store, state), job_id)
                     elif record.state.value == state and (job_type is None or record.type == job_type):
                         items.append(record)
@@ -80,8 +90,8 @@ class RedisJobLists:
         merged, full = [], False
         for store, state in sources:
             ties = [] if score == float("inf") else next(results)
-            after = [(score, m) for m in (t.decode() if isinstance(t, bytes) else t for t in ties) if m < last_id]
-            older = [(s, m.decode() if isinstance(m, bytes) else m) for m, s in next(results)]
+            after = [(score, m) for m in map(member_id, ties) if m < last_id]
+            older = [(s, member_id(m)) for m, s in next(results)]
             full = full or len(older) > each
             merged += [(s, m, store, state) for s, m in (after + older)[:each + len(after)]]
         merged.sort(key=lambda entry: (entry[0], entry[1]), reverse=True)

@@ -1,12 +1,14 @@
 -- The per-state indexes and the history of a queue's jobs, kept by every script that moves a job
 -- between states (submit, claim, finish, retry, cancel, forget). Defined here and prepended to them.
 -- "<tag>:job:<id>" is a record; "<tag>:jobs:<state>" a sorted set of its queue's job ids by the time
--- they entered that state (read, and repaired, by adapters/redis/job_lists.py); "<tag>:history:<hour>"
--- a hash of counts "<minute>:<event>" (accepted, completed, failed, retried), kept 8 days.
+-- they entered that state (read, and repaired, by adapters/redis/job_lists.py), for every state but
+-- active, whose list is the lease set itself (one message per active job, by lease deadline), so a
+-- claim and a completion cost no index write of their own; "<tag>:history:<hour>" a hash of counts
+-- "<minute>:<event>" (accepted, completed, failed, retried), kept 8 days.
 local function index_move(job_key, from, to, at)
   local tag, id = string.match(job_key, '^(.*:)job:(.*)$')
-  if from and from ~= '' and from ~= to then redis.call('ZREM', tag .. 'jobs:' .. from, id) end
-  if to then redis.call('ZADD', tag .. 'jobs:' .. to, at, id) end
+  if from and from ~= '' and from ~= to and from ~= 'active' then redis.call('ZREM', tag .. 'jobs:' .. from, id) end
+  if to and to ~= 'active' then redis.call('ZADD', tag .. 'jobs:' .. to, at, id) end
 end
 local function history_add(job_key, event, at)
   local key = string.match(job_key, '^(.*:)job:') .. 'history:' .. math.floor(at / 3600)
