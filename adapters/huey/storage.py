@@ -258,7 +258,7 @@ class LeasedRedisStorage(RedisStorage):
         try:
             k = self.keys
             expired, due = self.redis.run(scripts.REAP, [self.queue_key, k.leases, self.schedule_key, k.priorities],
-                                          [self.clock(), self.convert_ts(ts), k.job_prefix])
+                                          [self.clock(), self.convert_ts(ts), k.job_prefix, self.retention])
         except OUTAGE_ERRORS as exc:
             redis_outages.failed(exc)  # the scheduler tries again next second
             return []

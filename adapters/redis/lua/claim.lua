@@ -13,12 +13,6 @@ for i = 8, #ARGV, 3 do
   finish(ARGV[3] .. ARGV[i], KEYS[3], KEYS[2], 'completed', 'result', ARGV[i + 1], ARGV[1], 'completed',
          ARGV[5], ARGV[i + 2])
 end
--- Finished jobs leave their index as their records expire (JOB_RETENTION; a shorter own retention is
--- repaired when read).
-local finished_before = now - tonumber(ARGV[5])
-for _, state in ipairs({'completed', 'cancelled'}) do
-  redis.call('ZREMRANGEBYSCORE', string.match(ARGV[3], '^(.*:)job:$') .. 'jobs:' .. state, '-inf', finished_before)
-end
 if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
 move_due(KEYS[1], KEYS[2], KEYS[6], KEYS[5], ARGV[3], ARGV[1], ARGV[7], 100)
 -- Priorities: the queue list holds priority 5 (the default), "<queue>:p<n>" the others, and
