@@ -61,8 +61,9 @@ class RedisJobLists:
                 for n, ((score, job_id, store, state), record) in enumerate(zip(page, self._records(page),
                                                                                 strict=True)):
                     bound = (score, job_id)
-                    if record is None and state != "active":  # expired before its index entry was trimmed
-                        self.redis.client.zrem(index_key(store, state), job_id)
+                    if record is None:  # expired before its index entry was trimmed (a lease is the consumer's)
+                        if state != "active":
+                            self.redis.client.zrem(index_key(store, state), job_id)
                     elif record.state.value == state and (job_type is None or record.type == job_type):
                         items.append(record)
                     if len(items) == limit:

@@ -87,6 +87,15 @@ def test_the_lists_match_the_records_through_every_state_move(ports, settings):
     assert later in listed(ports, queue="default") and listed(ports, queue="slow") == []
 
 
+def test_a_leased_message_without_a_record_is_not_listed(ports):
+    """A message from a producer that wrote no record (or whose record expired) is claimed all the same;
+    the active list, read from the lease set, skips it and leaves the lease alone."""
+    ports.redis.client.zadd(DEFAULT.leases, {"default.no-record 2\nmessage": time.time() + 30})
+    submit(ports, {"message": "x"})
+    huey.dequeue()
+    assert len(listed(ports, state="active")) == 1 and ports.redis.client.zcard(DEFAULT.leases) == 2
+
+
 def test_finished_jobs_leave_their_index_with_their_retention(ports):
     store = ports.jobs.stores["default"]
     stale = time.time() - 86400 - 60  # finished before JOB_RETENTION (24 h) ago
