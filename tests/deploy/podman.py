@@ -30,8 +30,8 @@ def require_podman(image: str | None = None) -> None:
         return
     result = podman("run", "--rm", "--network", "none", image, "true", timeout=60, check=False)
     if result.returncode != 0:
-        pytest.fail(f"podman cannot run containers on this machine: {result.stderr.strip().splitlines()[-1:]}",
-                    pytrace=False)
+        last = (result.stderr.strip().splitlines() or ["no error output"])[-1]
+        pytest.fail(f"podman cannot run containers on this machine: {last}", pytrace=False)
 
 
 def inspect(container: str, template: str) -> str:
