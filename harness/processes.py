@@ -14,6 +14,7 @@ from pathlib import Path
 
 import redis
 
+from local.commands.local_stack import children as children_of
 from local.runtime.redis_server import free_port, start_redis, wait_for_redis
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,14 +31,6 @@ def stop_pid(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float =
             os.kill(proc.pid, signal.SIGKILL)
             return proc.wait(5)
     return proc.returncode
-
-
-def children_of(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(p) for p in text.split()]
 
 
 def is_gone(pid: int) -> bool:

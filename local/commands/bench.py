@@ -19,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 
+from local.commands.local_stack import children
 from local.runtime.redis_server import free_port
 
 REPORT_LUA = """
@@ -50,10 +51,7 @@ def descendants(pid: int) -> list[int]:
     while todo:
         current = todo.pop()
         found.append(current)
-        try:
-            todo += [int(p) for p in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
-        except OSError:
-            pass
+        todo += children(current)
     return found
 
 

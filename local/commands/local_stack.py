@@ -56,6 +56,7 @@ def parent(pid: int) -> int:
 
 
 def children(pid: int) -> list[int]:
+    """A process's children, from /proc (none when it is gone)."""
     try:
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
