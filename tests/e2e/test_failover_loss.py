@@ -12,7 +12,6 @@ it a replica of the new one, and posts are acknowledged again. FAILOVER_RUNS=5 r
 
 import os
 import signal
-import threading
 import time
 
 import pytest
@@ -20,6 +19,7 @@ import redis
 
 from adapters.redis import keys
 from harness.processes import Forkline, wait_until
+from tests.bursts import PostBurst
 from tests.figures import report
 from tests.redis_setups import SentinelGroup
 
@@ -39,35 +39,20 @@ def test_a_failover_with_a_frozen_replica_loses_only_what_was_not_acknowledged_b
     env = {**ENV, "REDIS_SENTINELS": group.addresses, "REDIS_SENTINEL_MASTER": group.master_name,
            "REDIS_REPLICA_ACKS": str(acks), "REDIS_REPLICA_ACK_TIMEOUT_MS": "100"}
     api = Forkline("serve", tmp_path, env)
-    answers: list[tuple[float, float, int, object]] = []  # (sent, answered, status, body)
-    stop = threading.Event()
-
-    def post() -> None:
-        n = 0
-        while not stop.is_set():
-            n += 1
-            sent = time.monotonic()
-            try:
-                status, _, body = api.request("POST", "/jobs", {"message": f"{threading.get_ident()} {n} {PADDING}"},
-                                              timeout=15)
-            except OSError as exc:
-                status, body = 0, repr(exc)
-            answers.append((sent, time.monotonic(), status, body))
-
-    senders = [threading.Thread(target=post) for _ in range(SENDERS)]
+    burst = PostBurst(api, SENDERS, lambda n: {"message": f"{n} {PADDING}"}, timeout=15)
+    answers = burst.answers
     replica_pid = group.replica.proc.pid if group.replica.proc else 0
     frozen = False
     try:
         api.start()
-        for sender in senders:
-            sender.start()
-        wait_until(lambda: sum(a[2] == 202 for a in answers) >= 200, 30, 0.01, "the burst under way")
+        burst.start()
+        wait_until(lambda: burst.count(202) >= 200, 30, 0.01, "the burst under way")
         os.kill(replica_pid, signal.SIGSTOP)
         frozen, frozen_at = True, time.monotonic()
         if acks:
             time.sleep(2.0)
         else:  # ~30 MB of stream: more than the sockets' buffers keep for the frozen replica
-            wait_until(lambda: sum(a[2] == 202 and a[0] > frozen_at for a in answers) >= 2000, 15, 0.01,
+            wait_until(lambda: burst.count(202, sent_after=frozen_at) >= 2000, 15, 0.01,
                        "posts acknowledged while the replica is frozen")
         old_port = group.master.port
         group.master.stop(signal.SIGKILL)
@@ -79,36 +64,33 @@ def test_a_failover_with_a_frozen_replica_loses_only_what_was_not_acknowledged_b
         # The old primary back: the sentinels make it the new one's replica. With REDIS_REPLICA_ACKS=1 the
         # new primary has no replica until then, and every submit answers 503 (so keep N + 1 replicas).
         group.master.start()
-        wait_until(lambda: sum(a[2] == 202 and a[0] > promoted_at for a in answers) >= 100, 60, 0.05,
+        wait_until(lambda: burst.count(202, sent_after=promoted_at) >= 100, 60, 0.05,
                    "posts acknowledged by the new primary")
-        stop.set()
-        for sender in senders:
-            sender.join(20)
+        burst.stop()
         new_primary = redis.Redis(port=group.master_port(), socket_timeout=5)
-        acknowledged = [a[3]["jobId"] for a in answers if a[2] == 202]
+        acknowledged = burst.accepted()
         pipe = new_primary.pipeline(transaction=False)
         for job_id in acknowledged:
             pipe.exists(keys.keys_of(job_id).job(job_id))
         missing = [job_id for job_id, found in zip(acknowledged, pipe.execute(), strict=True) if not found]
         new_primary.close()
     finally:
-        stop.set()
+        burst.stop()
         if frozen:
             os.kill(replica_pid, signal.SIGCONT)
-        for sender in senders:
-            sender.join(20)
         api_status = api.stop(signal.SIGTERM, timeout=30)
         group.stop()
     assert api_status == 0, api.output()[-3000:]
-    assert {a[2] for a in answers} <= {202, 200, 503}, {a[2]: a[3] for a in answers if a[2] not in (202, 503)}
-    while_frozen = [a for a in answers if frozen_at + 0.3 < a[0] and a[1] < killed_at]
-    acked_while_frozen = sum(a[2] == 202 for a in while_frozen)
+    assert {a.status for a in answers} <= {202, 200, 503}, {a.status: a.body for a in answers
+                                                             if a.status not in (202, 503)}
+    while_frozen = [a for a in answers if frozen_at + 0.3 < a.sent and a.answered < killed_at]
+    acked_while_frozen = sum(a.status == 202 for a in while_frozen)
     report(f"failover, REDIS_REPLICA_ACKS={acks}, run {run + 1}: {len(acknowledged)} acknowledged, "
            f"{len(missing)} missing on the new primary; while the replica was frozen: {acked_while_frozen} "
-           f"acknowledged, {sum(a[2] == 503 for a in while_frozen)} answered 503; failover {failover:.1f} s")
+           f"acknowledged, {sum(a.status == 503 for a in while_frozen)} answered 503; failover {failover:.1f} s")
     if acks:
         assert missing == []
         assert while_frozen and acked_while_frozen == 0  # every post answered while it was frozen: 503
     else:
         assert missing, "the test saw no loss: the replica did not fall behind"
-        assert set(missing) <= {a[3]["jobId"] for a in answers if a[2] == 202 and a[0] > frozen_at - 0.5}
+        assert set(missing) <= {a.body["jobId"] for a in answers if a.status == 202 and a.sent > frozen_at - 0.5}

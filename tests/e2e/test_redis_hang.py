@@ -10,6 +10,7 @@ import time
 import pytest
 
 from harness.processes import Forkline, RedisProcess, wait_until
+from tests.bursts import PostBurst
 
 HANG = 5.0
 # The targets, and what this test asserts (a busy 2-core machine runs the suite beside it).
@@ -23,20 +24,10 @@ def test_a_hung_redis_gets_fast_503s_and_nothing_accepted_is_lost(tmp_path):
     env = {"REDIS_URL": redis_proc.url, "WEB_CONCURRENCY": "3", "GRACEFUL_TIMEOUT": "5"}
     api = Forkline("serve", tmp_path, env).start()
     worker = Forkline("worker", tmp_path, env).start(wait_http=False)
-    posts: list[tuple[float, float, int, dict, dict]] = []  # (sent, seconds, status, headers, body)
+    burst = PostBurst(api, senders=4)
+    posts = burst.answers
     healths: list[tuple[float, float, int]] = []
     stop = threading.Event()
-
-    def post() -> None:
-        n = 0
-        while not stop.is_set():
-            n += 1
-            sent = time.monotonic()
-            try:
-                status, headers, body = api.request("POST", "/jobs", {"message": f"m{n}"}, timeout=20)
-            except OSError:
-                status, headers, body = 0, {}, {}
-            posts.append((sent, time.monotonic() - sent, status, headers, body))
 
     def health() -> None:
         while not stop.is_set():
@@ -48,30 +39,32 @@ def test_a_hung_redis_gets_fast_503s_and_nothing_accepted_is_lost(tmp_path):
             healths.append((sent, time.monotonic() - sent, status))
             time.sleep(0.1)
 
-    threads = [threading.Thread(target=post) for _ in range(4)] + [threading.Thread(target=health)]
+    threads = [threading.Thread(target=health)]
     try:
+        burst.start()
         for thread in threads:
             thread.start()
-        wait_until(lambda: sum(p[2] == 202 for p in posts) >= 200, 30, 0.05, "the posts under way")
+        wait_until(lambda: burst.count(202) >= 200, 30, 0.05, "the posts under way")
         assert redis_proc.proc is not None
         os.kill(redis_proc.proc.pid, signal.SIGSTOP)
         hung_at = time.monotonic()
         time.sleep(HANG)
         os.kill(redis_proc.proc.pid, signal.SIGCONT)
         resumed_at = time.monotonic()
-        wait_until(lambda: any(p[2] == 202 and p[0] > resumed_at for p in posts), 10, 0.05, "202s again")
-        back_after = min(p[0] + p[1] for p in posts if p[2] == 202 and p[0] > resumed_at) - resumed_at
+        wait_until(lambda: burst.count(202, sent_after=resumed_at) > 0, 10, 0.05, "202s again")
+        back_after = min(p.answered for p in posts if p.status == 202 and p.sent > resumed_at) - resumed_at
         time.sleep(0.5)
     finally:
         stop.set()
+        burst.stop()
         for thread in threads:
             thread.join(30)
     try:
-        assert {p[2] for p in posts} <= {202, 503}, {p[2] for p in posts}  # never a 500, never a dropped call
-        during = [p for p in posts if hung_at <= p[0] < resumed_at]
-        unavailable = [p for p in during if p[2] == 503]
-        assert unavailable and all(p[3].get("retry-after") == "1" for p in unavailable)
-        slowest_post = max(p[1] for p in posts if p[0] + p[1] >= hung_at and p[0] < resumed_at)
+        assert {p.status for p in posts} <= {202, 503}, {p.status for p in posts}  # never a 500, never a dropped call
+        during = [p for p in posts if hung_at <= p.sent < resumed_at]
+        unavailable = [p for p in during if p.status == 503]
+        assert unavailable and all(p.headers.get("retry-after") == "1" for p in unavailable)
+        slowest_post = max(p.seconds for p in posts if p.answered >= hung_at and p.sent < resumed_at)
         health_during = [h for h in healths if hung_at <= h[0] < resumed_at]
         slowest_health = max(h[1] for h in health_during)
         first_503 = min(h[0] + h[1] for h in health_during if h[2] == 503) - hung_at
@@ -80,7 +73,7 @@ def test_a_hung_redis_gets_fast_503s_and_nothing_accepted_is_lost(tmp_path):
               f"202 again {back_after:.2f} s after Redis resumed")
         assert slowest_health <= HEALTH_TARGET + BUSY, slowest_health
         assert slowest_post <= POST_TARGET + BUSY, slowest_post
-        accepted = [p[4]["jobId"] for p in posts if p[2] == 202]
+        accepted = burst.accepted()
         wait_until(lambda: api.request("GET", "/queue/stats")[2]["completed"] >= len(accepted), 60, 0.5,
                    "every accepted job completed")
         assert all(api.request("GET", f"/jobs/{job_id}")[2]["state"] == "completed" for job_id in accepted[-50:])

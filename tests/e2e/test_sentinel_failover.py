@@ -8,7 +8,6 @@ loss is measured and printed."""
 
 import json
 import signal
-import threading
 import time
 
 import pytest
@@ -16,6 +15,7 @@ import redis
 
 from adapters.redis import keys
 from harness.processes import Forkline, wait_until
+from tests.bursts import PostBurst
 from tests.redis_setups import SentinelGroup
 
 WEB_TIMEOUT = 5.0
@@ -34,53 +34,36 @@ def sentinel_group(tmp_path):
 def test_a_failover_under_a_burst_loses_only_what_never_reached_the_replica(tmp_path, sentinel_group):
     env = {**ENV, "REDIS_SENTINELS": sentinel_group.addresses, "REDIS_SENTINEL_MASTER": "forkline"}
     api, worker = Forkline("serve", tmp_path, env), Forkline("worker", tmp_path, env)
-    answers: list[tuple[float, int, dict, object, float]] = []  # (sent, status, headers, body, seconds)
-    stop = threading.Event()
-
-    def burst() -> None:
-        n = 0
-        while not stop.is_set():
-            n += 1
-            sent = time.monotonic()
-            try:
-                status, headers, body = api.request("POST", "/jobs", {"message": f"burst {n}"},
-                                                    timeout=WEB_TIMEOUT + 5)
-            except OSError as exc:
-                status, headers, body = 0, {}, repr(exc)
-            answers.append((sent, status, headers, body, time.monotonic() - sent))
-
-    senders = [threading.Thread(target=burst) for _ in range(4)]
+    burst = PostBurst(api, 4, lambda n: {"message": f"burst {n}"}, timeout=WEB_TIMEOUT + 5)
+    answers = burst.answers
     try:
         api.start()
         worker.start(wait_http=False)
-        for sender in senders:
-            sender.start()
-        wait_until(lambda: sum(a[1] == 202 for a in answers) >= 300, 30, 0.01, "the burst under way")
+        burst.start()
+        wait_until(lambda: burst.count(202) >= 300, 30, 0.01, "the burst under way")
         old_port = sentinel_group.master.port
         killed_at = time.monotonic()
         sentinel_group.master.stop(signal.SIGKILL)
         failover = sentinel_group.wait_failover(old_port)
         promoted_at = killed_at + failover
-        wait_until(lambda: sum(a[1] == 202 and a[0] > promoted_at for a in answers) >= 200, 30, 0.05,
+        wait_until(lambda: burst.count(202, sent_after=promoted_at) >= 200, 30, 0.05,
                    "jobs accepted by the new master")
-        stop.set()
-        for sender in senders:
-            sender.join(WEB_TIMEOUT + 10)
+        burst.stop()
 
-        statuses = {a[1] for a in answers}
-        assert statuses <= {202, 503}, {a[1]: a[3] for a in answers if a[1] not in (202, 503)}
-        unavailable = [a for a in answers if a[1] == 503]
+        statuses = {a.status for a in answers}
+        assert statuses <= {202, 503}, {a.status: a.body for a in answers if a.status not in (202, 503)}
+        unavailable = [a for a in answers if a.status == 503]
         assert unavailable, "the failover took no request into it"
-        assert all(a[2].get("retry-after") == "1" and a[3]["code"] == "service_unavailable" for a in unavailable)
+        assert all(a.headers.get("retry-after") == "1" and a.body["code"] == "service_unavailable" for a in unavailable)
         # Within the connect timeout (0.5 s), with 1.5 s more for a busy machine: never a hang.
-        slowest = max(a[4] for a in answers)
-        slowest_503 = max(a[4] for a in unavailable)
+        slowest = max(a.seconds for a in answers)
+        slowest_503 = max(a.seconds for a in unavailable)
         assert slowest_503 < 0.5 + 1.5, slowest_503
         assert slowest < WEB_TIMEOUT
-        accepted = [a[3]["jobId"] for a in answers if a[1] == 202]
+        accepted = burst.accepted()
         # Only what the old master acknowledged in its last moment can be lost: on loopback the replica
         # is microseconds behind, so a job acknowledged more than a second before the kill had reached it.
-        last_moment = {a[3]["jobId"] for a in answers if a[1] == 202 and a[0] < killed_at <= a[0] + a[4] + 1.0}
+        last_moment = {a.body["jobId"] for a in answers if a.status == 202 and a.sent < killed_at <= a.answered + 1.0}
 
         new_master = redis.Redis(port=sentinel_group.master_port(), socket_timeout=5)
         prefix = keys.queue_keys("default").job_prefix
@@ -95,10 +78,7 @@ def test_a_failover_under_a_burst_loses_only_what_never_reached_the_replica(tmp_
         stats = {k.decode(): int(v) for k, v in new_master.hgetall(keys.queue_keys("default").stats).items()}
         new_master.close()
     finally:
-        stop.set()
-        for sender in senders:
-            if sender.is_alive():
-                sender.join(WEB_TIMEOUT + 10)
+        burst.stop()
         worker_status = worker.stop(signal.SIGTERM, timeout=30)
         api_status = api.stop(signal.SIGTERM, timeout=30)
     assert worker_status == 0, worker.output()[-3000:]
