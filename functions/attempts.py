@@ -107,7 +107,7 @@ def run_attempt(job: JobRecord, attempt: int, outcomes: JobOutcomes, dlq: DeadLe
         decision = after_failure(Failure(record.id, record.type, record.payload, attempt, record.maxAttempts, error,
                                          trace, record.replays, record.priority), now, backoff, rand())
         if isinstance(decision, Retry):
-            outcomes.retrying(record.id, error, decision.at, now)
+            outcomes.retrying(record.id, error, decision.at, now, attempt)
             return Attempt(Step.retry, record, error, decision.delay)
         try:
             dlq.put(decision.entry)

@@ -1,13 +1,15 @@
 """Job types: plain functions registered in one place with their queues, and the retry policy."""
 
+import inspect
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from functions.context import JobContext
 from functions.errors import JobFailed
 from functions.limits import MESSAGE_MAX_CHARS
 
@@ -54,15 +56,18 @@ def run_noop(payload: NoopPayload) -> None:
     return None
 
 
-def run_sleep(payload: SleepPayload) -> dict[str, float]:
-    """A job that takes time: for demos, shutdown and timeout checks.
+def run_sleep(payload: SleepPayload, ctx: JobContext) -> dict[str, float]:
+    """A job that takes time: for demos, shutdown, timeout and progress checks.
 
     Sleeps in short slices, as a long job should run: Python code between
-    slices is where a JOB_TIMEOUT can stop it.
+    slices is where a JOB_TIMEOUT can stop it, and where it reports its progress.
     """
-    deadline = time.monotonic() + payload.seconds
+    started = time.monotonic()
+    deadline = started + payload.seconds
     while (left := deadline - time.monotonic()) > 0:
         time.sleep(min(left, 0.05))
+        slept = min(time.monotonic() - started, payload.seconds)
+        ctx.progress(slept / payload.seconds, f"{slept:.1f} of {payload.seconds:g} s")
     return {"slept": payload.seconds}
 
 
@@ -75,22 +80,25 @@ QUEUE_NAME = re.compile(QUEUE_NAME_PATTERN)
 
 @dataclass(frozen=True)
 class JobType:
-    """A kind of job. `queue`: the named queue its jobs wait in (each queue has its own consumer
-    threads, so slow jobs on one cannot hold up another's); `max_retries` and `timeout` (seconds
-    per attempt) override JOB_MAX_RETRIES and JOB_TIMEOUT for this type; `retention` (seconds a
-    finished record is kept) JOB_RETENTION."""
+    """A kind of job. `run(payload)`, or `run(payload, ctx)` for a function that takes the job's
+    context (functions/context.py). `queue`: the named queue its jobs wait in (each queue has its own
+    consumer threads, so slow jobs on one cannot hold up another's); `max_retries` and `timeout`
+    (seconds per attempt) override JOB_MAX_RETRIES and JOB_TIMEOUT for this type; `retention`
+    (seconds a finished record is kept) JOB_RETENTION."""
 
     name: str
     payload_model: type[BaseModel]
-    run: Callable[[Any], Any]
+    run: Callable[..., Any]  # (payload) or (payload, ctx)
     queue: str = DEFAULT_QUEUE
     max_retries: int | None = None
     timeout: float | None = None
     retention: int | None = None
+    takes_context: bool = field(init=False)
 
     def __post_init__(self) -> None:
         if not QUEUE_NAME.match(self.queue):
             raise ValueError(f"job type {self.name!r}: queue name {self.queue!r} must match {QUEUE_NAME_PATTERN}")
+        object.__setattr__(self, "takes_context", len(inspect.signature(self.run).parameters) >= 2)
 
 
 JOB_TYPES: dict[str, JobType] = {
@@ -141,10 +149,19 @@ def job_timeout(type_name: str, default: float) -> tuple[float, str]:
     return default, "JOB_TIMEOUT"
 
 
-def run_job(type_name: str, payload: dict[str, Any]) -> Any:
-    """Validate a stored payload against its job type and run the job function."""
+def run_job(type_name: str, payload: dict[str, Any], ctx: JobContext | None = None) -> Any:
+    """Validate a stored payload against its job type and run the job function, with `ctx` when it
+    takes one. The progress the throttle held back is written when the function returns or raises."""
     job_type = JOB_TYPES[type_name]
-    return job_type.run(job_type.payload_model.model_validate(payload))
+    payload_model = job_type.payload_model.model_validate(payload)
+    if not job_type.takes_context:
+        return job_type.run(payload_model)
+    if ctx is None:
+        raise RuntimeError(f"job type {type_name!r} takes a context: its runner must give one")
+    try:
+        return job_type.run(payload_model, ctx)
+    finally:
+        ctx.flush()
 
 
 def backoff_delay(attempt: int, base: float, cap: float = float("inf"), jitter: float = 0.0,

@@ -56,6 +56,15 @@ class JobState(StrEnum):
 
 CANCELLABLE = frozenset({JobState.pending, JobState.queued, JobState.scheduled, JobState.retrying})  # not started
 FORGETTABLE = frozenset({JobState.completed, JobState.cancelled})  # finished, and no DLQ entry holds the record
+PROMOTABLE = frozenset({JobState.scheduled, JobState.retrying})  # waiting for a time: may start now instead
+
+
+class AttemptError(BaseModel):
+    """The error of one failed attempt."""
+
+    attempt: int
+    error: str = Field(description="<exception type>: <message>")
+    at: float = Field(description="when the attempt failed (Unix seconds)")
 
 
 class JobRecord(BaseModel):
@@ -68,6 +77,7 @@ class JobRecord(BaseModel):
     attempts: int = 0
     maxAttempts: int
     lastError: str | None = None
+    errors: list[AttemptError] = Field(default_factory=list, description="each failed attempt's error, oldest first")
     result: Any = None
     createdAt: float
     updatedAt: float
@@ -80,6 +90,10 @@ class JobRecord(BaseModel):
     priority: int = Field(5, description="0-9, higher first")
     retention: int | None = Field(None, description="seconds the record is kept once finished, when its job type "
                                                     "sets its own (else JOB_RETENTION)")
+    progress: float | None = Field(None, ge=0, le=1, description="how far the job has got (0-1), as it last "
+                                                                 "reported (ctx.progress)")
+    progressNote: str | None = Field(None, description="the note of its last progress report")
+    promotions: int = Field(0, description="times it was started early (POST /jobs/{id}/promote)")
 
     @computed_field(description="the named queue it waits in (from its id)")  # type: ignore[prop-decorator]
     @property

@@ -42,6 +42,11 @@ class JobQueue(Protocol):
         """Remove a finished job's record (completed or cancelled: FORGETTABLE) at once, atomically.
         Returns the state found (None: no such job); other states are left as they are."""
 
+    def promote(self, job_id: str, now: float) -> tuple[JobState | None, bool]:
+        """Make a scheduled or retrying job (models.PROMOTABLE) claimable now, atomically, so that one
+        copy of it runs. Returns the state found (None: no such job) and whether it was promoted (a
+        promotable job that cannot be: scheduled by an older version, it starts at its time)."""
+
     def cancel(self, job_id: str, now: float) -> JobState | None:
         """Mark the job cancelled if it has not started (models.CANCELLABLE), atomically; its queue
         message is dropped when it is delivered. Returns the state found (None: no such job)."""
@@ -59,7 +64,8 @@ class JobOutcomes(Protocol):
     def completed(self, job_id: str, result: Any, now: float, retention: int | None = None) -> None:
         """`retention`: the job type's own (JobRecord.retention), else the store's."""
 
-    def retrying(self, job_id: str, error: str, next_attempt_at: float, now: float) -> None: ...
+    def retrying(self, job_id: str, error: str, next_attempt_at: float, now: float, attempt: int) -> None:
+        """`attempt`: the one that failed, listed with its error in the record's `errors`."""
 
     def dead(self, entry: DeadJob, delivered: bool) -> None:
         """`delivered`: its DLQ entry is written (False: the queue's redrive policy moves it)."""

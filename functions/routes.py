@@ -20,6 +20,7 @@ from functions.limits import (
 from functions.models import (
     CANCELLABLE,
     FORGETTABLE,
+    PROMOTABLE,
     DeadJobPage,
     Health,
     JobAccepted,
@@ -172,6 +173,21 @@ def cancel_job(job_id: str, queue: JobQueue, now: float) -> JobRecord:
         raise NotFound(f"No job with id {job_id!r}")
     if found not in CANCELLABLE:
         raise Conflict(f"Job {job_id!r} is {found.value}: only a job that has not started can be cancelled",
+                       {"state": found.value})
+    return get_job(job_id, queue)
+
+
+def promote_job(job_id: str, queue: JobQueue, now: float) -> JobRecord:
+    """POST /jobs/{id}/promote: a scheduled or retrying job may start now (its record, 200); 409 with
+    the state for any other state, 404 for an unknown job."""
+    found, promoted = queue.promote(job_id, now)
+    if found is None:
+        raise NotFound(f"No job with id {job_id!r}")
+    if found not in PROMOTABLE:
+        raise Conflict(f"Job {job_id!r} is {found.value}: only a scheduled or retrying job can be started now",
+                       {"state": found.value})
+    if not promoted:
+        raise Conflict(f"Job {job_id!r} was scheduled by an older forkline: it starts at its time",
                        {"state": found.value})
     return get_job(job_id, queue)
 

@@ -9,7 +9,7 @@ import itertools
 from adapters.http.app import AppDeps
 from functions.errors import NotAcknowledged
 from functions.jobs import declared_queues
-from functions.models import CANCELLABLE, FORGETTABLE, DeadJob, JobRecord, JobState
+from functions.models import CANCELLABLE, FORGETTABLE, PROMOTABLE, DeadJob, JobRecord, JobState
 
 
 class MemoryQueue:
@@ -54,6 +54,15 @@ class MemoryQueue:
         if job.state in CANCELLABLE:
             self.records[job_id] = job.model_copy(update={"state": JobState.cancelled, "finishedAt": now})
         return job.state
+
+    def promote(self, job_id, now):
+        job = self.records.get(job_id)
+        if job is None:
+            return None, False
+        if job.state in PROMOTABLE:
+            self.records[job_id] = job.model_copy(update={"state": JobState.queued, "updatedAt": now, "runAt": None,
+                                                          "nextAttemptAt": None, "promotions": job.promotions + 1})
+        return job.state, job.state in PROMOTABLE
 
     def counts(self):
         return {name: {"waiting": sum(self.records[i].queue == name for i in self.queue), "active": 0, "completed": 0,

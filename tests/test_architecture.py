@@ -92,11 +92,13 @@ def test_functions_import_no_web_queue_redis_or_aws_library_and_nothing_of_ours_
     # adapters.logs (stdlib only) is every adapter's: the request id and the fast log lines live there.
     ("adapters.http", {"functions", "adapters.http", "adapters.logs", "falcon", "pydantic"}),
     ("adapters.redis", {"functions", "adapters.redis", "redis", "hiredis"}),
-    # adapters.job_timeout (stdlib only) stops a job in its thread, on Huey's threads and on the SQS side.
-    ("adapters.aws", {"functions", "adapters.aws", "adapters.logs", "adapters.job_timeout", "boto3", "botocore"}),
+    # adapters.job_timeout (stdlib only) stops a job in its thread, on Huey's threads and on the SQS side;
+    # adapters.job_progress (stdlib and functions only) writes a job's progress, best effort, on both.
+    ("adapters.aws", {"functions", "adapters.aws", "adapters.logs", "adapters.job_timeout", "adapters.job_progress",
+                      "boto3", "botocore"}),
     # Huey runs on Redis: its storage and hooks use the Redis scripts and job store.
     ("adapters.huey", {"functions", "adapters.huey", "adapters.redis", "adapters.logs", "adapters.job_timeout",
-                       "huey", "redis"}),
+                       "adapters.job_progress", "huey", "redis"}),
 ])
 def test_each_adapter_package_imports_only_functions_and_its_own_system(package, allowed):
     for name in (n for n in MODULES if n == package or n.startswith(package + ".")):
@@ -110,7 +112,8 @@ def test_only_the_composition_roots_put_adapter_packages_together():
     roots = {"adapters.wiring", "adapters.aws_lambda"}
     for name in MODULES:
         packages = {".".join(i.split(".")[:2]) for i in GRAPH[name] if top(i) == "adapters"}
-        packages -= {"adapters.settings", "adapters.logs", "adapters.job_timeout", "adapters.wiring"}
+        packages -= {"adapters.settings", "adapters.logs", "adapters.job_timeout", "adapters.job_progress",
+                     "adapters.wiring"}
         if name not in roots and top(name) == "adapters":
             assert len(packages - {".".join(name.split(".")[:2]), "adapters.redis"}) == 0, (name, packages)
 

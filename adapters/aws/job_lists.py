@@ -16,7 +16,8 @@ import math
 import time
 from typing import Any
 
-from adapters.aws.job_table import TTL_ATTRIBUTE, JobTable, decode_item, expires_at, number
+from adapters.aws.job_items import TTL_ATTRIBUTE, decode_item, expires_at, number
+from adapters.aws.job_table import JobTable
 from functions.jobs import declared_queues
 from functions.listing import decode_cursor, encode_cursor
 from functions.models import JobRecord

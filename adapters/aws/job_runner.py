@@ -17,9 +17,11 @@ from typing import Any
 
 from adapters.aws.client import AWS_ERRORS
 from adapters.aws.jobs import SQSJobQueue, job_from_message
+from adapters.job_progress import JobProgressWriter
 from adapters.job_timeout import JobWatchdog
 from adapters.logs import REQUEST_ID, FastLogger
 from functions.attempts import Attempt, Backoff, Step, run_attempt
+from functions.context import JobContext
 from functions.jobs import job_timeout, run_job
 from functions.models import JobRecord
 from functions.ports import DeadLetterQueue, JobMetrics
@@ -30,7 +32,7 @@ MAX_VISIBILITY = 43200  # SQS's upper bound, 12 h
 GIVE_BACK = (Step.retry, Step.redrive)  # steps whose message is delivered again
 
 
-def run_limited(job: JobRecord, seconds: float, limit_name: str) -> Any:
+def run_limited(job: JobRecord, seconds: float, limit_name: str, ctx: JobContext) -> Any:
     """Run the job's function in this thread, stopped (JobTimeout) after `seconds`."""
     watchdog = JobWatchdog(seconds, limit_name=limit_name)
     finished = threading.Event()
@@ -44,7 +46,7 @@ def run_limited(job: JobRecord, seconds: float, limit_name: str) -> Any:
     REQUEST_ID.set(job.requestId)  # in every line logged while the job runs
     try:
         with watchdog.limit():
-            return run_job(job.type, job.payload)
+            return run_job(job.type, job.payload, ctx)
     finally:
         finished.set()
         watcher.join(1.0)
@@ -80,7 +82,7 @@ class SQSJobRunner:
         job_id = ""
         try:
             job = job_from_message(str(body), time.time())
-            job_id = job.id
+            job_id, attempt = job.id, job.attempts + attempt  # a promoted job's message counts on
             limit, limit_name = min(job_timeout(job.type, self.job_timeout),
                                     (seconds_left, "the function's remaining time"))
             self.running[job_id] = time.time()
@@ -105,7 +107,9 @@ class SQSJobRunner:
             jobs_log.debug("job started", event="job_started", jobId=job.id, type=job.type, attempt=job.attempts)
             if self.metrics is not None:
                 self.metrics.job_started(job.type)
-            return run_limited(job, limit, limit_name)
+            ctx = JobContext(job.id, job.attempts, job.queue, job.type, JobProgressWriter(self.jobs.progress),
+                             time.monotonic)
+            return run_limited(job, limit, limit_name, ctx)
         return run
 
     def settle(self, queue_url: str, receipt: str, outcome: Attempt) -> None:

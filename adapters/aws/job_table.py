@@ -16,82 +16,36 @@ and one item per paused queue ("queue#<name>", `paused`). Invariants:
 """
 
 import json
-import math
 import time
-import zlib
-from enum import Enum
 from typing import Any
 
 from adapters.aws.client import AWS_ERRORS, AWSHandle, aws_unavailable, error_code, error_response
-from functions.jobs import DEFAULT_QUEUE
-from functions.models import CANCELLABLE, DeadJob, JobRecord, JobState, job_queue
+from adapters.aws.job_items import (
+    COUNTER_SHARDS,
+    TTL_ATTRIBUTE,
+    attempt_error,
+    counter_key,
+    decode_item,
+    encode_item,
+    expires_at,
+    job_key,
+    number,
+    queue_flag,
+    shard_of,
+)
+from functions.models import CANCELLABLE, PROMOTABLE, DeadJob, JobRecord, JobState
 
-COUNTER_SHARDS = 16
-TTL_ATTRIBUTE = "expiresAt"  # the table's TimeToLiveSpecification in template.yaml
 DEAD_RETENTION = 14 * 86400  # the SQS DLQ's longest retention
 UNFINISHED_RETENTION = 14 * 86400  # beyond JOB_RETENTION: a job may wait that long on its queue
-_JSON_FIELDS = {"payload", "result"}
 _COUNTED = ("completed", "failed", "retrying")
 FINISHED = (JobState.completed, JobState.dead, JobState.cancelled)  # a delivery of these is dropped
 
 
-def encode_item(job: JobRecord) -> dict[str, Any]:
-    item: dict[str, Any] = {}
-    for name in JobRecord.model_fields:
-        value = getattr(job, name)
-        if name in _JSON_FIELDS:
-            item[name] = {"S": json.dumps(value)}
-        elif value is None:
-            continue
-        elif isinstance(value, bool):
-            item[name] = {"BOOL": value}
-        elif isinstance(value, int | float):
-            item[name] = {"N": repr(value)}
-        else:
-            item[name] = {"S": value.value if isinstance(value, Enum) else str(value)}
-    return item
-
-
-def decode_item(item: dict[str, Any]) -> JobRecord:
-    data: dict[str, Any] = {}
-    for name, typed in item.items():
-        if name not in JobRecord.model_fields:
-            continue
-        kind, value = next(iter(typed.items()))
-        if name in _JSON_FIELDS:
-            data[name] = json.loads(value)
-        elif kind == "N":
-            data[name] = float(value) if "." in value or "e" in value.lower() else int(value)
-        else:
-            data[name] = value
-    return JobRecord.model_validate(data)
-
-
-def counter_key(queue: str, shard: int) -> dict[str, Any]:
-    return {"pk": {"S": f"counter#{shard}" if queue == DEFAULT_QUEUE else f"counter#{queue}#{shard}"}}
-
-
-def shard_of(job_id: str) -> dict[str, Any]:
-    """The counter item a job's moves are counted on: its queue's, the shard fixed by its id."""
-    return counter_key(job_queue(job_id), zlib.crc32(job_id.encode()) % COUNTER_SHARDS)
-
-
-def queue_flag(queue: str) -> dict[str, Any]:
-    return {"pk": {"S": f"queue#{queue}"}}
-
-
-def job_key(job_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"job#{job_id}"}}
-
-
-def number(value: float) -> dict[str, str]:
-    return {"N": repr(value)}
-
-
-def expires_at(now: float, seconds: float) -> dict[str, str]:
-    """The TTL attribute `seconds` after `now`, rounded up: TTLs are whole seconds, and rounding down
-    would let an item read as absent up to a second before its retention ends."""
-    return number(math.ceil(now + seconds))
+def stale(job: JobRecord, record: JobRecord) -> bool:
+    """A message from before the job was promoted (`job`: its copy, whose promotions is the message's
+    generation): dropped, as the promotion's own message runs the job. While the record is pending
+    the promotion's message may not be sent (a failed send): the older one may then run it."""
+    return job.promotions < record.promotions and record.state != JobState.pending
 
 
 class ConditionFailed(Exception):
@@ -143,9 +97,14 @@ class JobTable:
             {"Item": held, "ConditionExpression": f"{absent} OR {TTL_ATTRIBUTE} < :now",
              "ExpressionAttributeValues": {":now": number(now)}, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"})
 
-    def replace_pending(self, job: JobRecord, now: float) -> None:
-        """Write the record as pending whatever was there (a replay: attempts start again)."""
+    def replace_pending(self, job: JobRecord, now: float) -> JobRecord:
+        """Write the record as pending whatever was there (a replay: attempts start again), keeping its
+        generation (promotions): a delayed message from before a promotion stays stale. Returns what was written."""
+        old = self.get(job.id)
+        if old is not None and old.promotions:
+            job = job.model_copy(update={"promotions": old.promotions})
         self.call("put_item", TableName=self.table, Item=self._pending_item(job, now))
+        return job
 
     def mark_queued(self, job_id: str, state: JobState = JobState.queued) -> None:
         """pending -> queued (or scheduled, for a delayed message) once its message is on the queue (a
@@ -174,7 +133,11 @@ class JobTable:
         """One state move of a job, conditional on the state it leaves, with its counter change."""
         names = {f"#{n}": n for n in sets} | {"#state": "state"}
         values = {f":{n}": v for n, v in sets.items()} | {":leaving": {"S": leaving}}
-        update = "SET " + ", ".join(f"#{n} = :{n}" for n in sets) + (f" REMOVE {', '.join(removes)}" if removes else "")
+        if "errors" in sets:  # appended to the list, not set
+            values[":none"] = {"L": []}
+        appended = "#errors = list_append(if_not_exists(#errors, :none), :errors)"
+        update = "SET " + ", ".join(f"#{n} = :{n}" if n != "errors" else appended for n in sets)
+        update += f" REMOVE {', '.join(removes)}" if removes else ""
         move = {"Key": job_key(job_id), "UpdateExpression": update, "ConditionExpression": "#state = :leaving",
                 "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
         if counter is None:
@@ -201,7 +164,7 @@ class JobTable:
                 except ConditionFailed:
                     continue
                 record = job.model_copy(update={"state": JobState.pending})
-            if record.state in FINISHED:
+            if record.state in FINISHED or stale(job, record):
                 return None
             sets = {"state": {"S": "active"}, "attempts": number(attempt), "updatedAt": number(now)}
             try:
@@ -227,6 +190,36 @@ class JobTable:
             return record.state
         raise aws_unavailable(RuntimeError("the job's state kept changing"), "cancel", "dynamodb")
 
+    def promote(self, job_id: str, now: float) -> tuple[JobState | None, JobRecord | None]:
+        """A scheduled or retrying job -> pending, one promotion more (its message's generation: the
+        delayed message, of the generation before, is dropped when it arrives; stale()). The state
+        found, and the record as promoted (None when it was not)."""
+        for _ in range(3):  # a runner may start it between the read and the write
+            record = self.get(job_id)
+            if record is None or record.state not in PROMOTABLE:
+                return (record.state if record else None), None
+            sets = {"state": {"S": JobState.pending.value}, "updatedAt": number(now),
+                    "promotions": number(record.promotions + 1)}
+            try:
+                self._move(job_id, record.state, sets, "retrying" if record.state == JobState.retrying else None, -1,
+                           removes=("nextAttemptAt", "runAt"))
+            except ConditionFailed:
+                continue
+            return record.state, record.model_copy(update={"state": JobState.pending, "updatedAt": now, "runAt": None,
+                                                           "nextAttemptAt": None, "promotions": record.promotions + 1})
+        raise aws_unavailable(RuntimeError("the job's state kept changing"), "promote", "dynamodb")
+
+    def progress(self, job_id: str, fraction: float, note: str) -> None:
+        """The job's progress, in one conditional update: written only while it is active."""
+        try:
+            self.call("update_item", TableName=self.table, Key=job_key(job_id),
+                      UpdateExpression="SET progress = :p, progressNote = :n", ConditionExpression="#s = :active",
+                      ExpressionAttributeNames={"#s": "state"},
+                      ExpressionAttributeValues={":p": number(fraction), ":n": {"S": note},
+                                                 ":active": {"S": "active"}})
+        except ConditionFailed:
+            pass  # finished (or gone) before the report was written
+
     def forget(self, job_id: str) -> JobState | None:
         """Delete a completed or cancelled record (one conditional delete); the state found, None if unknown."""
         try:
@@ -248,18 +241,19 @@ class JobTable:
         except ConditionFailed:
             pass  # finished by another delivery: counted once
 
-    def retrying(self, job_id: str, error: str, next_attempt_at: float, now: float) -> None:
+    def retrying(self, job_id: str, error: str, next_attempt_at: float, now: float, attempt: int) -> None:
         try:
             self._move(job_id, "active", {"state": {"S": "retrying"}, "lastError": {"S": error},
-                                          "nextAttemptAt": number(next_attempt_at), "updatedAt": number(now)},
-                       "retrying")
+                                          "nextAttemptAt": number(next_attempt_at), "updatedAt": number(now),
+                                          "errors": attempt_error(attempt, error, now)}, "retrying")
         except ConditionFailed:
             pass
 
     def dead(self, entry: DeadJob, delivered: bool) -> None:
         sets = {"state": {"S": "dead"}, "lastError": {"S": entry.error}, "finishedAt": number(entry.failedAt),
                 "updatedAt": number(entry.failedAt), "attempts": number(entry.attempts),
-                "dlqPending": {"BOOL": not delivered}, TTL_ATTRIBUTE: expires_at(entry.failedAt, DEAD_RETENTION)}
+                "dlqPending": {"BOOL": not delivered}, TTL_ATTRIBUTE: expires_at(entry.failedAt, DEAD_RETENTION),
+                "errors": attempt_error(entry.attempts, entry.error, entry.failedAt)}
         try:
             self._move(entry.jobId, "active", sets, "failed")
         except ConditionFailed:

@@ -35,11 +35,15 @@ log = logging.getLogger("forkline.sqs")
 
 
 def job_message(job: JobRecord) -> str:
+    """The message of a job: with `generation` (its promotions) and the `attempts` made before it
+    once it was promoted, so the promotion's message counts on from them."""
     body = {"id": job.id, "type": job.type, "payload": job.payload, "maxAttempts": job.maxAttempts}
     if job.replays:
         body["replays"] = job.replays  # read back by the SQS DLQ when the redrive policy moves it
     if job.requestId:
         body["requestId"] = job.requestId
+    if job.promotions:
+        body["generation"], body["attempts"] = job.promotions, job.attempts
     return json.dumps(body)
 
 
@@ -48,7 +52,8 @@ def job_from_message(body: str, now: float) -> JobRecord:
     message = json.loads(body)
     return JobRecord(id=message["id"], type=message["type"], payload=message["payload"], state=JobState.queued,
                      maxAttempts=message["maxAttempts"], replays=message.get("replays", 0),
-                     requestId=message.get("requestId"), createdAt=now, updatedAt=now)
+                     requestId=message.get("requestId"), createdAt=now, updatedAt=now,
+                     promotions=message.get("generation", 0), attempts=message.get("attempts", 0))
 
 
 class SQSJobQueue:
@@ -117,8 +122,7 @@ class SQSJobQueue:
         return None
 
     def requeue(self, job: JobRecord) -> None:
-        self.table.replace_pending(job, time.time())
-        self._send(job)
+        self._send(self.table.replace_pending(job, time.time()))
 
     def list_jobs(self, states: list[str], queues: list[str], job_type: str | None, limit: int,
                   cursor: str | None) -> tuple[list[JobRecord], str | None]:
@@ -136,6 +140,20 @@ class SQSJobQueue:
 
     def forget(self, job_id: str) -> JobState | None:
         return self.table.forget(job_id)
+
+    def promote(self, job_id: str, now: float) -> tuple[JobState | None, bool]:
+        """A delayed SQS message cannot be made visible early: the record moves to pending with one
+        promotion more, and a new message of that generation is sent (then the record says queued).
+        The delayed one is dropped when it arrives (job_table.stale). A failed send answers 503 and
+        leaves the record pending: the delayed message then runs the job at its time."""
+        found, promoted = self.table.promote(job_id, now)
+        if promoted is None:
+            return found, False
+        self._send(promoted)
+        return found, True
+
+    def progress(self, job_id: str, fraction: float, note: str) -> None:
+        self.table.progress(job_id, fraction, note)
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Per queue: waiting: SQS's visible messages; active: its in-flight ones less the jobs waiting
@@ -184,8 +202,8 @@ class SQSJobQueue:
         self.table.completed(job_id, result, now, retention)
         self.lists.add(job_queue(job_id), "completed", now)
 
-    def retrying(self, job_id: str, error: str, next_attempt_at: float, now: float) -> None:
-        self.table.retrying(job_id, error, next_attempt_at, now)
+    def retrying(self, job_id: str, error: str, next_attempt_at: float, now: float, attempt: int) -> None:
+        self.table.retrying(job_id, error, next_attempt_at, now, attempt)
         self.lists.add(job_queue(job_id), "retried", now)
 
     def dead(self, entry: DeadJob, delivered: bool) -> None:

@@ -35,6 +35,7 @@ from adapters.http.resources import (
     DeadLettersReplayResource,
     DeadLettersResource,
     HealthResource,
+    JobPromoteResource,
     JobRecordResource,
     JobResource,
     JobsResource,
@@ -140,6 +141,10 @@ ROUTES: tuple[Route, ...] = (
         Operation("get", "A job's state and result", {200: JobRecord}, (401, 403, 404, 500, 503),
                   parameters=(JOB_ID_PARAMETER,)),
         Operation("delete", "Cancel a job that has not started (queued, retrying, or pending in the cloud shape)",
+                  {200: JobRecord}, (401, 403, 404, 409, 500, 503), parameters=(JOB_ID_PARAMETER,)),
+    ), protected=True),
+    Route("/jobs/{job_id}/promote", lambda d: JobPromoteResource(d.jobs, d.clock), (
+        Operation("post", "Start a scheduled or retrying job now (on SQS: a new message; the delayed one is dropped)",
                   {200: JobRecord}, (401, 403, 404, 409, 500, 503), parameters=(JOB_ID_PARAMETER,)),
     ), protected=True),
     Route("/jobs/{job_id}/record", lambda d: JobRecordResource(d.jobs), (

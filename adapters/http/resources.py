@@ -118,6 +118,15 @@ class JobResource:
 
 
 @dataclass
+class JobPromoteResource:
+    jobs: JobQueue
+    clock: Callable[[], float]
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
+        resp.media = routes.promote_job(job_id_param(job_id), self.jobs, self.clock()).model_dump(mode="json")
+
+
+@dataclass
 class JobRecordResource:
     jobs: JobQueue
 

@@ -22,6 +22,7 @@ from huey.api import Task, TaskWrapper
 from adapters.huey.outbox import DeadLetterOutbox
 from adapters.huey.running import Outcome, RunningJob
 from adapters.huey.storage import LeasedRedisStorage
+from adapters.job_progress import JobProgressWriter
 from adapters.job_timeout import JobWatchdog
 from adapters.logs import REQUEST_ID, FastLogger
 from adapters.redis.client import RedisTarget
@@ -29,6 +30,7 @@ from adapters.redis.framing import MESSAGE_FORMAT, frame_message, framed_job_id,
 from adapters.redis.keys import QueueKeys
 from adapters.redis.queue_store import QueueStore
 from functions.attempts import Backoff, Failure, Retry, after_failure, describe
+from functions.context import JobContext
 from functions.jobs import job_timeout, run_job
 from functions.models import DeadJob, JobRecord
 from functions.ports import DeadLetterQueue, JobMetrics
@@ -188,6 +190,12 @@ class ForklineHuey(RedisHuey):
         assert self.outbox is not None, "configure() first"
         return Outcome.RECORDED if self.outbox.bury(decision.entry, message) else Outcome.HELD
 
+    def context(self, task: Task) -> JobContext:
+        """The running job's context (functions/context.py): its progress goes to its record."""
+        assert self.jobs is not None, "configure() first"
+        return JobContext(task.id, running(task).attempt, self.keys.queue, task.args[0],
+                          JobProgressWriter(self.jobs.progress), time.monotonic)
+
     def _mark_started(self, task: Task) -> None:
         job = running(task)
         job.started, job.started_at = True, time.perf_counter()
@@ -226,16 +234,18 @@ def queue_huey(queue_keys: QueueKeys) -> ForklineHuey:
     """The Huey instance of one queue's keyspace (one per process), with the job task registered."""
     huey = ForklineHuey(queue_keys)
 
-    def run_job_task(type_name: str, payload: dict[str, Any], request_id: str = "", replays: int = 0) -> Any:
+    def run_job_task(type_name: str, payload: dict[str, Any], request_id: str = "", replays: int = 0,
+                     task: Task | None = None) -> Any:
         """`request_id`: the X-Request-ID that submitted it; `replays`: times it came back from the DLQ
-        (messages from before these existed have neither)."""
+        (messages from before these existed have neither); `task`: Huey's (context=True), not in the message."""
+        assert task is not None
         with huey.watchdog.limit(*job_timeout(type_name, huey.watchdog.timeout)):
-            return run_job(type_name, payload)
+            return run_job(type_name, payload, huey.context(task))
 
     # Every queued message names its task as `<module>.<name>`: the module is the one this code lived
     # in when the first messages were written, so that messages of every earlier version still run.
     run_job_task.__module__ = TASK_MODULE
-    huey.run_job_task = huey.task(name="forkline.run_job")(run_job_task)
+    huey.run_job_task = huey.task(name="forkline.run_job", context=True)(run_job_task)
     return huey
 
 

@@ -147,7 +147,7 @@ class RedisHandle:
     def run_acknowledged(self, script: LuaScript, keys: list[Any], args: list[Any]) -> Any:
         """`run`, then, with REDIS_REPLICA_ACKS > 0, `WAIT` on the same connection (WAIT cannot run in a
         script) in the same round trip: NotAcknowledged unless that many replicas have everything the
-        primary wrote up to the script. For the writes that create or re-queue a job, and cancel one."""
+        primary wrote up to the script. For the writes that create or re-queue a job, and cancel or promote one."""
         if not self.replica_acks:
             return self.run(script, keys, args)
         wait = (ACK_MARK, ("WAIT", self.replica_acks, self.ack_timeout_ms))

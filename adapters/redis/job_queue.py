@@ -56,6 +56,9 @@ class RedisJobQueue:
         """Cancelled records are kept JOB_RETENTION seconds, like completed ones."""
         return self.store_for(job_id).cancel(job_id, now)
 
+    def promote(self, job_id: str, now: float) -> tuple[JobState | None, bool]:
+        return self.store_for(job_id).promote(job_id, now)
+
     def list_jobs(self, states: list[str], queues: list[str], job_type: str | None, limit: int,
                   cursor: str | None) -> tuple[list[JobRecord], str | None]:
         return self.lists.list_jobs(states, queues, job_type, limit, cursor)

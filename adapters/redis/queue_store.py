@@ -21,12 +21,13 @@ from adapters.redis.keys import QueueKeys
 from functions.jobs import DEFAULT_PRIORITY
 from functions.models import DeadJob, JobRecord, JobState
 
-_INT_FIELDS = {"attempts", "maxAttempts", "replays", "priority", "retention"}
-_FLOAT_FIELDS = {"createdAt", "updatedAt", "nextAttemptAt", "finishedAt", "runAt"}
-_JSON_FIELDS = {"payload", "result"}
+_INT_FIELDS = {"attempts", "maxAttempts", "replays", "priority", "retention", "promotions"}
+_FLOAT_FIELDS = {"createdAt", "updatedAt", "nextAttemptAt", "finishedAt", "runAt", "progress"}
+_JSON_FIELDS = {"payload", "result", "errors"}
 _FLAG_FIELDS = {"dlqPending"}  # stored as "1" only while true
 # Left out at these values (most jobs: fewer hash fields); a flag is stored as "1" only while true.
-_OMITTED_AT: dict[str, object] = {"replays": 0, "priority": DEFAULT_PRIORITY, **dict.fromkeys(_FLAG_FIELDS, False)}
+_OMITTED_AT: dict[str, object] = {"replays": 0, "priority": DEFAULT_PRIORITY, "promotions": 0, "errors": [],
+                                  **dict.fromkeys(_FLAG_FIELDS, False)}
 _NEVER = object()
 COUNTED = ("waiting", "active", "delayed", "completed", "failed", "dlqPending", "paused")
 OTHER_PRIORITIES = [p for p in range(10) if p != DEFAULT_PRIORITY]
@@ -45,7 +46,9 @@ def encode_record(job: JobRecord) -> list[str]:
     for name, value in job.__dict__.items():  # the fields, in order, without pydantic's attribute lookup
         if value is None or _OMITTED_AT.get(name, _NEVER) == value:
             continue
-        if name in _JSON_FIELDS:
+        if name == "errors":
+            value = json.dumps([e.model_dump() for e in value])
+        elif name in _JSON_FIELDS:
             value = json.dumps(value)
         elif name in _FLAG_FIELDS:
             value = "1"
@@ -112,6 +115,22 @@ class QueueStore:
         except RedisError as exc:
             raise unavailable(exc) from None
         return JobState(found.decode() if isinstance(found, bytes) else found) if found else None
+
+    def promote(self, job_id: str, now: float) -> tuple[JobState | None, bool]:
+        k = self.keys
+        try:
+            found, promoted = self.redis.run_acknowledged(scripts.PROMOTE, [k.job(job_id), k.schedule, k.list,
+                                                                            k.priorities], [now])
+        except RedisError as exc:
+            raise unavailable(exc) from None
+        state = found.decode() if isinstance(found, bytes) else found
+        return (JobState(state) if state else None), bool(promoted)
+
+    def progress(self, job_id: str, fraction: float, note: str) -> None:
+        try:
+            self.redis.run(scripts.PROGRESS, [self.keys.job(job_id)], [repr(fraction), note])
+        except RedisError as exc:
+            raise unavailable(exc) from None
 
     def forget(self, job_id: str) -> JobState | None:
         try:

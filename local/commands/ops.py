@@ -1,4 +1,4 @@
-"""Operator commands over the HTTP API: stats, queues list/pause/resume, jobs show/cancel, workers,
+"""Operator commands over the HTTP API: stats, queues list/pause/resume, jobs show/cancel/promote, workers,
 dlq list/show/replay/delete/purge.
 
 Human tables by default, `--json` for scripts; exit status 1 with one line when the API is
@@ -43,6 +43,7 @@ def add_arguments(sub: Any) -> None:
     history.add_argument("--step", choices=("minute", "hour"), default="minute")
     history.add_argument("--since", type=float, metavar="SECONDS_AGO", help="default: an hour (minute) or a day")
     jobs_sub.add_parser("cancel", help="cancel a job that has not started").add_argument("id")
+    jobs_sub.add_parser("promote", help="start a scheduled or retrying job now").add_argument("id")
     sub.add_parser("workers", help="live consumers", description="The live consumers (GET /workers)")
     dlq = sub.add_parser("dlq", help="the dead-letter queue", description="Operate the dead-letter queue")
     dlq_sub = dlq.add_subparsers(dest="action", required=True)
@@ -129,9 +130,11 @@ def cmd_jobs_list(args: argparse.Namespace, api: ApiClient) -> int:
     page = api.call("GET", "/jobs", query={"state": args.state, "queue": args.queue, "type": args.type,
                                             "limit": args.limit, "cursor": args.cursor})
     rows = [{**j, "updatedAt": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(j["updatedAt"])),
+             "progress": "" if j.get("progress") is None else f"{j['progress']:.0%}",
              "error": (j.get("lastError") or "")[:50]} for j in page["items"]]
     more = f"\nnext page: --cursor {page['cursor']}" if page["cursor"] else ""
-    show(page, args.json, lambda _: table(rows, ["id", "queue", "type", "state", "attempts", "updatedAt", "error"])
+    show(page, args.json, lambda _: table(rows, ["id", "queue", "type", "state", "attempts", "progress", "updatedAt",
+                                                              "error"])
          + more)
     return 0
 
@@ -164,6 +167,12 @@ def cmd_history(args: argparse.Namespace, api: ApiClient) -> int:
 def cmd_job_cancel(args: argparse.Namespace, api: ApiClient) -> int:
     job = api.call("DELETE", f"/jobs/{args.id}")
     show(job, args.json, lambda j: f"{j['id']} cancelled")
+    return 0
+
+
+def cmd_job_promote(args: argparse.Namespace, api: ApiClient) -> int:
+    job = api.call("POST", f"/jobs/{args.id}/promote")
+    show(job, args.json, lambda j: f"{j['id']} {j['state']}: it starts now")
     return 0
 
 
@@ -263,6 +272,7 @@ COMMANDS: dict[tuple[str, str | None], Callable[[argparse.Namespace, ApiClient],
     ("queues", "resume"): cmd_queue_pause,
     ("jobs", "show"): cmd_job,
     ("jobs", "cancel"): cmd_job_cancel,
+    ("jobs", "promote"): cmd_job_promote,
     ("jobs", "list"): cmd_jobs_list,
     ("history", None): cmd_history,
     ("workers", None): cmd_workers,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from adapters.aws.job_table import TTL_ATTRIBUTE
+from adapters.aws.job_items import TTL_ATTRIBUTE
 from local.cloud_emulation.cloud_template import evaluate, yaml_load
 
 ROOT = Path(__file__).resolve().parents[2]

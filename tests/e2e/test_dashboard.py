@@ -1,21 +1,19 @@
 """The dashboard in a real headless Chromium (Debian's chromium + chromium-driver, driven by selenium)
-against `forkline run` on Redis: live counts, a dead job replayed from the page, untrusted text
-rendered as text, the API key asked for and kept for the session."""
+at 1280x800 against `forkline run` on Redis: live counts, a dead job replayed from the page, untrusted text
+rendered as text, the API key asked for and kept for the session. The job lists, progress, promote and
+cancel, the chart from the history and the page's width: tests/e2e/test_dashboard_jobs.py."""
 
-import os
 import signal
 import time
 
 import pytest
-from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from harness.processes import Forkline, wait_until
+from tests.e2e.browser import KEY, chromium, click, post, text
 
-KEY = "dash-key-1"
 XSS = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
 
 
@@ -29,31 +27,7 @@ def stack(tmp_path, redis_url):
 
 @pytest.fixture
 def browser():
-    assert os.path.exists("/usr/bin/chromedriver"), "chromium-driver is missing: `make test` installs it"
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1100,1400"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    driver.set_page_load_timeout(20)
-    yield driver
-    driver.quit()  # chromedriver and its browser, stopped by the service that started them
-
-
-def post(stack, body):
-    status, _, data = stack.request("POST", "/jobs", body, headers={"X-API-Key": KEY})
-    assert status == 202
-    return data["jobId"]
-
-
-def text(driver, element_id):
-    return driver.find_element(By.ID, element_id).text
-
-
-def click(wait, selector):
-    """Find and click in one retried step: the live tables re-render every refresh, so an element
-    found a moment ago may be gone (stale) by the time it is clicked."""
-    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, selector).click() or True)
+    yield from chromium()
 
 
 def test_the_dashboard_live_with_a_replay_from_the_page_and_no_script_from_a_job(stack, browser, tmp_path):
@@ -84,7 +58,7 @@ def test_the_dashboard_live_with_a_replay_from_the_page_and_no_script_from_a_job
 
     browser.find_element(By.ID, "job-id").send_keys(good)
     browser.find_element(By.ID, "job-form").submit()
-    wait.until(lambda d: '"state": "completed"' in text(d, "job"))
+    wait.until(lambda d: "completed" in text(d, "job-fields") and "fine" in text(d, "job-payload"))
 
     click(wait, f'tr[data-job="{bad}"] button.replay')
     browser.switch_to.alert.dismiss()  # asked first: nothing happens when refused

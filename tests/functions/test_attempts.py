@@ -32,7 +32,7 @@ class MemoryOutcomes:
     def completed(self, job_id, result, now, retention=None):
         self._move(job_id, JobState.completed, result=result, finishedAt=now)
 
-    def retrying(self, job_id, error, next_attempt_at, now):
+    def retrying(self, job_id, error, next_attempt_at, now, attempt):
         self._move(job_id, JobState.retrying, lastError=error, nextAttemptAt=next_attempt_at)
 
     def dead(self, entry, delivered):

@@ -1,12 +1,15 @@
 // The forkline dashboard: plain DOM, no framework, no build step.
-// Everything that comes from a job (payload, error, traceback) is set with textContent,
-// never parsed as HTML; the page's Content-Security-Policy forbids inline scripts anyway.
+// Everything that comes from a job (payload, error, traceback, progress note) is set with textContent
+// or as an attribute's value, never parsed as HTML; the page's Content-Security-Policy forbids inline
+// scripts anyway.
 "use strict";
 
 const KEY = "forkline.apiKey";
-const POINTS = 150; // 5 minutes of 2 s samples
-const history = []; // {completed, failed} per second
-let last = null;
+const STATES = ["queued", "scheduled", "active", "retrying", "completed", "dead", "cancelled", "pending"];
+const PROMOTABLE = ["scheduled", "retrying"];
+const CANCELLABLE = ["pending", "queued", "scheduled", "retrying"];
+const PAGE = 20;
+const view = { state: "active", pages: [null], page: 0, next: null, hours: 1, job: null, queuesListed: false };
 
 function el(id) { return document.getElementById(id); }
 
@@ -16,6 +19,46 @@ function cell(row, text, className) {
   if (className) td.className = className;
   row.appendChild(td);
   return td;
+}
+
+function clipped(row, text, className) {  // cut with an ellipsis by the style sheet; the whole text on hover
+  const td = cell(row, text, className);
+  td.title = td.textContent;
+  return td;
+}
+
+function idCell(row, jobId, anchor, open) {  // the job's id, cut to the column, opening its detail
+  const link = document.createElement("a");
+  link.href = anchor;
+  link.textContent = link.title = jobId;
+  link.addEventListener("click", guard(async () => { await open(); el(anchor.slice(1)).scrollIntoView(); }));
+  const td = row.insertCell();
+  td.className = "clip";
+  td.appendChild(link);
+}
+
+function time(seconds) { return seconds ? new Date(seconds * 1000).toISOString().replace("T", " ").slice(0, 19) : ""; }
+
+function ago(seconds) {
+  const s = Math.max(0, Date.now() / 1000 - seconds);
+  return s < 90 ? s.toFixed(0) + " s ago" : s < 5400 ? (s / 60).toFixed(0) + " min ago" : (s / 3600).toFixed(1) + " h ago";
+}
+
+function button(label, className, action) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = label;
+  b.className = className;
+  b.addEventListener("click", guard(action));
+  return b;
+}
+
+function progressBar(job) {
+  const bar = document.createElement("progress");
+  bar.max = 1;
+  bar.value = job.progress;
+  bar.title = Math.round(job.progress * 100) + "%" + (job.progressNote ? ": " + job.progressNote : "");
+  return bar;
 }
 
 async function api(method, path, body) {
@@ -52,23 +95,34 @@ function drawCounts(stats) {
   }
 }
 
-function drawChart() {
+// The chart: GET /queue/history when the page opens (the last hour per minute, or 24 h per hour: each
+// step's default span), read again every 10 s.
+async function refreshHistory() {
+  const step = view.hours === 1 ? "minute" : "hour";
+  const history = await api("GET", "/queue/history?" + new URLSearchParams({ step }));
+  const buckets = history.buckets;
   const canvas = el("chart");
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, canvas.width, canvas.height);
-  const top = Math.max(1, ...history.map((p) => Math.max(p.completed, p.failed)));
+  const top = Math.max(1, ...buckets.map((b) => Math.max(b.completed, b.failed)));
   for (const [field, color] of [["completed", "#2a7"], ["failed", "#c33"]]) {
     ctx.strokeStyle = color;
     ctx.beginPath();
-    history.forEach((p, i) => {
-      const x = (i / (POINTS - 1)) * canvas.width;
-      const y = canvas.height - (p[field] / top) * (canvas.height - 10);
+    buckets.forEach((b, i) => {
+      const x = (i / Math.max(1, buckets.length - 1)) * canvas.width;
+      const y = canvas.height - (b[field] / top) * (canvas.height - 14);
       if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
     });
     ctx.stroke();
   }
   ctx.fillStyle = "#666";
-  ctx.fillText(top.toFixed(1) + "/s", 4, 12);
+  ctx.fillText(top + " / " + (step === "minute" ? "min" : "h"), 4, 12);
+  el("chart-step").textContent = step;
+  // What is drawn, for a reader of the page (and its tests): points, and the jobs they add up to.
+  canvas.dataset.points = String(buckets.length);
+  canvas.dataset.completed = String(buckets.reduce((sum, b) => sum + b.completed, 0));
+  canvas.dataset.failed = String(buckets.reduce((sum, b) => sum + b.failed, 0));
+  for (const b of document.querySelectorAll(".range-button")) b.disabled = Number(b.dataset.hours) === view.hours;
 }
 
 function drawQueues(queues) {
@@ -80,14 +134,18 @@ function drawQueues(queues) {
     cell(row, name);
     for (const field of ["waiting", "active", "delayed", "completed", "failed", "dlq"]) cell(row, q[field]);
     cell(row, q.paused ? "paused" : "running", "state");
-    const button = document.createElement("button");
-    button.textContent = q.paused ? "Resume" : "Pause";
-    button.className = q.paused ? "resume" : "pause";
-    button.addEventListener("click", guard(async () => {
+    row.insertCell().appendChild(button(q.paused ? "Resume" : "Pause", q.paused ? "resume" : "pause", async () => {
       await api("POST", "/queues/" + encodeURIComponent(name) + (q.paused ? "/resume" : "/pause"));
       await refreshStats();
     }));
-    row.insertCell().appendChild(button);
+  }
+  if (!view.queuesListed) {
+    for (const name of Object.keys(queues)) {
+      const option = document.createElement("option");
+      option.value = option.textContent = name;
+      el("jobs-queue").appendChild(option);
+    }
+    view.queuesListed = true;
   }
 }
 
@@ -95,26 +153,123 @@ async function refreshStats() {
   const stats = await api("GET", "/queue/stats");
   drawCounts(stats);
   drawQueues(stats.queues || {});
-  const now = Date.now() / 1000;
-  if (last) {
-    const seconds = Math.max(0.001, now - last.at);
-    history.push({ completed: Math.max(0, stats.completed - last.completed) / seconds,
-                   failed: Math.max(0, stats.failed - last.failed) / seconds });
-    if (history.length > POINTS) history.shift();
+}
+
+function drawTabs() {
+  const tabs = el("tabs");
+  tabs.replaceChildren();
+  for (const state of STATES) {
+    const tab = button(state, "tab" + (state === view.state ? " current" : ""), async () => {
+      view.state = state;
+      view.pages = [null];
+      view.page = 0;
+      drawTabs();
+      await refreshJobs();
+    });
+    tab.dataset.state = state;
+    tabs.appendChild(tab);
   }
-  last = { at: now, completed: stats.completed, failed: stats.failed };
-  drawChart();
+}
+
+// The current tab's page of GET /jobs, newest first; read again every 2 s (progress moves).
+async function refreshJobs() {
+  const query = { state: view.state, limit: String(PAGE) };
+  if (el("jobs-queue").value) query.queue = el("jobs-queue").value;
+  if (el("jobs-type").value) query.type = el("jobs-type").value;
+  if (view.pages[view.page]) query.cursor = view.pages[view.page];
+  const page = await api("GET", "/jobs?" + new URLSearchParams(query));
+  const body = el("jobs").tBodies[0];
+  body.replaceChildren();
+  for (const job of page.items) {
+    const row = body.insertRow();
+    row.dataset.job = job.id;
+    row.dataset.state = job.state;
+    idCell(row, job.id, "#job-panel", () => showJob(job.id));
+    clipped(row, job.queue, "clip"); clipped(row, job.type, "clip");
+    cell(row, job.attempts + " / " + job.maxAttempts);
+    const progress = row.insertCell();
+    progress.className = "progress";
+    if (job.progress !== null && job.progress !== undefined) progress.appendChild(progressBar(job));
+    cell(row, ago(job.updatedAt)).title = time(job.updatedAt);
+    clipped(row, job.lastError, "clip error");
+    const actions = row.insertCell();
+    if (PROMOTABLE.includes(job.state)) actions.appendChild(button("Start now", "promote", () => promote(job.id)));
+    if (CANCELLABLE.includes(job.state)) actions.appendChild(button("Cancel", "cancel", () => cancel(job.id)));
+  }
+  el("jobs-empty").hidden = page.items.length > 0;
+  view.next = page.cursor;
+  el("jobs-next").disabled = !page.cursor;
+  el("jobs-first").disabled = view.page === 0;
+}
+
+async function promote(jobId) {
+  await api("POST", "/jobs/" + encodeURIComponent(jobId) + "/promote");
+  await refreshJobs();
+}
+
+async function cancel(jobId) {
+  if (!confirm("Cancel job " + jobId + "? It will not run.")) return;
+  await api("DELETE", "/jobs/" + encodeURIComponent(jobId));
+  await refreshJobs();
+}
+
+function field(list, name, value) {
+  if (value === null || value === undefined || value === "") return null;
+  const dt = document.createElement("dt");
+  dt.textContent = name;
+  const dd = document.createElement("dd");
+  if (value instanceof Node) dd.appendChild(value); else dd.textContent = String(value);
+  dd.dataset.field = name;
+  list.append(dt, dd);
+  return dd;
+}
+
+// One job's detail: GET /jobs/{id}, read again every 2 s while it is shown.
+async function showJob(jobId) {
+  const job = await api("GET", "/jobs/" + encodeURIComponent(jobId));
+  view.job = jobId;
+  el("job-detail").hidden = false;
+  const fields = el("job-fields");
+  fields.replaceChildren();
+  field(fields, "id", job.id);
+  field(fields, "state", job.state);
+  field(fields, "queue", job.queue);
+  field(fields, "type", job.type);
+  field(fields, "attempts", job.attempts + " of " + job.maxAttempts);
+  if (job.progress !== null && job.progress !== undefined) {
+    const box = document.createElement("span");
+    box.append(progressBar(job), document.createTextNode(" " + Math.round(job.progress * 100) + "% " +
+                                                          (job.progressNote || "")));
+    field(fields, "progress", box);
+  }
+  field(fields, "priority", job.priority);
+  field(fields, "created", time(job.createdAt));
+  field(fields, "updated", time(job.updatedAt));
+  field(fields, "runs at", time(job.runAt));
+  field(fields, "next attempt", time(job.nextAttemptAt));
+  field(fields, "finished", time(job.finishedAt));
+  field(fields, "request id", job.requestId);
+  field(fields, "replays", job.replays || null);
+  field(fields, "started early", job.promotions || null);
+  const errors = el("job-errors");
+  errors.replaceChildren();
+  for (const e of job.errors || []) {
+    const item = document.createElement("li");
+    item.textContent = "attempt " + e.attempt + ", " + time(e.at) + ": " + e.error;
+    errors.appendChild(item);
+  }
+  el("job-payload").textContent = JSON.stringify(job.payload, null, 2);
+  el("job-result").textContent = job.result === null ? "" : JSON.stringify(job.result, null, 2);
 }
 
 async function refreshWorkers() {
   const workers = await api("GET", "/workers");
   const body = el("workers").tBodies[0];
   body.replaceChildren();
-  const now = Date.now() / 1000;
   for (const w of workers.items) {
     const row = body.insertRow();
     cell(row, w.host); cell(row, w.pid); cell(row, w.queues.join(", ")); cell(row, w.concurrency); cell(row, w.running.length);
-    cell(row, w.done); cell(row, (now - w.lastBeat).toFixed(1) + " s ago");
+    cell(row, w.done); cell(row, ago(w.lastBeat));
   }
 }
 
@@ -133,21 +288,12 @@ async function refreshDlq() {
   for (const entry of page.items) {
     const row = body.insertRow();
     row.dataset.job = entry.jobId;
-    const link = document.createElement("a");
-    link.href = "#";
-    link.textContent = entry.jobId;
-    link.addEventListener("click", (event) => { event.preventDefault(); showDetail(entry.jobId); });
-    row.insertCell().appendChild(link);
-    cell(row, entry.queue); cell(row, entry.type); cell(row, entry.attempts); cell(row, entry.replays).className = "replays";
-    cell(row, new Date(entry.failedAt * 1000).toISOString()); cell(row, entry.error, "error");
+    idCell(row, entry.jobId, "#detail", () => showDetail(entry.jobId));
+    clipped(row, entry.queue, "clip"); clipped(row, entry.type, "clip"); cell(row, entry.attempts);
+    cell(row, entry.replays, "replays"); cell(row, time(entry.failedAt)); clipped(row, entry.error, "clip error");
     const actions = row.insertCell();
-    for (const [label, act] of [["Replay", replay], ["Delete", remove]]) {
-      const button = document.createElement("button");
-      button.textContent = label;
-      button.className = label.toLowerCase();
-      button.addEventListener("click", guard(() => act(entry.jobId)));
-      actions.appendChild(button);
-    }
+    actions.appendChild(button("Replay", "replay", () => replay(entry.jobId)));
+    actions.appendChild(button("Delete", "delete", () => remove(entry.jobId)));
   }
   el("dlq-total").textContent = page.total + " dead job(s) matching";
 }
@@ -181,6 +327,8 @@ async function purge() {
 async function tick() {
   try {
     await refreshStats();
+    await refreshJobs();
+    if (view.job) await showJob(view.job);
     await refreshWorkers();
     showStatus("live, every 2 s", false);
   } catch (error) {
@@ -195,21 +343,34 @@ function guard(fn) {
   };
 }
 
+function everything() {
+  tick();
+  guard(refreshHistory)();
+  guard(refreshDlq)();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  drawTabs();
   el("key-form").addEventListener("submit", guard(async () => {
     sessionStorage.setItem(KEY, el("key-input").value);
     el("key-panel").hidden = true;
-    await tick();
-    await refreshDlq();
+    everything();
   }));
-  el("job-form").addEventListener("submit", guard(async () => {
-    const job = await api("GET", "/jobs/" + encodeURIComponent(el("job-id").value));
-    el("job").textContent = JSON.stringify(job, null, 2);
+  el("job-form").addEventListener("submit", guard(() => showJob(el("job-id").value)));
+  el("jobs-form").addEventListener("submit", guard(async () => { view.pages = [null]; view.page = 0; await refreshJobs(); }));
+  el("jobs-next").addEventListener("click", guard(async () => {
+    view.pages = view.pages.slice(0, view.page + 1).concat([view.next]);
+    view.page += 1;
+    await refreshJobs();
   }));
+  el("jobs-first").addEventListener("click", guard(async () => { view.pages = [null]; view.page = 0; await refreshJobs(); }));
+  for (const b of document.querySelectorAll(".range-button")) {
+    b.addEventListener("click", guard(async () => { view.hours = Number(b.dataset.hours); await refreshHistory(); }));
+  }
   el("dlq-form").addEventListener("submit", guard(refreshDlq));
   el("purge").addEventListener("click", guard(purge));
-  tick();
-  guard(refreshDlq)();
+  everything();
   setInterval(tick, 2000);
+  setInterval(() => guard(refreshHistory)(), 10000);
   setInterval(() => guard(refreshDlq)(), 10000);
 });

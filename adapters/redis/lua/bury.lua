@@ -7,6 +7,7 @@
 local done = finish(KEYS[1], KEYS[2], KEYS[3], 'dead', 'lastError', ARGV[2], ARGV[3], 'failed', 0, ARGV[5])
 if done == 1 then
   redis.call('HSET', KEYS[1], 'dlqPending', '1', 'dlqEntry', ARGV[4])
+  errors_add(KEYS[1], ARGV[2], ARGV[3])
   redis.call('ZADD', KEYS[4], ARGV[6], ARGV[1])
 end
 return done

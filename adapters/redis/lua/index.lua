@@ -10,6 +10,13 @@ local function index_move(job_key, from, to, at)
   if from and from ~= '' and from ~= to and from ~= 'active' then redis.call('ZREM', tag .. 'jobs:' .. from, id) end
   if to and to ~= 'active' then redis.call('ZADD', tag .. 'jobs:' .. to, at, id) end
 end
+local function errors_add(job_key, error, at)  -- the record's `errors`: a JSON list, oldest first
+  local raw = redis.call('HGET', job_key, 'errors')
+  local errors = raw and cjson.decode(raw) or {}
+  table.insert(errors, {attempt = tonumber(redis.call('HGET', job_key, 'attempts')) or 0, error = error,
+                        at = tonumber(at)})
+  redis.call('HSET', job_key, 'errors', cjson.encode(errors))
+end
 local function history_add(job_key, event, at)
   local key = string.match(job_key, '^(.*:)job:') .. 'history:' .. math.floor(at / 3600)
   if redis.call('HINCRBY', key, math.floor(at / 60) .. ':' .. event, 1) == 1 then

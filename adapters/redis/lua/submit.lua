@@ -29,5 +29,6 @@ if ARGV[5] == '' then
   if ARGV[6] ~= '' then redis.call('SADD', KEYS[3], ARGV[6]) end
 else
   redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
+  redis.call('HSET', KEYS[1], 'scheduleScore', ARGV[5])  -- how promote.lua finds the entry
 end
 return 1

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from adapters import aws_lambda
-from adapters.aws.job_table import COUNTER_SHARDS
+from adapters.aws.job_items import COUNTER_SHARDS
 from tests.adapters.aws.lambda_events import Context, call, post, rest_get, run_jobs, v2
 from tests.stats import template_figures
 

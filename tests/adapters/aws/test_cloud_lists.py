@@ -5,7 +5,7 @@ cancelled, a replay, an expired record), pages follow one another, and the histo
 import json
 import time
 
-from adapters.aws.job_table import TTL_ATTRIBUTE, job_key
+from adapters.aws.job_items import TTL_ATTRIBUTE, job_key
 from tests.adapters.aws.lambda_events import Context, call, post, run_jobs, v2
 
 STATES = ("pending", "queued", "scheduled", "active", "retrying", "completed", "dead", "cancelled")

@@ -4,7 +4,8 @@ import time
 
 import pytest
 
-from adapters.aws.job_table import JobTable, decode_item, encode_item, expires_at
+from adapters.aws.job_items import decode_item, encode_item, expires_at
+from adapters.aws.job_table import JobTable
 from adapters.aws.jobs import SQSJobQueue
 from functions import routes
 from functions.models import DeadJob, JobRecord, JobState

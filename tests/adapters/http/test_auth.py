@@ -14,7 +14,8 @@ PROTECTED = [("POST", "/jobs", 202), ("GET", "/jobs/{job_id}", 200), ("DELETE", 
              ("POST", "/dlq/{job_id}/replay", 202), ("GET", "/workers", 200), ("GET", "/dlq/{job_id}", 200),
              ("DELETE", "/dlq/{job_id}", 204), ("POST", "/dlq/replay", 200), ("POST", "/dlq/purge", 200),
              ("POST", "/queues/{name}/pause", 200), ("POST", "/queues/{name}/resume", 200),
-             ("DELETE", "/jobs/{job_id}/record", 204), ("GET", "/jobs", 200), ("GET", "/queue/history", 200)]
+             ("DELETE", "/jobs/{job_id}/record", 204), ("GET", "/jobs", 200), ("GET", "/queue/history", 200),
+             ("POST", "/jobs/{job_id}/promote", 200)]
 PROTECTED += [("HEAD", route, success) for method, route, success in PROTECTED if method == "GET"]
 VALID = ({"Authorization": f"Bearer {KEY}"}, {"X-API-Key": KEY}, {"X-API-Key": "other-key"},
          {"Authorization": f"bearer   {KEY}  "})
@@ -34,6 +35,9 @@ def call(client, ports, method, route, headers=None):
         body = {"message": "hi", "shouldFail": False}
     elif route == "/jobs/{job_id}":
         path = f"/jobs/{client.simulate_post('/jobs', json={'message': 'x'}, headers={'X-API-Key': KEY}).json['jobId']}"
+    elif route == "/jobs/{job_id}/promote":  # a scheduled job: it can start now
+        job_id = client.simulate_post("/jobs", json={"message": "x", "delay": 60}, headers={"X-API-Key": KEY}).json
+        path = f"/jobs/{job_id['jobId']}/promote"
     elif route == "/jobs/{job_id}/record":  # a cancelled job: its record can be removed
         key = {"X-API-Key": KEY}
         job_id = client.simulate_post("/jobs", json={"message": "x", "delay": 60}, headers=key).json["jobId"]
