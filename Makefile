@@ -17,7 +17,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_NO_PROGRESS := 1
 
-.PHONY: install lock system-packages image-packages bench-packages run run-cloud lint test docs image bench clean
+.PHONY: install lock system-packages image-packages bench-packages run run-cloud lint test docs image grafana bench clean
 
 # Programs the tests run next to forkline, from Debian's packages, installed only when missing
 # (these machines run as root): nginx (the reverse proxy), prometheus (its promtool checks /metrics),
@@ -91,6 +91,10 @@ test: install $(TOOLS_STAMP) system-packages lint
 # when no registry answers (deploy/images/build.sh; docs/deploying.md). Prints the bases chosen and the sizes.
 image: image-packages
 	@sh deploy/images/build.sh
+
+# deploy/grafana/forkline.json from deploy/grafana/dashboard.py (Grafana's SDK, from the lock); a test fails when stale.
+grafana: install
+	$(PY) deploy/grafana/dashboard.py
 
 # The manual (docs/, mkdocs.yml) into site/.
 docs: install

@@ -5,7 +5,8 @@ The supervisor points PROMETHEUS_MULTIPROC_DIR at DATA_DIR/metrics before anythi
 imports prometheus_client (`local.commands.cli` calls `use_directory` first), empties it at
 start and marks each dead child's files dead; every process writes its own files and
 any web worker (GET /metrics) or `forkline worker`'s METRICS_PORT adds them up. Queue
-depths are not stored: they are read from the job store when scraped.
+depths, the oldest waiting job and the consumers are not stored: they are read at each scrape
+(adapters/queue_gauges.py).
 
 Requests and jobs are added up in each process's memory and added to the shared files at
 most a second later (by a flusher thread, at a scrape of that worker, when the process
@@ -20,19 +21,21 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from functions import routes
+from adapters.queue_gauges import QueueGauges
 from functions.jobs import queue_of_type
-from functions.ports import DeadLetterQueue, JobQueue
+from functions.ports import DeadLetterQueue, JobQueue, WorkerRegistry
 
 log = logging.getLogger("forkline.metrics")
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 HTTP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 JOB_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+WAIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 UNTIMED_ROUTES = frozenset({"/health", "/metrics"})  # probes and scrapes: counted, not in the latency histogram
 
 
@@ -82,6 +85,9 @@ class _Metrics:
         self.dead = Counter("forkline_jobs_dead", "Jobs dead after their last attempt", job)
         self.job_duration = Histogram("forkline_job_duration_seconds", "Time one attempt ran, any outcome",
                                       job, buckets=JOB_BUCKETS)
+        self.job_wait = Histogram("forkline_job_wait_seconds", "Time in queue: from when a job became claimable "
+                                  "(queued, or due: a delayed job or a retry) to the start of its attempt", ["queue"],
+                                  buckets=WAIT_BUCKETS)
         self.restarts = Counter("forkline_worker_restarts", "Children replaced by the supervisor",
                                 ["role", "cause"])
         self._children: dict[tuple[Any, ...], Any] = {}
@@ -163,41 +169,6 @@ def families() -> _Metrics:
     return _metrics
 
 
-class QueueDepth:
-    """A collector reading the queue's counts at scrape time."""
-
-    def __init__(self, jobs: JobQueue, dlq: DeadLetterQueue):
-        self.jobs, self.dlq = jobs, dlq
-
-    def collect(self) -> Iterable[Any]:
-        from prometheus_client.core import GaugeMetricFamily
-
-        up = GaugeMetricFamily("forkline_queue_up", "1 when the queue's counts could be read at this scrape")
-        try:
-            stats = routes.queue_stats(self.jobs, self.dlq)
-        except Exception as exc:  # the job store is down: say so, and leave the depths out
-            log.debug("queue depths not read: %s", exc)
-            up.add_metric([], 0)
-            yield up
-            return
-        up.add_metric([], 1)
-        yield up
-        depth = GaugeMetricFamily("forkline_queue_jobs", "Jobs in each named queue by state, read at scrape time",
-                                  labels=["queue", "state"])
-        paused = GaugeMetricFamily("forkline_queue_paused", "1 while the queue is paused", labels=["queue"])
-        for name, figures in stats.queues.items():
-            for state in ("waiting", "active", "delayed"):
-                depth.add_metric([name, state], getattr(figures, state))
-            paused.add_metric([name], int(figures.paused))
-        if stats.queues and all(figures.dlq is not None for figures in stats.queues.values()):
-            for name, figures in stats.queues.items():
-                depth.add_metric([name, "dlq"], figures.dlq or 0)
-        else:  # one DLQ for every queue (the SQS DLQ): its entries are counted without a queue
-            depth.add_metric(["", "dlq"], stats.dlq)
-        yield depth
-        yield paused
-
-
 def exposition(extra: Any | None = None) -> tuple[str, bytes]:
     """Every process's metrics added up (this process's alone outside a supervisor), then the
     families of the collector `extra`, read now."""
@@ -218,11 +189,13 @@ def exposition(extra: Any | None = None) -> tuple[str, bytes]:
 
 
 class PrometheusMetrics:
-    """The Metrics port (functions/ports.py) and the consumer's job counters on prometheus_client."""
+    """The Metrics port (functions/ports.py) and the consumer's job counters on prometheus_client;
+    with the job store's ports, the gauges read at each scrape too."""
 
-    def __init__(self, jobs: JobQueue | None = None, dlq: DeadLetterQueue | None = None):
+    def __init__(self, jobs: JobQueue | None = None, dlq: DeadLetterQueue | None = None,
+                 workers: WorkerRegistry | None = None, clock: Callable[[], float] = time.time):
         self.m = families()
-        self.depth = QueueDepth(jobs, dlq) if jobs is not None and dlq is not None else None
+        self.depth = QueueGauges(jobs, dlq, workers, clock) if jobs is not None and dlq is not None else None
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         m = self.m
@@ -234,8 +207,12 @@ class PrometheusMetrics:
     def job_enqueued(self, job_type: str) -> None:
         _tally.add(self.m.enqueued, (queue_of_type(job_type), job_type))
 
-    def job_started(self, job_type: str) -> None:
-        _tally.add(self.m.started, (queue_of_type(job_type), job_type))
+    def job_started(self, job_type: str, waited: float | None = None) -> None:
+        queue = queue_of_type(job_type)
+        if waited is None:
+            _tally.add(self.m.started, (queue, job_type))
+        else:
+            _tally.add(self.m.started, (queue, job_type), self.m.job_wait, (queue,), waited)
 
     def job_finished(self, job_type: str, outcome: str, seconds: float | None) -> None:
         """outcome: completed, retried or dead; `seconds` the attempt ran (None: it did not run)."""
@@ -253,9 +230,10 @@ class PrometheusMetrics:
         return exposition(self.depth)
 
 
-def serve_metrics(host: str, port: int, jobs: JobQueue, dlq: DeadLetterQueue) -> None:
-    """Serve GET /metrics (every process's metrics and the queue depths) on host:port from a
-    thread of this process; a port in use is logged, not fatal."""
+def serve_metrics(host: str, port: int, jobs: JobQueue, dlq: DeadLetterQueue, workers: WorkerRegistry | None = None,
+                  clock: Callable[[], float] = time.time) -> None:
+    """Serve GET /metrics (every process's metrics and the gauges read at scrape time) on host:port
+    from a thread of this process; a port in use is logged, not fatal."""
     from prometheus_client import CollectorRegistry, start_http_server
     from prometheus_client import multiprocess as mp
 
@@ -267,7 +245,7 @@ def serve_metrics(host: str, port: int, jobs: JobQueue, dlq: DeadLetterQueue) ->
         from prometheus_client import REGISTRY
 
         registry = REGISTRY
-    registry.register(QueueDepth(jobs, dlq))
+    registry.register(QueueGauges(jobs, dlq, workers, clock))
     try:
         start_http_server(port, addr=host, registry=registry)
     except OSError as exc:

@@ -123,7 +123,7 @@ def build_app(settings: Settings) -> falcon.App:
     jobs: JobQueue = ports.jobs
     return create_app(AppDeps(
         jobs=jobs, dlq=ports.dlq, probe=ports.probe, workers=ports.workers, clock=ports.clock,
-        metrics=PrometheusMetrics(jobs, ports.dlq), max_attempts=settings.max_attempts,
+        metrics=PrometheusMetrics(jobs, ports.dlq, ports.workers, ports.clock), max_attempts=settings.max_attempts,
         max_delay=SQS_MAX_DELAY_SECONDS if cloud else MAX_DELAY_SECONDS, priorities=not cloud,
         max_replays=settings.dlq_max_replays, api_keys=settings.api_key_list, metrics_auth=settings.metrics_auth,
         access_log=settings.access_log, beat_seconds=settings.worker_heartbeat))

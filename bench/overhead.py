@@ -6,7 +6,7 @@ Per request: what the request-id middleware adds to a Falcon app's call (read or
 the id, set the log context, send the header, count the request and its latency), as
 the difference between the same app with and without it. Per job: its lifecycle lines
 (accepted and completed at info, started at debug, filtered out at the default
-LOG_LEVEL=info) and its metrics (enqueued, started, completed, duration), written as in
+LOG_LEVEL=info) and its metrics (enqueued, started, time in queue, completed, duration), written as in
 production: JSON to a day file and to stdout (here /dev/null), metrics in
 prometheus_client's multiprocess files.
 Budgets: 8 us per request, 25 us per job. Prints a table and one JSON line.
@@ -78,7 +78,7 @@ def job_work(metrics: PrometheusMetrics):
         metrics.job_enqueued("message")
         jobs_log.debug("job started", event="job_started", jobId="0123456789abcdef0123456789abcdef",
                        type="message", attempt=1)
-        metrics.job_started("message")
+        metrics.job_started("message", 0.004)  # with its time in queue
         jobs_log.info("job completed", event="job_completed", jobId="0123456789abcdef0123456789abcdef",
                       type="message", durationMs=0.031)
         metrics.job_finished("message", "completed", 0.000031)

@@ -100,6 +100,12 @@ class JobRecord(BaseModel):
     def queue(self) -> str:
         return job_queue(self.id)
 
+    def ready_at(self) -> float:
+        """When a waiting job became claimable: the latest of its last state change (queued, given back,
+        promoted), its runAt (a scheduled job) and its nextAttemptAt (a retry). The time in queue is
+        measured from here (adapters/redis/lua/claim.lua and oldest.lua read the same three fields)."""
+        return max(self.updatedAt, self.runAt or 0.0, self.nextAttemptAt or 0.0)
+
 
 class JobAccepted(BaseModel):
     jobId: str

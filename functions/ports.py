@@ -38,6 +38,10 @@ class JobQueue(Protocol):
         """Counts of accepted, completed, failed and retried jobs of `queues`, summed per `step`-second
         bucket (by its start) from `since` to `until`."""
 
+    def oldest_waiting(self, now: float) -> dict[str, float]:
+        """Queue name -> when its oldest waiting job became claimable (JobRecord.ready_at): queued, or
+        due (a delayed job or a retry whose time has come) and not started; queues with none left out."""
+
     def forget(self, job_id: str) -> JobState | None:
         """Remove a finished job's record (completed or cancelled: FORGETTABLE) at once, atomically.
         Returns the state found (None: no such job); other states are left as they are."""
@@ -58,8 +62,9 @@ class JobOutcomes(Protocol):
     delivered twice reaches one outcome and is counted once."""
 
     def start(self, job: JobRecord, attempt: int, now: float) -> JobRecord | None:
-        """Mark the job active for `attempt` and return its record; None when it has finished
-        already (a repeated delivery: do not run it). `job` is the message's copy."""
+        """Mark the job active for `attempt` and return its record (state and attempts as moved, its
+        timestamps as they were before: its ready_at() is when it became claimable); None when it has
+        finished already (a repeated delivery: do not run it). `job` is the message's copy."""
 
     def completed(self, job_id: str, result: Any, now: float, retention: int | None = None) -> None:
         """`retention`: the job type's own (JobRecord.retention), else the store's."""
@@ -118,7 +123,8 @@ class Metrics(Protocol):
 class JobMetrics(Protocol):
     """What a consumer counts per job."""
 
-    def job_started(self, job_type: str) -> None: ...
+    def job_started(self, job_type: str, waited: float | None = None) -> None:
+        """`waited`: seconds from when the job became claimable (JobRecord.ready_at) to this start."""
 
     def job_finished(self, job_type: str, outcome: str, seconds: float | None) -> None:
         """outcome: completed, retried or dead; `seconds` the attempt ran (None: it did not run)."""

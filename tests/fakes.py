@@ -55,6 +55,14 @@ class MemoryQueue:
             self.records[job_id] = job.model_copy(update={"state": JobState.cancelled, "finishedAt": now})
         return job.state
 
+    def oldest_waiting(self, now):
+        found = {}
+        for job_id in self.queue:
+            job = self.records[job_id]
+            if job.state == JobState.queued:
+                found[job.queue] = min(found.get(job.queue, now), job.ready_at())
+        return found
+
     def promote(self, job_id, now):
         job = self.records.get(job_id)
         if job is None:

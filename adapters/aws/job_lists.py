@@ -23,6 +23,7 @@ from functions.listing import decode_cursor, encode_cursor
 from functions.models import JobRecord
 
 INDEX = "ByState"
+OLDEST_PAGES = 5
 HISTORY_TTL = 8 * 86400
 log = logging.getLogger("forkline.history")
 
@@ -82,6 +83,30 @@ class DynamoJobLists:
                 return items[:wanted], len(items) >= wanted or "LastEvaluatedKey" in answer
             query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
         return items, True
+
+    def oldest_waiting(self, now: float) -> dict[str, float]:
+        """Per queue, when its oldest waiting job became claimable (JobRecord.ready_at), from the ByState
+        index read oldest first: queued and pending jobs until each queue is found (at most OLDEST_PAGES
+        pages of 100 per state), retrying and scheduled ones whose due time has passed (their first page:
+        the index is ordered by when they entered the state, which is near enough the order they come due)."""
+        found: dict[str, float] = {}
+        for state in ("queued", "pending", "retrying", "scheduled"):
+            query: dict[str, Any] = {"TableName": self.table.table, "IndexName": INDEX, "ScanIndexForward": True,
+                                     "KeyConditionExpression": "#s = :s", "ExpressionAttributeNames": {"#s": "state"},
+                                     "ExpressionAttributeValues": {":s": {"S": state}}, "Limit": 100}
+            for _ in range(OLDEST_PAGES if state in ("queued", "pending") else 1):
+                answer = self.table.call("query", **query)
+                for item in answer.get("Items", []):
+                    if int(item.get(TTL_ATTRIBUTE, {"N": "0"})["N"]) < now:
+                        continue
+                    record = decode_item(item)
+                    ready = record.ready_at()
+                    if ready <= now and ready < found.get(record.queue, math.inf):
+                        found[record.queue] = ready
+                if "LastEvaluatedKey" not in answer or set(declared_queues()) <= set(found):
+                    break
+                query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return found
 
     def add(self, queue: str, event: str, now: float) -> None:
         """Count one event in its minute's and its hour's items."""

@@ -106,7 +106,7 @@ class SQSJobRunner:
         def run(job: JobRecord) -> Any:
             jobs_log.debug("job started", event="job_started", jobId=job.id, type=job.type, attempt=job.attempts)
             if self.metrics is not None:
-                self.metrics.job_started(job.type)
+                self.metrics.job_started(job.type, max(0.0, time.time() - job.ready_at()))
             ctx = JobContext(job.id, job.attempts, job.queue, job.type, JobProgressWriter(self.jobs.progress),
                              time.monotonic)
             return run_limited(job, limit, limit_name, ctx)

@@ -171,8 +171,8 @@ class JobTable:
                 self._leave_waiting(job.id, record.state, sets)
             except ConditionFailed:
                 continue
-            return record.model_copy(update={"state": JobState.active, "attempts": attempt, "updatedAt": now,
-                                             "nextAttemptAt": None})
+            # Its timestamps as they were: when it became ready to run (JobRecord.ready_at) is read from them.
+            return record.model_copy(update={"state": JobState.active, "attempts": attempt})
         raise aws_unavailable(RuntimeError("the job's state kept changing"), "start", "dynamodb")
 
     def cancel(self, job_id: str, now: float) -> JobState | None:

@@ -131,6 +131,9 @@ class SQSJobQueue:
     def history(self, queues: list[str], since: int, until: int, step: int) -> dict[int, dict[str, int]]:
         return self.lists.history(queues, since, until, step)
 
+    def oldest_waiting(self, now: float) -> dict[str, float]:
+        return self.lists.oldest_waiting(now)
+
     def get(self, job_id: str) -> JobRecord | None:
         return self.table.get(job_id)
 

@@ -41,7 +41,7 @@ jobs_log = FastLogger("forkline.jobs")
 
 
 class NoJobMetrics:
-    def job_started(self, job_type: str) -> None:
+    def job_started(self, job_type: str, waited: float | None = None) -> None:
         pass
 
     def job_finished(self, job_type: str, outcome: str, seconds: float | None) -> None:
@@ -117,13 +117,14 @@ class ForklineHuey(RedisHuey):
             claimed = self.storage.claim_or_wait()
             if claimed is None:
                 return None
-            data, attempt, max_attempts, priority = claimed
+            data, attempt, max_attempts, priority, ready_at = claimed
             max_attempts = max_attempts or self.max_attempts
             if message_format(data) > MESSAGE_FORMAT:  # from newer code: bury it rather than misread it
                 self._bury_unreadable(data, attempt)
                 continue
             task = self.deserialize_task(data)
-            task.running_job = RunningJob(message=data, attempt=attempt, max_attempts=max_attempts, priority=priority)
+            task.running_job = RunningJob(message=data, attempt=attempt, max_attempts=max_attempts, priority=priority,
+                                          ready_at=ready_at)
             task.retries = 0  # Huey never schedules a retry itself: _settle does (after_failure)
             if attempt <= max_attempts:
                 return task
@@ -202,9 +203,9 @@ class ForklineHuey(RedisHuey):
         job.job_type = task.args[0]
         # The request that submitted the job: in every line logged while it runs (this thread's context).
         REQUEST_ID.set(task.args[2] if len(task.args) > 2 and task.args[2] else None)
-        self.running_now[task.id] = self.storage.clock()
+        now = self.running_now[task.id] = self.storage.clock()
         jobs_log.debug("job started", event="job_started", jobId=task.id, type=job.job_type, attempt=job.attempt)
-        self.metrics.job_started(job.job_type)
+        self.metrics.job_started(job.job_type, max(0.0, now - job.ready_at) if job.ready_at else None)
 
     def _record_outcome(self, task: Task, value: Any, exc: BaseException | None) -> None:
         job = running(task)

@@ -20,6 +20,7 @@ class RunningJob:
     attempt: int
     max_attempts: int = 0
     priority: int = 5
+    ready_at: float = 0.0  # when it became claimable (JobRecord.ready_at; 0: unknown, a message without a record)
     started: bool = False
     outcome: Outcome = Outcome.PENDING
     started_at: float = 0.0  # time.perf_counter() when the attempt started

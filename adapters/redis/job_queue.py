@@ -66,6 +66,10 @@ class RedisJobQueue:
     def history(self, queues: list[str], since: int, until: int, step: int) -> dict[int, dict[str, int]]:
         return self.lists.history(queues, since, until, step)
 
+    def oldest_waiting(self, now: float) -> dict[str, float]:
+        found = {name: store.oldest_waiting(now) for name, store in self.stores.items()}
+        return {name: ready for name, ready in found.items() if ready is not None}
+
     def forget(self, job_id: str) -> JobState | None:
         return self.store_for(job_id).forget(job_id)
 

@@ -126,6 +126,16 @@ class QueueStore:
         state = found.decode() if isinstance(found, bytes) else found
         return (JobState(state) if state else None), bool(promoted)
 
+    def oldest_waiting(self, now: float) -> float | None:
+        """When the oldest waiting job became claimable (lua/oldest.lua); None when none waits."""
+        k = self.keys
+        try:
+            found = self.redis.run(scripts.OLDEST, [k.list, k.priorities, k.schedule],
+                                   [k.job_prefix, schedule_score(now)])
+        except RedisError as exc:
+            raise unavailable(exc) from None
+        return float(found) if found else None
+
     def progress(self, job_id: str, fraction: float, note: str) -> None:
         try:
             self.redis.run(scripts.PROGRESS, [self.keys.job(job_id)], [repr(fraction), note])

@@ -35,4 +35,6 @@ CANCEL = _load("index", "cancel")
 FORGET = _load("index", "forget")
 PROMOTE = _load("index", "requeue", "promote")
 PROGRESS = _load("progress")
-ALL = (SUBMIT, BURY, CLAIM, REAP, RELEASE, RETRY, DLQ_TAKE, DLQ_PENDING_TAKE, CANCEL, FORGET, PROMOTE, PROGRESS)
+OLDEST = _load("oldest")
+ALL = (SUBMIT, BURY, CLAIM, REAP, RELEASE, RETRY, DLQ_TAKE, DLQ_PENDING_TAKE, CANCEL, FORGET, PROMOTE, PROGRESS,
+       OLDEST)

@@ -205,7 +205,7 @@ def run_consumer(settings: Settings, metrics_port: int = 0) -> None:
     ports = build_redis_ports(settings)  # one set for the hooks, the heartbeat and the metrics' queue depths
     hueys = configure_consumer(settings, ports)
     if metrics_port:
-        serve_metrics(settings.host, metrics_port, ports.jobs, ports.dlq)
+        serve_metrics(settings.host, metrics_port, ports.jobs, ports.dlq, ports.workers, ports.clock)
     threads = {huey: settings.concurrency_of(huey.keys.queue) for huey in hueys}
     consumers = [create_consumer(huey, count) for huey, count in threads.items()]
     stop = threading.Event()

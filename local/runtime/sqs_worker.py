@@ -154,7 +154,7 @@ def run_sqs_worker(settings: Settings, metrics_port: int = 0) -> None:
                                                      AttributeNames=["VisibilityTimeout"])["Attributes"]
         workers.append(SQSWorker(settings, jobs, name, int(attrs["VisibilityTimeout"]), runner))
     if metrics_port:
-        serve_metrics(settings.host, metrics_port, jobs, ports.dlq)
+        serve_metrics(settings.host, metrics_port, jobs, ports.dlq, ports.workers, ports.clock)
 
     def stop(signum: int, frame: Any) -> None:
         for worker in workers:

@@ -17,7 +17,8 @@ m = metrics.PrometheusMetrics()
 for status, seconds in ((202, 0.0007), (202, 0.03), (422, 0.002)):
     m.observe_request("/jobs", "POST", status, seconds)
 m.observe_request("/health", "GET", 200, 0.001)
-m.job_started("message")
+m.job_started("message", 0.03)
+m.job_started("message")  # a wait not known (a message without a record): counted, not observed
 m.job_finished("message", "completed", 0.2)
 m.job_finished("message", "dead", None)
 if sys.argv[2] == "flush":
@@ -49,6 +50,10 @@ def test_tallies_from_other_processes_add_up_once_flushed(tmp_path):
     assert 'forkline_jobs_completed_total{queue="default",type="message"} 2.0' in text
     assert 'forkline_jobs_dead_total{queue="default",type="message"} 2.0' in text
     assert 'forkline_job_duration_seconds_count{queue="default",type="message"} 2.0' in text  # the dead one did not run
+    assert 'forkline_jobs_started_total{queue="default",type="message"} 4.0' in text
+    assert 'forkline_job_wait_seconds_bucket{le="0.025",queue="default"} 0.0' in text
+    assert 'forkline_job_wait_seconds_bucket{le="0.05",queue="default"} 2.0' in text
+    assert 'forkline_job_wait_seconds_count{queue="default"} 2.0' in text
 
 
 def test_an_unflushed_tally_is_not_in_the_files(tmp_path):
