@@ -85,7 +85,7 @@ lint: install
 
 # The suite includes the docs: tests/test_docs.py builds the site with `mkdocs build --strict`.
 test: install $(TOOLS_STAMP) system-packages lint
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --durations=15
 
 # forkline:server and forkline:lambda with podman, from the lock; bases pulled, or made from Debian's packages
 # when no registry answers (deploy/images/build.sh; docs/deploying.md). Prints the bases chosen and the sizes.

@@ -22,6 +22,7 @@ from apig_wsgi import make_lambda_handler
 from adapters.aws.job_runner import GIVE_BACK, SQSJobRunner
 from adapters.logs import setup_logging
 from adapters.settings import load_settings
+from adapters.tracing import tracing
 from adapters.wiring import build_app, build_cloud_ports, build_job_runner
 
 log = logging.getLogger("forkline.lambda")
@@ -46,7 +47,10 @@ def _jobs_runner() -> SQSJobRunner:
 
 
 def http_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return _http()(event, context)
+    try:
+        return _http()(event, context)
+    finally:
+        tracing().flush()  # the function may be frozen once it answers: its spans go now
 
 
 def seconds_left(context: Any) -> float:
@@ -68,4 +72,5 @@ def jobs_handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str
             step = runner.run_message(record, queue_url, left)
         if step is None or step in GIVE_BACK:
             failures.append({"itemIdentifier": record["messageId"]})
+    tracing().flush()
     return {"batchItemFailures": failures}

@@ -7,7 +7,8 @@ file (`forkline-YYYY-MM-DD.log`); files are never renamed, so concurrent writers
 need no coordination. Old files are deleted after LOG_RETENTION_DAYS by `prune_logs`.
 
 A line written while an HTTP request is served carries its `requestId`
-(`REQUEST_ID`, set by the request-id middleware).
+(`REQUEST_ID`, set by the request-id middleware), and its `traceId` and `spanId` (`TRACE`); a line
+written while a job runs, the request's id and the attempt's span.
 """
 
 import datetime as dt
@@ -21,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+# The span a line is written in (a request's, or a job attempt's): an object whose ids() gives (trace id,
+# span id), made only when a line asks (adapters/tracing.py).
+TRACE: ContextVar[Any] = ContextVar("trace", default=None)
 
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
 _encode = json.JSONEncoder(default=str).encode  # one encoder: json.dumps(default=...) builds one per call
@@ -64,6 +68,9 @@ class LogLine:
         request_id = REQUEST_ID.get()
         if request_id is not None:
             entry["requestId"] = request_id
+        span = TRACE.get()
+        if span is not None:
+            entry["traceId"], entry["spanId"] = span.ids()
         return entry
 
     def fields(self, record: logging.LogRecord) -> dict[str, Any]:
@@ -86,6 +93,10 @@ class LogLine:
         request_id = REQUEST_ID.get()
         if request_id is not None:
             parts += (', "requestId": ', _str(request_id))
+        span = TRACE.get()
+        if span is not None:
+            trace_id, span_id = span.ids()
+            parts += (', "traceId": "', trace_id, '", "spanId": "', span_id, '"')
         for name, value in fields.items():
             parts += (', "', name, '": ', _value(value))
         parts.append("}\n")

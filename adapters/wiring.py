@@ -27,6 +27,7 @@ from adapters.redis.job_queue import RedisJobQueue
 from adapters.redis.probe import RedisProbe
 from adapters.redis.workers import RedisWorkerRegistry
 from adapters.settings import Settings
+from adapters.tracing import tracing
 from functions.jobs import DEFAULT_QUEUE
 from functions.limits import MAX_DELAY_SECONDS, SQS_MAX_DELAY_SECONDS
 from functions.ports import DeadLetterQueue, HealthProbe, JobMetrics, JobQueue, WorkerRegistry
@@ -126,7 +127,7 @@ def build_app(settings: Settings) -> falcon.App:
         metrics=PrometheusMetrics(jobs, ports.dlq, ports.workers, ports.clock), max_attempts=settings.max_attempts,
         max_delay=SQS_MAX_DELAY_SECONDS if cloud else MAX_DELAY_SECONDS, priorities=not cloud,
         max_replays=settings.dlq_max_replays, api_keys=settings.api_key_list, metrics_auth=settings.metrics_auth,
-        access_log=settings.access_log, beat_seconds=settings.worker_heartbeat))
+        access_log=settings.access_log, beat_seconds=settings.worker_heartbeat, tracer=tracing))
 
 
 def configure_consumer(settings: Settings, ports: RedisPorts | None = None) -> list[ForklineHuey]:

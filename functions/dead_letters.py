@@ -25,6 +25,7 @@ from functions.models import (
     ReplayRequest,
 )
 from functions.ports import DeadLetterQueue, JobQueue
+from functions.trace_context import TraceContext
 
 PURGE_MAX = 1000  # most entries one purge call removes
 
@@ -63,14 +64,18 @@ def list_dead(dlq: DeadLetterQueue, first: int, size: int, where: DeadJobFilter)
     return DeadJobPage(items=matching[first:first + size], total=len(matching), offset=first, limit=size)
 
 
-def _requeue(dead: DeadJob, queue: JobQueue, now: float, max_attempts: int, request_id: str | None) -> None:
+def _requeue(dead: DeadJob, queue: JobQueue, now: float, max_attempts: int, request_id: str | None,
+             trace: TraceContext | None) -> None:
+    """Its attempts from now on are children of the replaying request's span (`trace`)."""
     queue.requeue(JobRecord(id=dead.jobId, type=dead.type, payload=dead.payload, state=JobState.queued,
                             maxAttempts=max_attempts_for(dead.type, max_attempts), createdAt=now, updatedAt=now,
-                            requestId=request_id, replays=dead.replays + 1, priority=dead.priority))
+                            requestId=request_id, replays=dead.replays + 1, priority=dead.priority,
+                            traceparent=trace.traceparent if trace else None,
+                            tracestate=trace.state if trace and trace.state else None))
 
 
 def replay_one(job_id: str, dlq: DeadLetterQueue, queue: JobQueue, now: float, max_attempts: int,
-               request_id: str | None = None) -> Replayed:
+               request_id: str | None = None, trace: TraceContext | None = None) -> Replayed:
     """Put one dead job back on the queue, its attempts reset (an operator's explicit choice:
     DLQ_MAX_REPLAYS does not apply)."""
     taken = dlq.take_many([job_id])
@@ -78,7 +83,7 @@ def replay_one(job_id: str, dlq: DeadLetterQueue, queue: JobQueue, now: float, m
         raise NotFound(f"No job {job_id!r} in the dead-letter queue")
     dead = taken[0]
     try:
-        _requeue(dead, queue, now, max_attempts, request_id)
+        _requeue(dead, queue, now, max_attempts, request_id, trace)
     except NotAcknowledged:
         raise  # queued on the primary, and the take not replicated either: putting it back would make two
     except Exception:
@@ -88,7 +93,7 @@ def replay_one(job_id: str, dlq: DeadLetterQueue, queue: JobQueue, now: float, m
 
 
 def replay_matching(body: Any, dlq: DeadLetterQueue, queue: JobQueue, now: float, max_attempts: int,
-                    max_replays: int, request_id: str | None = None) -> ReplayReport:
+                    max_replays: int, request_id: str | None = None, trace: TraceContext | None = None) -> ReplayReport:
     """Replay at most `limit` matching jobs, oldest failure first. A job already replayed
     `max_replays` times is skipped (it stays in the DLQ), so a poison job cannot loop forever."""
     request = _parse(ReplayRequest, body)
@@ -103,7 +108,7 @@ def replay_matching(body: Any, dlq: DeadLetterQueue, queue: JobQueue, now: float
     replayed: list[str] = []
     for i, dead in enumerate(taken):
         try:
-            _requeue(dead, queue, now, max_attempts, request_id)
+            _requeue(dead, queue, now, max_attempts, request_id, trace)
         except NotAcknowledged:
             for back in taken[i + 1:]:  # this one is queued on the primary (see replay_one)
                 dlq.put(back)

@@ -94,11 +94,19 @@ class JobRecord(BaseModel):
                                                                  "reported (ctx.progress)")
     progressNote: str | None = Field(None, description="the note of its last progress report")
     promotions: int = Field(0, description="times it was started early (POST /jobs/{id}/promote)")
+    traceparent: str | None = Field(None, description="W3C trace context of the request that submitted it (its "
+                                                      "span): each attempt runs as a child of that span")
+    tracestate: str | None = Field(None, description="the request's tracestate, carried on to the attempts")
 
     @computed_field(description="the named queue it waits in (from its id)")  # type: ignore[prop-decorator]
     @property
     def queue(self) -> str:
         return job_queue(self.id)
+
+    @computed_field(description="the trace it belongs to (from traceparent)")  # type: ignore[prop-decorator]
+    @property
+    def traceId(self) -> str | None:  # noqa: N802 (the API's field name)
+        return self.traceparent.split("-")[1] if self.traceparent and self.traceparent.count("-") >= 3 else None
 
     def ready_at(self) -> float:
         """When a waiting job became claimable: the latest of its last state change (queued, given back,

@@ -4,6 +4,7 @@ import builtins
 from typing import Any, Protocol
 
 from functions.models import DeadJob, DeadJobFilter, JobRecord, JobState, WorkerInfo
+from functions.trace_context import TraceContext
 
 
 class JobQueue(Protocol):
@@ -128,6 +129,32 @@ class JobMetrics(Protocol):
 
     def job_finished(self, job_type: str, outcome: str, seconds: float | None) -> None:
         """outcome: completed, retried or dead; `seconds` the attempt ran (None: it did not run)."""
+
+
+class Span(Protocol):
+    @property
+    def recording(self) -> bool:
+        """True when `end` exports it (tracing on)."""
+
+    def context(self) -> TraceContext:
+        """Its trace id, its own span id, flags and tracestate (made when first asked, when tracing is off)."""
+
+    def ids(self) -> tuple[str, str]: ...
+
+    def end(self, name: str | None = None, **attributes: Any) -> None:
+        """Ended with a last name and attributes (exported when tracing is on)."""
+
+
+class Tracer(Protocol):
+    """Spans of requests and job attempts (adapters/tracing.py): W3C trace context, OpenTelemetry when on."""
+
+    enabled: bool
+
+    def request_span(self, traceparent: str | None, tracestate: str | None, name: str,
+                     attributes: dict[str, Any]) -> Span: ...
+
+    def attempt_span(self, traceparent: str | None, tracestate: str | None, name: str,
+                     attributes: dict[str, Any]) -> Span: ...
 
 
 class HealthProbe(Protocol):

@@ -35,6 +35,7 @@ from functions.models import (
     WorkerList,
 )
 from functions.ports import DeadLetterQueue, HealthProbe, JobQueue, WorkerRegistry
+from functions.trace_context import TraceContext
 
 
 def welcome(pid: int) -> Welcome:
@@ -84,10 +85,11 @@ def run_at_of(request: JobRequest, now: float, max_delay: float) -> float | None
 
 
 def build_job(body: Any, unique: str, now: float, max_attempts: int, request_id: str | None = None,
-              max_delay: float = MAX_DELAY_SECONDS, priorities: bool = True) -> JobRecord:
+              max_delay: float = MAX_DELAY_SECONDS, priorities: bool = True,
+              trace: TraceContext | None = None) -> JobRecord:
     """Validate a POST /jobs body into a new job record (pure: no I/O). Its id is `<queue>.<unique>`;
     `max_attempts` applies unless the job type sets its own max_retries; with `delay` or `runAt` in the
-    future it is `scheduled` until `runAt`."""
+    future it is `scheduled` until `runAt`. `trace`: the submitting request's span, the attempts' parent."""
     if not isinstance(body, dict):
         raise InvalidInput("The request body must be a JSON object")
     try:
@@ -117,6 +119,8 @@ def build_job(body: Any, unique: str, now: float, max_attempts: int, request_id:
         createdAt=now,
         updatedAt=now,
         requestId=request_id,
+        traceparent=trace.traceparent if trace else None,
+        tracestate=trace.state if trace and trace.state else None,
     )
 
 
@@ -141,9 +145,10 @@ def submit_job(
     request_id: str | None = None,
     max_delay: float = MAX_DELAY_SECONDS,
     priorities: bool = True,
+    trace: TraceContext | None = None,
 ) -> tuple[JobAccepted, bool]:
     """Accept a job; returns it and whether it is new (False: a repeat of an idempotent request)."""
-    job = build_job(body, new_id(), now, max_attempts, request_id, max_delay, priorities)
+    job = build_job(body, new_id(), now, max_attempts, request_id, max_delay, priorities, trace)
     if idempotency_key is None:
         queue.submit(job)
         return JobAccepted(jobId=job.id, status=job.state.value), True

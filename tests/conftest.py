@@ -54,3 +54,18 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.section("measured figures")
         for line in FIGURES:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def spans():
+    """This process's tracing on, with the OpenTelemetry SDK's in-memory exporter (each span exported as it
+    ends); off again afterwards."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from adapters.tracing import OpenTelemetryTracing, Tracing, use_tracing
+
+    exporter = InMemorySpanExporter()
+    use_tracing(OpenTelemetryTracing(exporter, SimpleSpanProcessor))
+    yield exporter
+    use_tracing(Tracing())

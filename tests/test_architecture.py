@@ -93,12 +93,13 @@ def test_functions_import_no_web_queue_redis_or_aws_library_and_nothing_of_ours_
     ("adapters.http", {"functions", "adapters.http", "adapters.logs", "falcon", "pydantic"}),
     ("adapters.redis", {"functions", "adapters.redis", "redis", "hiredis"}),
     # adapters.job_timeout (stdlib only) stops a job in its thread, on Huey's threads and on the SQS side;
-    # adapters.job_progress (stdlib and functions only) writes a job's progress, best effort, on both.
+    # adapters.job_progress (stdlib and functions only) writes a job's progress, best effort, on both;
+    # adapters.tracing (stdlib and functions; the OpenTelemetry SDK only when on) makes the attempts' spans.
     ("adapters.aws", {"functions", "adapters.aws", "adapters.logs", "adapters.job_timeout", "adapters.job_progress",
-                      "boto3", "botocore"}),
+                      "adapters.tracing", "boto3", "botocore"}),
     # Huey runs on Redis: its storage and hooks use the Redis scripts and job store.
     ("adapters.huey", {"functions", "adapters.huey", "adapters.redis", "adapters.logs", "adapters.job_timeout",
-                       "adapters.job_progress", "huey", "redis"}),
+                       "adapters.job_progress", "adapters.tracing", "huey", "redis"}),
 ])
 def test_each_adapter_package_imports_only_functions_and_its_own_system(package, allowed):
     for name in (n for n in MODULES if n == package or n.startswith(package + ".")):
@@ -113,7 +114,7 @@ def test_only_the_composition_roots_put_adapter_packages_together():
     for name in MODULES:
         packages = {".".join(i.split(".")[:2]) for i in GRAPH[name] if top(i) == "adapters"}
         packages -= {"adapters.settings", "adapters.logs", "adapters.job_timeout", "adapters.job_progress",
-                     "adapters.queue_gauges", "adapters.wiring"}  # queue_gauges: metrics.py's, over ports only
+                     "adapters.queue_gauges", "adapters.tracing", "adapters.wiring"}  # over ports and stdlib only
         if name not in roots and top(name) == "adapters":
             assert len(packages - {".".join(name.split(".")[:2]), "adapters.redis"}) == 0, (name, packages)
 

@@ -19,7 +19,8 @@ from adapters.aws.client import AWS_ERRORS
 from adapters.aws.jobs import SQSJobQueue, job_from_message
 from adapters.job_progress import JobProgressWriter
 from adapters.job_timeout import JobWatchdog
-from adapters.logs import REQUEST_ID, FastLogger
+from adapters.logs import REQUEST_ID, TRACE, FastLogger
+from adapters.tracing import attempt_span
 from functions.attempts import Attempt, Backoff, Step, run_attempt
 from functions.context import JobContext
 from functions.jobs import job_timeout, run_job
@@ -30,6 +31,8 @@ log = logging.getLogger("forkline.sqs")
 jobs_log = FastLogger("forkline.jobs")
 MAX_VISIBILITY = 43200  # SQS's upper bound, 12 h
 GIVE_BACK = (Step.retry, Step.redrive)  # steps whose message is delivered again
+OUTCOMES = {Step.completed: "completed", Step.retry: "retried", Step.dead: "dead", Step.redrive: "dead",
+            Step.skipped: "skipped"}  # an attempt span's forkline.job.outcome
 
 
 def run_limited(job: JobRecord, seconds: float, limit_name: str, ctx: JobContext) -> Any:
@@ -79,10 +82,13 @@ class SQSJobRunner:
         receipt = message.get("receiptHandle", message.get("ReceiptHandle"))
         attempt = int(attributes.get("ApproximateReceiveCount", "1"))
         started = time.perf_counter()
-        job_id = ""
+        job_id, span = "", None
         try:
             job = job_from_message(str(body), time.time())
             job_id, attempt = job.id, job.attempts + attempt  # a promoted job's message counts on
+            span = attempt_span(f"{job.traceparent}\n{job.tracestate or ''}" if job.traceparent else None,
+                                job.id, job.type, job.queue, attempt)
+            TRACE.set(span)
             limit, limit_name = min(job_timeout(job.type, self.job_timeout),
                                     (seconds_left, "the function's remaining time"))
             self.running[job_id] = time.time()
@@ -92,10 +98,15 @@ class SQSJobRunner:
             log.error("job message %s not recorded on attempt %d: %s: %s", message.get("messageId",
                       message.get("MessageId")), attempt, type(exc).__name__, exc,
                       extra={"event": "job_unrecorded", "attempt": attempt})
+            if span is not None and span.recording:
+                span.end(**{"forkline.job.outcome": "unrecorded"})
             return None
         finally:
             REQUEST_ID.set(None)
+            TRACE.set(None)
             self.running.pop(job_id, None)
+        if span.recording:
+            span.end(**{"forkline.job.outcome": OUTCOMES[outcome.step]})
         seconds = time.perf_counter() - started
         self.done += 1
         self.report(outcome, attempt, seconds)

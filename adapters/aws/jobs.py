@@ -44,6 +44,10 @@ def job_message(job: JobRecord) -> str:
         body["requestId"] = job.requestId
     if job.promotions:
         body["generation"], body["attempts"] = job.promotions, job.attempts
+    if job.traceparent:  # the submitting request's span: each attempt is its child
+        body["traceparent"] = job.traceparent
+        if job.tracestate:
+            body["tracestate"] = job.tracestate
     return json.dumps(body)
 
 
@@ -53,7 +57,8 @@ def job_from_message(body: str, now: float) -> JobRecord:
     return JobRecord(id=message["id"], type=message["type"], payload=message["payload"], state=JobState.queued,
                      maxAttempts=message["maxAttempts"], replays=message.get("replays", 0),
                      requestId=message.get("requestId"), createdAt=now, updatedAt=now,
-                     promotions=message.get("generation", 0), attempts=message.get("attempts", 0))
+                     promotions=message.get("generation", 0), attempts=message.get("attempts", 0),
+                     traceparent=message.get("traceparent"), tracestate=message.get("tracestate"))
 
 
 class SQSJobQueue:

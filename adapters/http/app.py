@@ -69,7 +69,7 @@ from functions.models import (
     Welcome,
     WorkerList,
 )
-from functions.ports import DeadLetterQueue, HealthProbe, JobQueue, Metrics, WorkerRegistry
+from functions.ports import DeadLetterQueue, HealthProbe, JobQueue, Metrics, Tracer, WorkerRegistry
 
 
 @dataclass
@@ -117,6 +117,7 @@ class AppDeps:
     max_replays: int = 3  # DLQ_MAX_REPLAYS
     max_delay: float = MAX_DELAY_SECONDS  # how far ahead a job may be scheduled (less on SQS)
     priorities: bool = True  # the job queue orders by priority (not SQS)
+    tracer: Callable[[], Tracer] | None = None  # this process's tracing (adapters/tracing.py), per request
 
 
 ROUTES: tuple[Route, ...] = (
@@ -222,7 +223,7 @@ def load_json(text: str) -> Any:
 def create_app(deps: AppDeps) -> falcon.App:
     protected = frozenset(route.path for route in ROUTES if route.protected or
                           (route.path == "/metrics" and deps.metrics_auth))
-    middleware: list[Any] = [RequestContext(deps.metrics, deps.access_log), BodyLimit(deps.max_body),
+    middleware: list[Any] = [RequestContext(deps.metrics, deps.access_log, deps.tracer), BodyLimit(deps.max_body),
                              ApiKeyAuth(deps.api_keys, protected)]
     app = falcon.App(middleware=middleware)
     json_handler = falcon.media.JSONHandler(dumps=dump_json, loads=load_json)

@@ -5,13 +5,13 @@ import io
 import itertools
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import falcon
 
-from adapters.logs import REQUEST_ID, FastLogger
-from functions.ports import Metrics
+from adapters.logs import REQUEST_ID, TRACE, FastLogger
+from functions.ports import Metrics, Tracer
 
 access = FastLogger("forkline.access")
 
@@ -21,11 +21,14 @@ class RequestContext:
     characters, functions.limits.REQUEST_ID_PATTERN), else a new one; it is sent back in
     X-Request-ID and carried by every log line written while the request is served. Each answer
     is counted (route template, method, status, latency), and logged as one access line when
-    ACCESS_LOG is on."""
+    ACCESS_LOG is on. With `tracer` (this process's Tracer, asked per request: it is chosen after a
+    fork), each request is a span, a child of the caller's when `traceparent` is valid: its ids are in
+    the request's log lines and in the jobs it submits (`req.context.span`)."""
 
-    def __init__(self, metrics: Metrics, access_log: bool = False):
+    def __init__(self, metrics: Metrics, access_log: bool = False, tracer: Callable[[], Tracer] | None = None):
         self.metrics = metrics
         self.access_log = access_log
+        self.tracer = tracer
         self.new_ids: Iterator[str] | None = None
         self.pid = 0
 
@@ -45,6 +48,12 @@ class RequestContext:
         context.request_id = request_id
         context.started = time.perf_counter()
         REQUEST_ID.set(request_id)
+        if self.tracer is not None:
+            tracer = self.tracer()
+            attributes = {"http.request.method": req.method, "url.path": req.path} if tracer.enabled else {}
+            context.span = tracer.request_span(req.env.get("HTTP_TRACEPARENT"), req.env.get("HTTP_TRACESTATE"),
+                                               req.method, attributes)
+            TRACE.set(context.span)
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource: Any,
                          req_succeeded: bool) -> None:
@@ -60,6 +69,11 @@ class RequestContext:
         if self.access_log:
             access.info(f"{req.method} {req.path} {status}", event="access", method=req.method, path=req.path,
                         status=status, durationMs=round(seconds * 1000, 3), workerPid=os.getpid())
+        span = context.get("span")
+        if span is not None:
+            if span.recording:  # (off, nothing to end: no name or attributes are built)
+                span.end(f"{method} {route}", **{"http.route": route, "http.response.status_code": status})
+            TRACE.set(None)
         REQUEST_ID.set(None)
 
 

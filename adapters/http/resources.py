@@ -14,8 +14,15 @@ from functions import dead_letters, listing, routes
 from functions.errors import NotFound
 from functions.limits import JOB_ID
 from functions.ports import DeadLetterQueue, HealthProbe, JobQueue, Metrics, WorkerRegistry
+from functions.trace_context import TraceContext
 
 jobs_log = FastLogger("forkline.jobs")
+
+
+def span_of(req: falcon.Request) -> TraceContext | None:
+    """The request's span (the middleware's), the parent of the attempts of the jobs it submits or replays."""
+    span = req.context.get("span")
+    return span.context() if span is not None else None
 
 
 def job_id_param(raw: str) -> str:
@@ -81,7 +88,7 @@ class JobsResource:
         body = req.get_media()
         accepted, created = routes.submit_job(body, self.jobs, self.new_id, self.clock(), self.max_attempts,
                                               req.get_header("Idempotency-Key"), req.context.get("request_id"),
-                                              self.max_delay, self.priorities)
+                                              self.max_delay, self.priorities, span_of(req))
         if created:
             job_type = routes.job_type_of(body)
             jobs_log.info("job accepted", event="job_accepted", jobId=accepted.jobId, type=job_type)
@@ -188,7 +195,8 @@ class DeadLettersReplayResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         report = dead_letters.replay_matching(req.get_media(default_when_empty=None), self.dlq, self.jobs, self.clock(),
-                                              self.max_attempts, self.max_replays, req.context.get("request_id"))
+                                              self.max_attempts, self.max_replays, req.context.get("request_id"),
+                                              span_of(req))
         resp.media = report.model_dump()
 
 
@@ -226,7 +234,7 @@ class ReplayResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
         replayed = dead_letters.replay_one(job_id_param(job_id), self.dlq, self.jobs, self.clock(), self.max_attempts,
-                                           req.context.get("request_id"))
+                                           req.context.get("request_id"), span_of(req))
         resp.status = 202
         resp.location = f"/jobs/{replayed.jobId}"
         resp.media = replayed.model_dump()

@@ -24,11 +24,12 @@ from adapters.huey.running import Outcome, RunningJob
 from adapters.huey.storage import LeasedRedisStorage
 from adapters.job_progress import JobProgressWriter
 from adapters.job_timeout import JobWatchdog
-from adapters.logs import REQUEST_ID, FastLogger
+from adapters.logs import REQUEST_ID, TRACE, FastLogger
 from adapters.redis.client import RedisTarget
 from adapters.redis.framing import MESSAGE_FORMAT, frame_message, framed_job_id, message_format, unframe_message
 from adapters.redis.keys import QueueKeys
 from adapters.redis.queue_store import QueueStore
+from adapters.tracing import attempt_span
 from functions.attempts import Backoff, Failure, Retry, after_failure, describe
 from functions.context import JobContext
 from functions.jobs import job_timeout, run_job
@@ -117,14 +118,14 @@ class ForklineHuey(RedisHuey):
             claimed = self.storage.claim_or_wait()
             if claimed is None:
                 return None
-            data, attempt, max_attempts, priority, ready_at = claimed
+            data, attempt, max_attempts, priority, ready_at, trace = claimed
             max_attempts = max_attempts or self.max_attempts
             if message_format(data) > MESSAGE_FORMAT:  # from newer code: bury it rather than misread it
                 self._bury_unreadable(data, attempt)
                 continue
             task = self.deserialize_task(data)
             task.running_job = RunningJob(message=data, attempt=attempt, max_attempts=max_attempts, priority=priority,
-                                          ready_at=ready_at)
+                                          ready_at=ready_at, trace=trace)
             task.retries = 0  # Huey never schedules a retry itself: _settle does (after_failure)
             if attempt <= max_attempts:
                 return task
@@ -176,12 +177,16 @@ class ForklineHuey(RedisHuey):
         return Failure(task.id, task.args[0], task.args[1], attempt, max_attempts, error, trace,
                        task.args[3] if len(task.args) > 3 else 0, running(task).priority)
 
-    def settle_failure(self, failure: Failure, message: bytes, seconds: float | None) -> Outcome:
+    def settle_failure(self, failure: Failure, message: bytes, seconds: float | None,
+                       job: RunningJob | None = None) -> Outcome:
         """What `after_failure` decides, carried out: the retry scheduled on time (its message moves from
         its lease to the schedule), or the job recorded dead and sent to the DLQ (see the outbox)."""
         now = self.storage.clock()
         decision = after_failure(failure, now, self.backoff, random.random())
-        self.metrics.job_finished(failure.job_type, "retried" if isinstance(decision, Retry) else "dead", seconds)
+        kind = "retried" if isinstance(decision, Retry) else "dead"
+        if job is not None:
+            job.kind = kind
+        self.metrics.job_finished(failure.job_type, kind, seconds)
         if isinstance(decision, Retry):
             # Unrecorded if this raises: Huey logs it, and the lease expiring runs the job again.
             self.storage.retry(failure.job_id, message, failure.error, decision.at, now)
@@ -203,6 +208,8 @@ class ForklineHuey(RedisHuey):
         job.job_type = task.args[0]
         # The request that submitted the job: in every line logged while it runs (this thread's context).
         REQUEST_ID.set(task.args[2] if len(task.args) > 2 and task.args[2] else None)
+        job.span = attempt_span(job.trace, task.id, job.job_type, self.keys.queue, job.attempt)
+        TRACE.set(job.span)
         now = self.running_now[task.id] = self.storage.clock()
         jobs_log.debug("job started", event="job_started", jobId=task.id, type=job.job_type, attempt=job.attempt)
         self.metrics.job_started(job.job_type, max(0.0, now - job.ready_at) if job.ready_at else None)
@@ -215,19 +222,22 @@ class ForklineHuey(RedisHuey):
         try:
             self._settle(task, job, value, exc, seconds)
         finally:
+            if job.span is not None and job.span.recording:
+                job.span.end(**{"forkline.job.outcome": job.kind or "unrecorded"})
             REQUEST_ID.set(None)
+            TRACE.set(None)
 
     def _settle(self, task: Task, job: RunningJob, value: Any, exc: BaseException | None, seconds: float) -> None:
         if exc is None:
             self.storage.complete(task.id, json.dumps(value, default=str), job.message)
-            job.outcome = Outcome.WITH_NEXT_CLAIM
+            job.outcome, job.kind = Outcome.WITH_NEXT_CLAIM, "completed"
             jobs_log.info("job completed", event="job_completed", jobId=task.id, type=job.job_type,
                           durationMs=round(seconds * 1000, 3))
             self.metrics.job_finished(job.job_type, "completed", seconds)
             return
         error, trace = describe(exc)
         job.outcome = self.settle_failure(self.failure(task, job.attempt, job.max_attempts, error, trace),
-                                          job.message, seconds)
+                                          job.message, seconds, job)
 
 
 @cache

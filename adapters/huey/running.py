@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 
 class Outcome(Enum):
@@ -21,6 +22,9 @@ class RunningJob:
     max_attempts: int = 0
     priority: int = 5
     ready_at: float = 0.0  # when it became claimable (JobRecord.ready_at; 0: unknown, a message without a record)
+    trace: bytes = b""  # its record's traceparent and tracestate, b"<traceparent>\n<tracestate>"
+    span: Any = None  # the attempt's span (adapters/tracing.py), from its start to its outcome
+    kind: str = ""  # what its outcome was: completed, retried or dead
     started: bool = False
     outcome: Outcome = Outcome.PENDING
     started_at: float = 0.0  # time.perf_counter() when the attempt started

@@ -40,7 +40,8 @@ OUTCOME_HOLD = 0.02
 # on this host's estimate of Redis's clock (off by up to half a round trip).
 DUE_MARGIN = 0.01
 REDIS_TIMER = 0.1  # the granularity of Redis's blocking timeouts (1 / hz, hz 10 by default)
-CLAIMED_FIELDS = 5  # claim.lua's answer per message: message, attempt, max attempts, priority, ready at
+CLAIMED_FIELDS = 6  # claim.lua's answer per message: message, attempt, max attempts, priority, ready at, trace
+Claimed = tuple[bytes, int, int, int, float, bytes]
 
 
 class LeasedRedisStorage(RedisStorage):
@@ -100,9 +101,10 @@ class LeasedRedisStorage(RedisStorage):
 
     # Reliable dequeue.
 
-    def claim(self) -> tuple[bytes, int, int, int, float] | None:
+    def claim(self) -> Claimed | None:
         """Lease the next message; return it, the attempt it starts, its job's max attempts (0: unknown),
-        its priority and when it became claimable (JobRecord.ready_at; 0: unknown).
+        its priority, when it became claimable (JobRecord.ready_at; 0: unknown) and its trace context
+        (b"<traceparent>\n<tracestate>", or b"").
 
         Messages are claimed `batch` at a time into a local buffer (they are
         leased and renewed while they wait there), and completions recorded by
@@ -138,7 +140,7 @@ class LeasedRedisStorage(RedisStorage):
         due_in = max(first[0][1] - schedule_score(self.clock()) + DUE_MARGIN, 0.0)
         return due_in if due_in < self.read_timeout else None
 
-    def _next_claimed(self) -> tuple[bytes, int, int, int, float] | None:
+    def _next_claimed(self) -> Claimed | None:
         with self._claim_lock:
             # Outcomes ride on a claim: the one that refills an empty buffer, or the first once `batch` of
             # them wait or the oldest has waited `hold` s (flush_due() sees to that while no thread claims).
@@ -170,8 +172,8 @@ class LeasedRedisStorage(RedisStorage):
             for i in range(0, len(found), CLAIMED_FIELDS):
                 self._held.add(found[i])
         for i in range(0, len(found), CLAIMED_FIELDS):
-            data, attempt, max_attempts, priority, ready_at = found[i:i + CLAIMED_FIELDS]
-            self._claimed.append((data, int(attempt), int(max_attempts), int(priority), float(ready_at)))
+            data, attempt, max_attempts, priority, ready_at, trace = found[i:i + CLAIMED_FIELDS]
+            self._claimed.append((data, int(attempt), int(max_attempts), int(priority), float(ready_at), trace))
 
     def complete(self, job_id: str, result: str, lease: bytes) -> None:
         """Record a completed job with a coming claim, within `hold` seconds (its lease is held until then)."""
@@ -192,7 +194,7 @@ class LeasedRedisStorage(RedisStorage):
             if self._outcomes_due():
                 self._round_trip(0)
 
-    def claim_or_wait(self) -> tuple[bytes, int, int, int, float] | None:
+    def claim_or_wait(self) -> Claimed | None:
         """claim(), but while Redis is unreachable: None after a capped, growing pause.
 
         Huey's worker would log every failed poll; the outage is logged once instead.

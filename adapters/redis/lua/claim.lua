@@ -4,10 +4,11 @@
 -- completed since the last call: their outcomes are recorded in the same round trip (as BullMQ's
 -- moveToFinished fetches the next job). Due retries, delayed jobs and expired leases are moved
 -- first (move_due.lua), so a retry is claimable at its time, not at a scheduler tick.
--- Returns {message, attempts, max attempts, priority, ready at} per claimed message (ready at: when it
--- became claimable, the latest of updatedAt, runAt and nextAttemptAt before this claim, as
--- JobRecord.ready_at says; '0' for a message without a record); copies of jobs that already
--- finished, and cancelled jobs, are dropped.
+-- Returns {message, attempts, max attempts, priority, ready at, trace} per claimed message (ready at:
+-- when it became claimable, the latest of updatedAt, runAt and nextAttemptAt before this claim, as
+-- JobRecord.ready_at says, '0' for a message without a record; trace: the record's traceparent and
+-- tracestate, "<traceparent>\n<tracestate>", '' without); copies of jobs that already finished, and
+-- cancelled jobs, are dropped.
 -- Returns 0 (after recording the completions) while the queue is paused.
 -- A message is framed "<job id>[ <format>]\n<huey message>" (adapters/redis/framing.py).
 local now = tonumber(ARGV[1])
@@ -45,7 +46,7 @@ local function next_list()
   return best
 end
 local claimed, wanted, popped = {}, tonumber(ARGV[4]), 0
-while #claimed < wanted * 5 and popped < wanted * 4 do
+while #claimed < wanted * 6 and popped < wanted * 4 do
   local data = redis.call('RPOP', next_list())
   if not data then break end
   popped = popped + 1
@@ -53,11 +54,13 @@ while #claimed < wanted * 5 and popped < wanted * 4 do
   local state = redis.call('HGET', job, 'state')
   if state ~= 'completed' and state ~= 'dead' and state ~= 'cancelled' then
     redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), data)
-    local attempts, max_attempts, priority, ready = 1, 0, 5, '0'
+    local attempts, max_attempts, priority, ready, trace = 1, 0, 5, '0', ''
     if state then
-      local f = redis.call('HMGET', job, 'maxAttempts', 'priority', 'updatedAt', 'runAt', 'nextAttemptAt')
+      local f = redis.call('HMGET', job, 'maxAttempts', 'priority', 'updatedAt', 'runAt', 'nextAttemptAt',
+                          'traceparent', 'tracestate')
       max_attempts, priority = tonumber(f[1]) or 0, tonumber(f[2]) or 5
       ready = tostring(math.max(tonumber(f[3]) or 0, tonumber(f[4]) or 0, tonumber(f[5]) or 0))
+      if f[6] then trace = f[6] .. '\n' .. (f[7] or '') end
       attempts = redis.call('HINCRBY', job, 'attempts', 1)
       redis.call('HSET', job, 'state', 'active', 'updatedAt', ARGV[1], 'nextAttemptAt', '')
       index_move(job, state, 'active', now)
@@ -67,6 +70,7 @@ while #claimed < wanted * 5 and popped < wanted * 4 do
     table.insert(claimed, max_attempts)
     table.insert(claimed, priority)
     table.insert(claimed, ready)
+    table.insert(claimed, trace)
   end
 end
 return claimed

@@ -34,7 +34,7 @@ def test_the_document_is_valid_openapi_31_and_covers_every_route():
 def test_schemas_come_from_the_models():
     document = openapi_document(ROUTES)
     schemas = document["components"]["schemas"]
-    assert set(schemas["JobRecord"]["properties"]) == set(JobRecord.model_fields) | {"queue"}  # computed from the id
+    assert set(schemas["JobRecord"]["properties"]) == set(JobRecord.model_fields) | {"queue", "traceId"}  # computed
     variants = schemas["JobRequest"]["oneOf"]
     assert [v["properties"]["type"]["const"] for v in variants] == list(JOB_TYPES)
     post_jobs = document["paths"]["/jobs"]["post"]
