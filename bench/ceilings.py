@@ -1,0 +1,166 @@
+"""How far POST /jobs can go on this machine, and where its time goes: the ceilings side by side in one
+sitting, with the web workers' CPU per request (a benchmark, not a test; the first step of issue 41).
+
+    .venv/bin/python bench/ceilings.py [--rounds 3] [--duration 8]
+
+Per round, in turn (the order reversed in even rounds), `forkline serve` (web workers only: nothing
+consumes, so every job stays in Redis) on a throwaway Redis, driven by the shared harness's POST /jobs wrk
+run (http.sh: 64 connections; a 2 s warm-up run first, unmeasured):
+- `ingest`: forkline as shipped (validation, the submit script, the 202);
+- `no-op store`: the same app (middleware, validation, ids, metrics, the answer) whose job queue keeps
+  nothing: what HTTP and validation cost without Redis;
+- `bare falcon`: a Falcon app on the same bjoern workers answering a fixed 202: the server's floor.
+CPU per request: the web workers' utime + stime (/proc/<pid>/stat) over the measured run, divided by the
+requests wrk counted. Then `redis-benchmark` (64 connections) runs the submit script alone (EVALSHA, a
+new job id each call): Redis's own ceiling for it. Prints a JSON line per measurement, then medians.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench.measuring import BENCH  # noqa: E402
+from harness.processes import Forkline, RedisProcess, children_of  # noqa: E402
+
+SETUPS = {"ingest": "adapters.wiring:build_app", "no-op store": "bench.ceilings:noop_store_app",
+          "bare falcon": "bench.ceilings:bare_app"}
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def bare_app(settings: Any) -> Any:
+    """A Falcon app answering every POST /jobs with a fixed 202: the HTTP server's floor."""
+    import falcon
+
+    class Accept:
+        def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+            resp.status = 202
+            resp.media = {"jobId": "default.0", "status": "queued"}
+
+    class Health:
+        def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+            resp.media = {"status": "ok"}
+
+    app = falcon.App()
+    app.add_route("/jobs", Accept())
+    app.add_route("/health", Health())  # what the harness waits for
+    return app
+
+
+class KeepNothing:
+    """A JobQueue whose submit stores nothing (what forkline's own work costs without Redis)."""
+
+    def submit(self, job: Any, once: Any = None) -> None:
+        return None
+
+
+def noop_store_app(settings: Any) -> Any:
+    from adapters.http.app import AppDeps, create_app
+    from adapters.metrics import PrometheusMetrics
+    from adapters.tracing import tracing
+    from adapters.wiring import build_ports
+
+    ports = build_ports(settings)  # for the routes this run does not call
+    jobs: Any = KeepNothing()
+    return create_app(AppDeps(jobs=jobs, dlq=ports.dlq, probe=ports.probe, max_attempts=settings.max_attempts,
+                              metrics=PrometheusMetrics(), tracer=tracing))
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / TICKS
+
+
+def wrk(port: int, duration: int, warmup: int = 0) -> dict:
+    out = subprocess.run([str(BENCH / "http.sh"), f"http://127.0.0.1:{port}", str(duration), "64"],
+                         env={**os.environ, "SCENARIOS": "jobs", "WARMUP_S": str(warmup)}, capture_output=True,
+                         text=True, timeout=4 * duration + 120, check=True)
+    [line] = [json.loads(line) for line in out.stdout.splitlines() if line.startswith('{"scenario"')]
+    return line
+
+
+def measure(name: str, duration: int, tmp: Path) -> dict:
+    redis = RedisProcess(tmp / "redis", persist=False)
+    redis.start()
+    api = Forkline("serve", tmp, {"REDIS_URL": redis.url, "APP_FACTORY": SETUPS[name]})
+    try:
+        api.start(timeout=30)
+        wrk(api.port, 2)  # warm-up
+        workers = children_of(api.pid)
+        before = cpu_seconds(workers)
+        line = wrk(api.port, duration)
+        used = cpu_seconds(workers) - before
+        return {"setup": name, "rps": line["rps"], "p50_ms": line["p50_ms"], "p99_ms": line["p99_ms"],
+                "cpu_us_per_request": round(used / max(1, line["requests"]) * 1e6, 1), "non2xx": line["non2xx"],
+                "errors": line["errors"], "workers": len(workers)}
+    finally:
+        api.stop()
+        redis.stop()
+
+
+def submit_script_alone(tmp: Path) -> dict:
+    """redis-benchmark running the submit script (no idempotency key), a new job id per call."""
+    from adapters.redis.scripts import SUBMIT
+
+    redis = RedisProcess(tmp / "redis-alone", persist=False)
+    redis.start()
+    try:
+        client = redis.client()
+        sha = client.script_load(SUBMIT.source)
+        tag = "{forkline:default}"
+        message = "default.__rand_int__\n" + "x" * 200  # about a framed message's size
+        args = [f"{tag}:job:default.__rand_int__", f"{tag}:queue", f"{tag}:queue:priorities", message, "0", "",
+                "86400", "", "", "id", "default.__rand_int__", "type", "message", "payload",
+                '{"message":"hello","shouldFail":false}', "state", "queued", "maxAttempts", "4", "createdAt",
+                "1.5", "updatedAt", "1.5"]
+        out = subprocess.run(["redis-benchmark", "-p", str(redis.port), "-c", "64", "-n", "200000", "-r",
+                              "100000000", "--csv", "EVALSHA", sha, "3", *args],
+                             capture_output=True, text=True, timeout=300, check=True).stdout
+        # The row's first field is the command with its arguments (commas, a newline): read from its end.
+        rps = out.strip().splitlines()[-1].rsplit(",", 7)[1]
+        return {"setup": "submit script alone (redis-benchmark)", "rps": float(rps.strip('"'))}
+    finally:
+        redis.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=8)
+    args = parser.parse_args()
+    results: list[dict] = []
+    for n in range(args.rounds):
+        order = list(SETUPS) if n % 2 == 0 else list(reversed(SETUPS))
+        with tempfile.TemporaryDirectory() as tmp:
+            for name in order:
+                result = {"round": n + 1, "load": os.getloadavg()[0], **measure(name, args.duration, Path(tmp))}
+                print(json.dumps(result), flush=True)
+                results.append(result)
+            alone = {"round": n + 1, **submit_script_alone(Path(tmp))}
+            print(json.dumps(alone), flush=True)
+            results.append(alone)
+    print(f"\nmedians of {args.rounds} rounds ({args.duration} s, 64 connections):")
+    for name in [*SETUPS, "submit script alone (redis-benchmark)"]:
+        mine = [r for r in results if r["setup"] == name]
+        cpu = [r["cpu_us_per_request"] for r in mine if "cpu_us_per_request" in r]
+        extra = f"  p99 {statistics.median(r['p99_ms'] for r in mine):.2f} ms  CPU {statistics.median(cpu):.0f} " \
+                f"us/request" if cpu else ""
+        print(f"  {name:40} {statistics.median(r['rps'] for r in mine):>8.0f} req/s{extra}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
