@@ -3,9 +3,10 @@ sitting, with the web workers' CPU per request (a benchmark, not a test; the fir
 
     .venv/bin/python bench/ceilings.py [--rounds 3] [--duration 8]
 
-Per round, in turn (the order reversed in even rounds), `forkline serve` (web workers only: nothing
-consumes, so every job stays in Redis) on a throwaway Redis, driven by the shared harness's POST /jobs wrk
-run (http.sh: 64 connections; a 2 s warm-up run first, unmeasured):
+Per round, in turn (the order reversed in even rounds; the redis-benchmark run below is one of the
+turns), `forkline serve` (web workers only: nothing consumes, so every job stays in Redis) on a
+throwaway Redis, driven by the shared harness's POST /jobs wrk run (http.sh: 64 connections; a 2 s
+warm-up run first, unmeasured):
 - `ingest`: forkline as shipped (validation, the submit script, the 202);
 - `no-op store`: the same app (middleware, validation, ids, metrics, the answer) whose job queue keeps
   nothing: what HTTP and validation cost without Redis;
@@ -15,7 +16,6 @@ requests wrk counted. Then `redis-benchmark` (64 connections) runs the submit sc
 new job id each call): Redis's own ceiling for it. Prints a JSON line per measurement, then medians.
 """
 
-import argparse
 import json
 import os
 import statistics
@@ -27,11 +27,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.measuring import BENCH  # noqa: E402
+from bench.measuring import alternating, post_jobs_run, rounds_and_duration  # noqa: E402
 from harness.processes import Forkline, RedisProcess, children_of  # noqa: E402
 
 SETUPS = {"ingest": "adapters.wiring:build_app", "no-op store": "bench.ceilings:noop_store_app",
           "bare falcon": "bench.ceilings:bare_app"}
+ALONE = "submit script alone (redis-benchmark)"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -84,24 +85,16 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / TICKS
 
 
-def wrk(port: int, duration: int, warmup: int = 0) -> dict:
-    out = subprocess.run([str(BENCH / "http.sh"), f"http://127.0.0.1:{port}", str(duration), "64"],
-                         env={**os.environ, "SCENARIOS": "jobs", "WARMUP_S": str(warmup)}, capture_output=True,
-                         text=True, timeout=4 * duration + 120, check=True)
-    [line] = [json.loads(line) for line in out.stdout.splitlines() if line.startswith('{"scenario"')]
-    return line
-
-
 def measure(name: str, duration: int, tmp: Path) -> dict:
     redis = RedisProcess(tmp / "redis", persist=False)
     redis.start()
     api = Forkline("serve", tmp, {"REDIS_URL": redis.url, "APP_FACTORY": SETUPS[name]})
     try:
         api.start(timeout=30)
-        wrk(api.port, 2)  # warm-up
+        post_jobs_run(api.port, 2, warmup=0)  # the warm-up, outside the CPU count
         workers = children_of(api.pid)
         before = cpu_seconds(workers)
-        line = wrk(api.port, duration)
+        line = post_jobs_run(api.port, duration, warmup=0)
         used = cpu_seconds(workers) - before
         return {"setup": name, "rps": line["rps"], "p50_ms": line["p50_ms"], "p99_ms": line["p99_ms"],
                 "cpu_us_per_request": round(used / max(1, line["requests"]) * 1e6, 1), "non2xx": line["non2xx"],
@@ -131,29 +124,22 @@ def submit_script_alone(tmp: Path) -> dict:
                              capture_output=True, text=True, timeout=300, check=True).stdout
         # The row's first field is the command with its arguments (commas, a newline): read from its end.
         rps = out.strip().splitlines()[-1].rsplit(",", 7)[1]
-        return {"setup": "submit script alone (redis-benchmark)", "rps": float(rps.strip('"'))}
+        return {"setup": ALONE, "rps": float(rps.strip('"'))}
     finally:
         redis.stop()
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=int, default=8)
-    args = parser.parse_args()
+    args = rounds_and_duration(__doc__.splitlines()[0])
     results: list[dict] = []
-    for n in range(args.rounds):
-        order = list(SETUPS) if n % 2 == 0 else list(reversed(SETUPS))
+    for n, name in alternating([*SETUPS, ALONE], args.rounds):
         with tempfile.TemporaryDirectory() as tmp:
-            for name in order:
-                result = {"round": n + 1, "load": os.getloadavg()[0], **measure(name, args.duration, Path(tmp))}
-                print(json.dumps(result), flush=True)
-                results.append(result)
-            alone = {"round": n + 1, **submit_script_alone(Path(tmp))}
-            print(json.dumps(alone), flush=True)
-            results.append(alone)
+            found = submit_script_alone(Path(tmp)) if name == ALONE else measure(name, args.duration, Path(tmp))
+        result = {"round": n, "load": os.getloadavg()[0], **found}
+        print(json.dumps(result), flush=True)
+        results.append(result)
     print(f"\nmedians of {args.rounds} rounds ({args.duration} s, 64 connections):")
-    for name in [*SETUPS, "submit script alone (redis-benchmark)"]:
+    for name in [*SETUPS, ALONE]:
         mine = [r for r in results if r["setup"] == name]
         cpu = [r["cpu_us_per_request"] for r in mine if "cpu_us_per_request" in r]
         extra = f"  p99 {statistics.median(r['p99_ms'] for r in mine):.2f} ms  CPU {statistics.median(cpu):.0f} " \

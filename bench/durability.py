@@ -11,18 +11,15 @@ Prints a JSON line per set-up and round, then the medians and the ratios to each
 Every process is stopped by its pid.
 """
 
-import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.measuring import BENCH  # noqa: E402
+from bench.measuring import alternating, post_jobs_run, rounds_and_duration  # noqa: E402
 from harness.processes import Forkline, RedisProcess, wait_until  # noqa: E402
 
 SETUPS = {  # name: (appendfsync, replica, REDIS_REPLICA_ACKS)
@@ -48,10 +45,7 @@ def measure(name: str, duration: int, tmp: Path) -> dict:
             wait_until(lambda: replica.client().info("replication").get("master_link_status") == "up", 15, 0.1,
                        "the replica to sync")
         api.start()
-        out = subprocess.run([str(BENCH / "http.sh"), f"http://127.0.0.1:{api.port}", str(duration), "64"],
-                             env={**os.environ, "SCENARIOS": "jobs", "WARMUP_S": "2"}, capture_output=True,
-                             text=True, timeout=4 * duration + 120, check=True)
-        [line] = [json.loads(line) for line in out.stdout.splitlines() if line.startswith('{"scenario"')]
+        line = post_jobs_run(api.port, duration)
         return {"setup": name, "rps": line["rps"], "p50_ms": line["p50_ms"], "p99_ms": line["p99_ms"],
                 "non2xx": line["non2xx"], "errors": line["errors"]}
     finally:
@@ -62,18 +56,13 @@ def measure(name: str, duration: int, tmp: Path) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=int, default=8)
-    args = parser.parse_args()
+    args = rounds_and_duration(__doc__.splitlines()[0])
     results: list[dict] = []
-    for n in range(args.rounds):
-        order = list(SETUPS) if n % 2 == 0 else list(reversed(SETUPS))
-        for name in order:
-            with tempfile.TemporaryDirectory(dir=ROOT / ".forkline" if (ROOT / ".forkline").is_dir() else None) as tmp:
-                result = {"round": n + 1, **measure(name, args.duration, Path(tmp))}
-            print(json.dumps(result), flush=True)
-            results.append(result)
+    for n, name in alternating(list(SETUPS), args.rounds):
+        with tempfile.TemporaryDirectory(dir=ROOT / ".forkline" if (ROOT / ".forkline").is_dir() else None) as tmp:
+            result = {"round": n, **measure(name, args.duration, Path(tmp))}
+        print(json.dumps(result), flush=True)
+        results.append(result)
     medians = {name: {key: statistics.median(r[key] for r in results if r["setup"] == name)
                       for key in ("rps", "p50_ms", "p99_ms")} for name in SETUPS}
     print(f"\nPOST /jobs, medians of {args.rounds} rounds ({args.duration} s, 64 connections):")

@@ -1,8 +1,11 @@
-"""What the benchmark scripts share: a throwaway Redis from the shared harness, and memory sampling.
+"""What the benchmark scripts share: a throwaway Redis from the shared harness, memory sampling, the
+POST /jobs wrk run, and the rounds of set-ups in alternating order.
 
 The scripts put the project's root on sys.path before importing this (it uses local.*).
 """
 
+import argparse
+import json
 import os
 import subprocess
 import threading
@@ -15,6 +18,31 @@ from local.runtime.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(os.environ.get("BENCH_DIR", ROOT.parent / "shared" / "bench"))
+
+
+def rounds_and_duration(description: str, duration: int = 8) -> argparse.Namespace:
+    """--rounds (3) and --duration (seconds per wrk run)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=duration)
+    return parser.parse_args()
+
+
+def alternating(setups: list[str], rounds: int) -> Iterator[tuple[int, str]]:
+    """(round, set-up) in turn, the order reversed in even rounds, so that a drift of the machine
+    during a sitting falls on every set-up alike."""
+    for n in range(rounds):
+        for name in (setups if n % 2 == 0 else list(reversed(setups))):
+            yield n + 1, name
+
+
+def post_jobs_run(port: int, duration: int, warmup: int = 2) -> dict:
+    """The shared harness's POST /jobs wrk run (http.sh: 64 connections), its JSON line."""
+    out = subprocess.run([str(BENCH / "http.sh"), f"http://127.0.0.1:{port}", str(duration), "64"],
+                         env={**os.environ, "SCENARIOS": "jobs", "WARMUP_S": str(warmup)}, capture_output=True,
+                         text=True, timeout=4 * duration + 120, check=True)
+    [line] = [json.loads(line) for line in out.stdout.splitlines() if line.startswith('{"scenario"')]
+    return line
 
 
 @contextmanager
