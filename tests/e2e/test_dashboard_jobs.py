@@ -10,7 +10,7 @@ import time
 import pytest
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from harness.processes import Forkline, wait_until
 from tests.e2e.browser import KEY, WIDTH, chromium, click, post, text
@@ -101,6 +101,14 @@ def test_lists_progress_promote_cancel_chart_and_width(stack, browser, tmp_path)
     assert listed_ids(browser) == [j["id"] for j in api(stack, "GET", "/jobs?state=active")["items"]]
     browser.save_screenshot(str(tmp_path / "dashboard.png"))  # docs/dashboard.png is refreshed from it by hand
     assert (tmp_path / "dashboard.png").stat().st_size > 10_000
+
+    # Filtered by queue: the active tab of the default queue holds nothing (the sleep job is the slow queue's).
+    Select(browser.find_element(By.ID, "jobs-queue")).select_by_value("default")
+    browser.find_element(By.ID, "jobs-form").submit()
+    wait.until(lambda d: listed_ids(d) == [] and d.find_element(By.ID, "jobs-empty").is_displayed())
+    Select(browser.find_element(By.ID, "jobs-queue")).select_by_value("")
+    browser.find_element(By.ID, "jobs-form").submit()
+    wait.until(lambda d: listed_ids(d) == [slow])
 
     # Each tab lists what GET /jobs lists, newest first.
     for name in ("completed", "dead", "scheduled"):

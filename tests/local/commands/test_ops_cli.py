@@ -164,3 +164,9 @@ def test_jobs_list_pages_and_history_counts(stack):
     assert table.returncode == 0 and "accepted" in table.stdout and " 3 " in f" {table.stdout} "
     refused = forkline(api, "jobs", "list", "--state", "waiting")
     assert refused.returncode == 1 and "state" in refused.stderr and refused.stderr.count("\n") == 1
+    assert "progress" in human.stdout.splitlines()[0]
+    later = api.request("POST", "/jobs", {"message": "later", "delay": 600}, headers={"X-API-Key": KEY})[2]["jobId"]
+    promoted = forkline(api, "jobs", "promote", later)
+    assert promoted.returncode == 0 and promoted.stdout.strip() == f"{later} queued: it starts now", promoted.stderr
+    again = forkline(api, "jobs", "promote", later)
+    assert again.returncode == 1 and "only a scheduled or retrying job can be started now" in again.stderr
