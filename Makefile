@@ -101,10 +101,11 @@ docs: install
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 # forkline beside the Node template (../shared/bench/seed-node; forkline alone without node), 3 alternating
-# rounds, then the cost of the observability; ~10 minutes. Figures, not tests.
+# rounds, then the cost of the observability, tracing off (the default) and on; ~10 minutes. Figures, not tests.
 bench: install bench-packages
 	@$(PY) bench/compare.py --rounds 3
 	@$(PY) bench/overhead.py
+	@$(PY) bench/overhead.py --tracing
 
 clean:
 	rm -rf $(VENV) $(TOOLS) $(UV_VENV) .forkline logs .pytest_cache site
