@@ -129,14 +129,16 @@ class JobTable:
         return (item["jobId"]["S"], item["fingerprint"]["S"]) if item else None
 
     def _move(self, job_id: str, leaving: str, sets: dict[str, Any], counter: str | None = None,
-              by: int = 1, removes: tuple[str, ...] = ()) -> None:
-        """One state move of a job, conditional on the state it leaves, with its counter change."""
-        names = {f"#{n}": n for n in sets} | {"#state": "state"}
-        values = {f":{n}": v for n, v in sets.items()} | {":leaving": {"S": leaving}}
-        if "errors" in sets:  # appended to the list, not set
+              by: int = 1, removes: tuple[str, ...] = (), appends: dict[str, Any] | None = None) -> None:
+        """One state move of a job, conditional on the state it leaves, with its counter change;
+        `appends`: lists whose items are added at the end (made when absent)."""
+        appends = appends or {}
+        names = {f"#{n}": n for n in (*sets, *appends)} | {"#state": "state"}
+        values = {f":{n}": v for n, v in (*sets.items(), *appends.items())} | {":leaving": {"S": leaving}}
+        if appends:
             values[":none"] = {"L": []}
-        appended = "#errors = list_append(if_not_exists(#errors, :none), :errors)"
-        update = "SET " + ", ".join(f"#{n} = :{n}" if n != "errors" else appended for n in sets)
+        update = "SET " + ", ".join([*(f"#{n} = :{n}" for n in sets),
+                                     *(f"#{n} = list_append(if_not_exists(#{n}, :none), :{n})" for n in appends)])
         update += f" REMOVE {', '.join(removes)}" if removes else ""
         move = {"Key": job_key(job_id), "UpdateExpression": update, "ConditionExpression": "#state = :leaving",
                 "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
@@ -244,18 +246,18 @@ class JobTable:
     def retrying(self, job_id: str, error: str, next_attempt_at: float, now: float, attempt: int) -> None:
         try:
             self._move(job_id, "active", {"state": {"S": "retrying"}, "lastError": {"S": error},
-                                          "nextAttemptAt": number(next_attempt_at), "updatedAt": number(now),
-                                          "errors": attempt_error(attempt, error, now)}, "retrying")
+                                          "nextAttemptAt": number(next_attempt_at), "updatedAt": number(now)},
+                       "retrying", appends={"errors": attempt_error(attempt, error, now)})
         except ConditionFailed:
             pass
 
     def dead(self, entry: DeadJob, delivered: bool) -> None:
         sets = {"state": {"S": "dead"}, "lastError": {"S": entry.error}, "finishedAt": number(entry.failedAt),
                 "updatedAt": number(entry.failedAt), "attempts": number(entry.attempts),
-                "dlqPending": {"BOOL": not delivered}, TTL_ATTRIBUTE: expires_at(entry.failedAt, DEAD_RETENTION),
-                "errors": attempt_error(entry.attempts, entry.error, entry.failedAt)}
+                "dlqPending": {"BOOL": not delivered}, TTL_ATTRIBUTE: expires_at(entry.failedAt, DEAD_RETENTION)}
         try:
-            self._move(entry.jobId, "active", sets, "failed")
+            self._move(entry.jobId, "active", sets, "failed",
+                       appends={"errors": attempt_error(entry.attempts, entry.error, entry.failedAt)})
         except ConditionFailed:
             pass
 
