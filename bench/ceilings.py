@@ -27,13 +27,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.measuring import alternating, post_jobs_run, rounds_and_duration  # noqa: E402
+from bench.measuring import alternating, cpu_seconds, post_jobs_run, rounds_and_duration  # noqa: E402
 from harness.processes import Forkline, RedisProcess, children_of  # noqa: E402
 
 SETUPS = {"ingest": "adapters.wiring:build_app", "no-op store": "bench.ceilings:noop_store_app",
           "bare falcon": "bench.ceilings:bare_app"}
 ALONE = "submit script alone (redis-benchmark)"
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def bare_app(settings: Any) -> Any:
@@ -72,17 +71,6 @@ def noop_store_app(settings: Any) -> Any:
     jobs: Any = KeepNothing()
     return create_app(AppDeps(jobs=jobs, dlq=ports.dlq, probe=ports.probe, max_attempts=settings.max_attempts,
                               metrics=PrometheusMetrics(), tracer=tracing))
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return total / TICKS
 
 
 def measure(name: str, duration: int, tmp: Path) -> dict:

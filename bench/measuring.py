@@ -45,6 +45,18 @@ def post_jobs_run(port: int, duration: int, warmup: int = 2) -> dict:
     return line
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """The CPU the processes have used (utime + stime, /proc/<pid>/stat); a process gone counts nothing."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
 def throwaway_redis(tmp: Path) -> Iterator[int]:
     """A redis-server without persistence on a free loopback port (../shared/bench/redis.sh, its

@@ -33,21 +33,10 @@ sys.path.insert(0, str(ROOT))
 from adapters.redis import keys  # noqa: E402
 from adapters.settings import Settings  # noqa: E402
 from adapters.wiring import build_ports  # noqa: E402
-from bench.measuring import MemorySampler, throwaway_redis  # noqa: E402
+from bench.measuring import MemorySampler, cpu_seconds, throwaway_redis  # noqa: E402
 from functions import routes  # noqa: E402
 from harness.processes import stop_pid  # noqa: E402
 from local.commands.bench import descendants  # noqa: E402
-
-
-def cpu_seconds(root: int) -> float:
-    total = 0.0
-    for pid in descendants(root):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 def commands(client: redis.Redis) -> dict[str, int]:
@@ -100,7 +89,7 @@ def drain(jobs: int, processes: int, threads: int, logging: str, tmp: Path, port
             if now - launched > 300 or worker.poll() is not None:
                 raise RuntimeError(f"{done} of {jobs} jobs completed")
             time.sleep(0.02)
-        worker_cpu = cpu_seconds(worker.pid)
+        worker_cpu = cpu_seconds(descendants(worker.pid))
         sampler.done.set()
         drained = delta(commands(client), before)
         drained["hget"] = drained.get("hget", 0) - polls
