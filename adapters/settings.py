@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     job_lease: float = Field(30.0, gt=0, description="seconds a claimed job stays invisible before it is re-queued")
     job_timeout: float = Field(300.0, gt=0, description="seconds one attempt may run before it is stopped")
     job_retention: int = Field(86400, ge=1, description="seconds completed job records are kept")
+    queue_message_format: int = Field(3, ge=2, le=3, description="the newest queue message format web workers "
+                                      "write: 2 while consumers older than it still run (a rolling deploy)")
     graceful_timeout: float = Field(30.0, ge=0)
     web_timeout: float = Field(30.0, gt=0, description="seconds one request may run before its worker is replaced")
     web_max_requests: int = Field(0, ge=0, description="requests after which an HTTP worker is replaced; 0 = never")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import falcon
@@ -92,7 +93,8 @@ def redis_handle(settings: Settings) -> RedisHandle:
 
 def build_redis_ports(settings: Settings) -> RedisPorts:
     redis = redis_handle(settings)
-    return RedisPorts(redis=redis, jobs=RedisJobQueue(redis, encode_job, settings.job_retention),
+    encode = partial(encode_job, newest=settings.queue_message_format)
+    return RedisPorts(redis=redis, jobs=RedisJobQueue(redis, encode, settings.job_retention),
                       dlq=build_dlq(settings, redis), probe=RedisProbe(redis_target(settings)),
                       workers=RedisWorkerRegistry(redis), clock=RedisClock(redis))
 

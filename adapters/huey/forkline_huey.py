@@ -26,7 +26,16 @@ from adapters.job_progress import JobProgressWriter
 from adapters.job_timeout import JobWatchdog
 from adapters.logs import REQUEST_ID, TRACE, FastLogger
 from adapters.redis.client import RedisTarget
-from adapters.redis.framing import MESSAGE_FORMAT, frame_message, framed_job_id, message_format, unframe_message
+from adapters.redis.framing import (
+    HUEY_FORMAT,
+    MESSAGE_FORMAT,
+    compact_message,
+    frame_message,
+    framed_job_id,
+    message_format,
+    read_compact,
+    unframe_message,
+)
 from adapters.redis.keys import QueueKeys
 from adapters.redis.queue_store import QueueStore
 from adapters.tracing import attempt_span
@@ -61,7 +70,8 @@ class ForklineHuey(RedisHuey):
     What forkline overrides, and why (a test checks these Huey hooks still exist,
     tests/adapters/huey/test_huey_contract.py; Huey is pinned to 3.5.x):
     - `storage_class`: LeasedRedisStorage, whose dequeue leases a message instead of popping it.
-    - `serialize_task` / `deserialize_task`: frame the message with the job id, so Lua can find its record.
+    - `serialize_task` / `deserialize_task`: frame the message with the job id, so Lua can find its record;
+      read the compact format 3 (JSON, adapters/redis/framing.py) into the same task, without Huey's pickle.
     - `dequeue`: claim a message with its attempt number, max attempts and priority, attach a
       RunningJob, and set Huey's `retries` to 0: Huey never requeues a task; the post-execute hook
       carries out `functions.attempts.after_failure` (a retry goes to the schedule on time through
@@ -108,9 +118,12 @@ class ForklineHuey(RedisHuey):
         self.watchdog = JobWatchdog(job_timeout)
 
     def serialize_task(self, task: Task) -> bytes:
-        return frame_message(task.id, super().serialize_task(task), self.keys.format)
+        return frame_message(task.id, super().serialize_task(task), min(self.keys.format, HUEY_FORMAT))
 
     def deserialize_task(self, data: bytes) -> Task:
+        if message_format(data) == 3:
+            job_id, job_type, payload, request_id, replays = read_compact(data)
+            return self.run_job_task.task_class((job_type, payload, request_id, replays), {}, id=job_id)
         return super().deserialize_task(unframe_message(data))
 
     def dequeue(self) -> Task | None:
@@ -260,8 +273,11 @@ def queue_huey(queue_keys: QueueKeys) -> ForklineHuey:
     return huey
 
 
-def encode_job(job: JobRecord, queue_keys: QueueKeys) -> bytes:
-    """The queue message for a job record in its keyspace's format, as the HTTP side enqueues it."""
+def encode_job(job: JobRecord, queue_keys: QueueKeys, newest: int = MESSAGE_FORMAT) -> bytes:
+    """The queue message for a job record, as the HTTP side enqueues it: in its keyspace's format, no
+    newer than `newest` (QUEUE_MESSAGE_FORMAT)."""
+    if min(queue_keys.format, newest) >= 3:
+        return compact_message(job.id, job.type, job.payload, job.requestId or "", job.replays)
     huey = queue_huey(queue_keys)
     message: bytes = huey.serialize_task(huey.run_job_task.s(job.type, job.payload, job.requestId or "",
                                                              job.replays, id=job.id))

@@ -29,7 +29,7 @@ class QueueKeys:
     dlq_pending: str  # dead jobs whose DLQ put is not confirmed yet
     idempotency_prefix: str
     paused: str  # exists while the queue is paused
-    format: int  # the message format its producers write
+    format: int  # the newest message format its producers write (adapters/redis/framing.py)
 
     @property
     def priorities(self) -> str:
@@ -52,7 +52,7 @@ def queue_keys(queue: str) -> QueueKeys:
     return QueueKeys(queue=queue, list=f"{tag}:queue", schedule=f"{tag}:schedule", leases=f"{tag}:leases",
                      stats=f"{tag}:stats", job_prefix=f"{tag}:job:", dlq_entries=f"{tag}:dlq",
                      dlq_order=f"{tag}:dlq:order", dlq_pending=f"{tag}:dlq:pending", idempotency_prefix=f"{tag}:idem:",
-                     paused=f"{tag}:paused", format=2)
+                     paused=f"{tag}:paused", format=3)
 
 
 LEGACY = QueueKeys(queue=DEFAULT_QUEUE, list="huey.redis.forkline", schedule="huey.schedule.forkline",

@@ -10,7 +10,7 @@ import pytest
 from redis.crc import key_slot
 
 from adapters.redis import keys
-from adapters.redis.framing import frame_message, unframe_message
+from adapters.redis.framing import MESSAGE_FORMAT, frame_message, unframe_message
 from adapters.wiring import build_ports, configure_consumer
 from functions import jobs, routes
 from tests.adapters.huey.steps import huey, promote_due, submit, work_one
@@ -103,10 +103,10 @@ def test_a_message_in_a_newer_format_is_dead_lettered_not_misread(email):
     job_id = send(ports, "from the future")
     client = ports.redis.client
     current = client.rpop(EMAIL.list)
-    client.rpush(EMAIL.list, frame_message(job_id, unframe_message(current), message_format=3))
+    client.rpush(EMAIL.list, frame_message(job_id, unframe_message(current), message_format=MESSAGE_FORMAT + 1))
     assert on.dequeue() is None
     record = ports.jobs.get(job_id)
-    assert record.state == "dead" and "message format 3 is newer" in record.lastError
+    assert record.state == "dead" and f"message format {MESSAGE_FORMAT + 1} is newer" in record.lastError
     entry = ports.dlq.get(job_id)
     assert entry.error == record.lastError and client.zcard(EMAIL.leases) == 0
     assert (entry.type, entry.payload) == ("email", {"message": "from the future", "shouldFail": False})  # replayable
