@@ -90,8 +90,9 @@ def test_functions_import_no_web_queue_redis_or_aws_library_and_nothing_of_ours_
 
 @pytest.mark.parametrize("package, allowed", [
     # adapters.logs (stdlib only) is every adapter's: the request id and the fast log lines live there.
-    ("adapters.http", {"functions", "adapters.http", "adapters.logs", "falcon", "pydantic"}),
-    ("adapters.redis", {"functions", "adapters.redis", "redis", "hiredis"}),
+    # adapters.process_id (stdlib only): the pid without a system call, on the hot paths.
+    ("adapters.http", {"functions", "adapters.http", "adapters.logs", "adapters.process_id", "falcon", "pydantic"}),
+    ("adapters.redis", {"functions", "adapters.redis", "adapters.process_id", "redis", "hiredis"}),
     # adapters.job_timeout (stdlib only) stops a job in its thread, on Huey's threads and on the SQS side;
     # adapters.job_progress (stdlib and functions only) writes a job's progress, best effort, on both;
     # adapters.tracing (stdlib and functions; the OpenTelemetry SDK only when on) makes the attempts' spans.
@@ -114,7 +115,8 @@ def test_only_the_composition_roots_put_adapter_packages_together():
     for name in MODULES:
         packages = {".".join(i.split(".")[:2]) for i in GRAPH[name] if top(i) == "adapters"}
         packages -= {"adapters.settings", "adapters.logs", "adapters.job_timeout", "adapters.job_progress",
-                     "adapters.queue_gauges", "adapters.tracing", "adapters.wiring"}  # over ports and stdlib only
+                     "adapters.queue_gauges", "adapters.tracing", "adapters.wiring",
+                     "adapters.process_id"}  # over ports and stdlib only
         if name not in roots and top(name) == "adapters":
             assert len(packages - {".".join(name.split(".")[:2]), "adapters.redis"}) == 0, (name, packages)
 

@@ -11,6 +11,7 @@ from typing import Any
 import falcon
 
 from adapters.logs import REQUEST_ID, TRACE, FastLogger
+from adapters.process_id import current_pid
 from functions.ports import Metrics, Tracer
 
 access = FastLogger("forkline.access")
@@ -34,8 +35,8 @@ class RequestContext:
 
     def new_id(self) -> str:
         """16 hex digits: 8 random per process, then a counter (cheaper than 8 random bytes each)."""
-        if self.pid != os.getpid() or self.new_ids is None:
-            self.pid, prefix = os.getpid(), os.urandom(4).hex()
+        if self.pid != current_pid() or self.new_ids is None:
+            self.pid, prefix = current_pid(), os.urandom(4).hex()
             self.new_ids = (f"{prefix}{n:08x}" for n in itertools.count(int.from_bytes(os.urandom(2), "big")))
         return next(self.new_ids)
 
