@@ -8,6 +8,7 @@ queue keeps draining it, so jobs enqueued by old processes during a rolling depl
 """
 
 from dataclasses import dataclass
+from functools import cache
 
 from functions.jobs import DEFAULT_PRIORITY, DEFAULT_QUEUE, queue_of
 
@@ -47,6 +48,7 @@ class QueueKeys:
         return self.idempotency_prefix + key
 
 
+@cache  # every call of a route finds its job's keys from its id: built once per queue
 def queue_keys(queue: str) -> QueueKeys:
     tag = "{forkline:" + queue + "}"
     return QueueKeys(queue=queue, list=f"{tag}:queue", schedule=f"{tag}:schedule", leases=f"{tag}:leases",
