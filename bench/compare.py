@@ -12,8 +12,14 @@ drain: JOBS jobs POSTed while nothing consumes them (Node: its worker stopped;
 forkline: the queue paused), then the worker started (the queue resumed) and timed
 from the first completion to the last. Memory is the RSS and PSS totals of the
 process trees, Redis left out, sampled every 0.5 s (idle: before the load; peak:
-the highest total). Prints a JSON line per system and round, then the
-table of medians and ratios. Node's dependencies are installed into .bench/seed-node
+the highest total). CPU per request: the web processes' utime + stime (/proc) over the
+measured POST /jobs run divided by the requests wrk counted (forkline: the processes titled
+`forkline: web`; Node: server.js and its cluster workers); CPU per job: the consumers' over the
+drain from its first completion, divided by the jobs completed since (forkline: `forkline:
+consumer`; Node: worker.js). Before each round a fixed CPU calibration (bench/measuring.py)
+is printed beside the load average; a round whose calibration is more than 15 % below the
+sitting's best is marked noisy and left out of the medians (listed above the table). Prints a
+JSON line per system and round, then the table of medians and ratios. Node's dependencies are installed into .bench/seed-node
 (a copy; ../shared stays read-only). Every process is stopped by its pid.
 """
 
@@ -28,13 +34,23 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.measuring import BENCH, MemorySampler, throwaway_redis  # noqa: E402
+from bench.measuring import (  # noqa: E402
+    BENCH,
+    MemorySampler,
+    calibration,
+    cpu_seconds,
+    noisy_rounds,
+    post_jobs_run,
+    throwaway_redis,
+    titled,
+)
 from harness.processes import stop_pid  # noqa: E402
-from local.commands.bench import get, post_jobs, wait_idle  # noqa: E402
+from local.commands.bench import descendants, get, post_jobs, wait_idle  # noqa: E402
 from local.runtime.redis_server import free_port  # noqa: E402
 
 SEED_COPY = ROOT / ".bench" / "seed-node"
@@ -55,11 +71,19 @@ def seed_node() -> Path | None:
     return SEED_COPY
 
 
-def wrk_runs(port: int, duration: int) -> dict[str, dict]:
-    env = {**os.environ, "SCENARIOS": "health jobs", "WARMUP_S": "2"}
+def wrk_runs(port: int, duration: int, web: Callable[[], list[int]]) -> dict[str, dict]:
+    """GET /health, then POST /jobs (each after a 2 s warm-up), with the web processes' CPU per POST."""
+    env = {**os.environ, "SCENARIOS": "health", "WARMUP_S": "2"}
     out = subprocess.run([str(BENCH / "http.sh"), f"http://127.0.0.1:{port}", str(duration), "64"], env=env,
                          capture_output=True, text=True, timeout=4 * duration + 120, check=True)
-    return {line["scenario"]: line for line in map(json.loads, out.stdout.splitlines()) if "scenario" in line}
+    found = {line["scenario"]: line for line in map(json.loads, out.stdout.splitlines()) if "scenario" in line}
+    post_jobs_run(port, 2, warmup=0)  # the warm-up, outside the CPU count
+    pids = web()
+    before = cpu_seconds(pids)
+    line = post_jobs_run(port, duration, warmup=0)
+    line["cpu_us_per_request"] = round((cpu_seconds(pids) - before) / max(1, line["requests"]) * 1e6, 1)
+    found[line["scenario"]] = line
+    return found
 
 
 def post(port: int, path: str) -> None:
@@ -119,7 +143,14 @@ def measure_stack(system: str, seed: Path | None, jobs: int, duration: int, tmp:
         sampler.mark_idle()
         sampler.start()
         result: dict = {"system": system, "loadavg": Path("/proc/loadavg").read_text().split()[:3]}
-        result.update(wrk_runs(port, duration))
+        server_pid = procs[0].pid
+        if system == "node":
+            web = lambda: descendants(server_pid)  # noqa: E731  the cluster's primary and workers
+            consumers = lambda: descendants(procs[1].pid)  # noqa: E731  worker.js (started again below)
+        else:
+            web = lambda: titled(descendants(server_pid), "forkline: web")  # noqa: E731
+            consumers = lambda: titled(descendants(server_pid), "forkline: consumer")  # noqa: E731
+        result.update(wrk_runs(port, duration, web))
         wait_idle(port, 600)
         if system == "node":
             stop_pid(procs[1], signal.SIGTERM, timeout=30)
@@ -133,15 +164,18 @@ def measure_stack(system: str, seed: Path | None, jobs: int, duration: int, tmp:
             sampler.pids = [p.pid for p in procs]
         else:
             post(port, "/queues/default/resume")
-        start, first = time.monotonic(), None
+        start, first, cpu_from, done_at_first = time.monotonic(), None, 0.0, 0
         while (done := completed(port) - before) < posted:
             if time.monotonic() - start > 600:
                 raise RuntimeError(f"{system}: {done} of {posted} jobs completed in 600 s")
             if first is None and done > 0:
                 first = time.monotonic()  # the worker's start-up is not drain time
+                cpu_from, done_at_first = cpu_seconds(consumers()), done
             time.sleep(0.02)
         took = time.monotonic() - (first or start)
-        result["drain"] = {"jobs": posted, "seconds": round(took, 2), "jobs_per_s": round(posted / took, 1)}
+        per_job = (cpu_seconds(consumers()) - cpu_from) / max(1, posted - done_at_first) * 1e6
+        result["drain"] = {"jobs": posted, "seconds": round(took, 2), "jobs_per_s": round(posted / took, 1),
+                           "cpu_us_per_job": round(per_job, 1)}
         sampler.done.set()
         result["memory_mb"] = {"idle_rss": round(sampler.idle[0], 1), "idle_pss": round(sampler.idle[1], 1),
                                "peak_rss": round(sampler.peak[0], 1), "peak_pss": round(sampler.peak[1], 1)}
@@ -156,7 +190,9 @@ ROWS = [("GET /health rps", lambda r: r["GET /health"]["rps"], True),
         ("GET /health p99 ms", lambda r: r["GET /health"]["p99_ms"], False),
         ("POST /jobs rps", lambda r: r["POST /jobs"]["rps"], True),
         ("POST /jobs p99 ms", lambda r: r["POST /jobs"]["p99_ms"], False),
+        ("web CPU per POST /jobs µs", lambda r: r["POST /jobs"]["cpu_us_per_request"], False),
         ("backlog drain jobs/s", lambda r: r["drain"]["jobs_per_s"], True),
+        ("consumer CPU per job µs", lambda r: r["drain"]["cpu_us_per_job"], False),
         ("memory idle RSS MB", lambda r: r["memory_mb"]["idle_rss"], False),
         ("memory idle PSS MB", lambda r: r["memory_mb"]["idle_pss"], False),
         ("memory peak RSS MB", lambda r: r["memory_mb"]["peak_rss"], False),
@@ -164,6 +200,16 @@ ROWS = [("GET /health rps", lambda r: r["GET /health"]["rps"], True),
 
 
 def table(results: list[dict]) -> str:
+    """Medians over the rounds not marked noisy (every round when all are)."""
+    noisy = {r["round"] for r in results if r.get("noisy")}
+    kept = [r for r in results if r["round"] not in noisy] or results
+    notes = [f"round {r['round']}: calibration {r['calibration']} M steps/s, load {r['loadavg'][0]}"
+             + (" (noisy: left out of the medians)" if r["round"] in noisy else "")
+             for r in results if r["system"] == results[0]["system"]]
+    return "\n".join(notes) + "\n" + medians_table(kept)
+
+
+def medians_table(results: list[dict]) -> str:
     systems = [s for s in ("forkline", "node") if any(r["system"] == s for r in results)]
     lines = ["| figure (median of runs) | " + " | ".join(systems) + (" | ratio |" if len(systems) == 2 else " |"),
              "| --- " * (len(systems) + 1 + (len(systems) == 2)) + "|"]
@@ -198,10 +244,12 @@ def main() -> int:
         systems.remove("node")
     results = []
     for round_ in range(args.rounds):
+        calibrated = calibration()
+        print(f"round {round_ + 1}: calibration {calibrated} M steps/s, load {os.getloadavg()[0]:.2f}", flush=True)
         for system in systems if round_ % 2 else list(reversed(systems)):
             with tempfile.TemporaryDirectory(prefix=f"compare-{system}-") as tmp:
                 result = measure(system, seed, args.jobs, args.duration, Path(tmp), settings)
-            result["round"] = round_ + 1
+            result["round"], result["calibration"] = round_ + 1, calibrated
             if system == "forkline" and settings:
                 result["settings"] = settings
             print(json.dumps(result), flush=True)
@@ -209,6 +257,12 @@ def main() -> int:
             if args.out:
                 with args.out.open("a") as f:
                     f.write(json.dumps(result) + "\n")
+    calibrations = {r["round"]: r["calibration"] for r in results}
+    for result in results:
+        result["noisy"] = result["round"] in noisy_rounds(calibrations)
+    if args.out:
+        with args.out.open("a") as f:
+            f.write(json.dumps({"noisy_rounds": sorted(noisy_rounds(calibrations))}) + "\n")
     print(table(results))
     return 0
 

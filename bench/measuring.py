@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,6 +56,37 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def calibration(seconds: float = 0.5) -> float:
+    """A fixed CPU task (pure Python arithmetic, one thread) run for about `seconds`: millions of loop
+    steps per second. What the machine gives one core right now; a neighbour taking the CPU lowers it."""
+    steps, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds:
+        total = 0
+        for i in range(100_000):
+            total += i * i
+        steps += 100_000
+    return round(steps / elapsed / 1e6, 2)
+
+
+def noisy_rounds(calibrations: dict[int, float], tolerance: float = 0.15) -> set[int]:
+    """The rounds whose calibration is more than `tolerance` below the sitting's best."""
+    best = max(calibrations.values(), default=0.0)
+    return {n for n, value in calibrations.items() if value < best * (1 - tolerance)}
+
+
+def titled(pids: list[int], prefix: str) -> list[int]:
+    """The processes whose title (/proc/<pid>/cmdline) starts with `prefix` ("forkline: web", ...)."""
+    found = []
+    for pid in pids:
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if title.startswith(prefix):
+            found.append(pid)
+    return found
 
 
 @contextmanager
