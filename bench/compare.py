@@ -19,8 +19,8 @@ drain from its first completion, divided by the jobs completed since (forkline: 
 consumer`; Node: worker.js). Before each round a fixed CPU calibration (bench/measuring.py)
 is printed beside the load average; a round whose calibration is more than 15 % below the
 sitting's best is marked noisy and left out of the medians (listed above the table). Prints a
-JSON line per system and round, then the table of medians and ratios. Node's dependencies are installed into .bench/seed-node
-(a copy; ../shared stays read-only). Every process is stopped by its pid.
+JSON line per system and round, then the table of medians and ratios. Node's dependencies are
+installed into .bench/seed-node (a copy; ../shared stays read-only). Every process is stopped by its pid.
 """
 
 import argparse
