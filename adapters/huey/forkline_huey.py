@@ -45,6 +45,7 @@ from functions.jobs import job_timeout, run_job
 from functions.models import DeadJob, JobRecord
 from functions.ports import DeadLetterQueue, JobMetrics
 
+UNREAD_CLOCK = datetime.datetime.min  # see ForklineHuey.execute
 TASK_MODULE = "adapters.huey.tasks"  # part of the message format: see queue_huey
 log = logging.getLogger("forkline.queue")
 jobs_log = FastLogger("forkline.jobs")
@@ -163,6 +164,10 @@ class ForklineHuey(RedisHuey):
         self.outbox.bury(entry, data)
 
     def execute(self, task: Task, timestamp: Any = None) -> Any:
+        if timestamp is None and task.eta is None and task.expires_resolved is None:
+            # Huey reads its clock for each task only to compare it with an eta or an expiry: a claimed
+            # task has neither (the schedule's move decides when a job is due), so the read decides nothing.
+            timestamp = UNREAD_CLOCK
         try:
             return super().execute(task, timestamp)
         finally:

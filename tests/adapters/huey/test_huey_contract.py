@@ -51,6 +51,13 @@ def test_execute_runs_the_hooks_and_requeues_only_through_the_retries_forkline_s
     assert "final = not task.retries" in source and "if final:" in source
     # The due checks read Huey's "now" from _get_timestamp (forkline: Redis's clock).
     assert "self._get_timestamp()" in inspect.getsource(RedisHuey.execute)
+    # ... and only compare it with an eta or an expiry, which a claimed task has not: ForklineHuey.execute
+    # passes an unread timestamp for such a task (the clock read per job is skipped).
+    execute = inspect.getsource(RedisHuey.execute)
+    assert execute.count("timestamp") == 8 and "self.ready_to_run(task, timestamp)" in execute  # is_revoked: ours
+    assert "task.expires_resolved and task.expires_resolved < timestamp" in execute
+    assert "return task.eta is None or" in inspect.getsource(RedisHuey.ready_to_run)
+    assert source.count("timestamp") == 2 and "self._get_timestamp(), retry_eta" in source  # a requeue reads it anew
     assert {"retries", "id", "args"} <= set(vars(Task(args=(1, 2))))
 
 
