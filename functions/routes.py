@@ -37,6 +37,8 @@ from functions.models import (
 from functions.ports import DeadLetterQueue, HealthProbe, JobQueue, WorkerRegistry
 from functions.trace_context import TraceContext
 
+DEFAULT_JOB_TYPE = JobRequest.model_fields["type"].default  # read once: pydantic builds model_fields per access
+
 
 def welcome(pid: int) -> Welcome:
     return Welcome(message="Welcome to forkline: a multi-core API with a background job queue", workerPID=pid)
@@ -126,7 +128,7 @@ def build_job(body: Any, unique: str, now: float, max_attempts: int, request_id:
 
 def job_type_of(body: dict[str, Any]) -> str:
     """The job type named by a body that `build_job` accepted."""
-    return str(body.get("type", JobRequest.model_fields["type"].default))
+    return str(body.get("type", DEFAULT_JOB_TYPE))
 
 
 def request_fingerprint(job: JobRecord) -> str:
