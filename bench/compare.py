@@ -20,7 +20,9 @@ consumer`; Node: worker.js). Before each round a fixed CPU calibration (bench/me
 is printed beside the load average; a round whose calibration is more than 15 % below the
 sitting's best is marked noisy and left out of the medians (listed above the table). Prints a
 JSON line per system and round, then the table of medians and ratios. Node's dependencies are
-installed into .bench/seed-node (a copy; ../shared stays read-only). Every process is stopped by its pid.
+installed into .bench/seed-node (a copy; ../shared stays read-only). With `--before COMMIT`,
+forkline at that commit (its tree from git, on this checkout's environment) is measured too, as
+a third system in the rotation. Every process is stopped by its pid.
 """
 
 import argparse
@@ -125,6 +127,9 @@ def measure_stack(system: str, seed: Path | None, jobs: int, duration: int, tmp:
             app_env.pop(name, None)
         app_env.update(settings or {})
         server, worker, cwd = [forkline, "run"], [], tmp
+        if system == "before":  # an earlier commit's tree (--before), on this checkout's environment
+            server = [sys.executable, "-m", "local.commands.cli", "run"]
+            app_env["PYTHONPATH"] = str(before_tree())
     out = open(tmp / f"{system}.out", "ab")
     procs = [subprocess.Popen(command, cwd=cwd, env=app_env, stdout=out, stderr=out) for command in (server, worker)
              if command]
@@ -157,7 +162,7 @@ def measure_stack(system: str, seed: Path | None, jobs: int, duration: int, tmp:
             sampler.pids = [procs[0].pid]
         else:
             post(port, "/queues/default/pause")
-        body = {"type": "noop"} if system == "forkline" else {"message": "Hello", "shouldFail": False}
+        body = {"message": "Hello", "shouldFail": False} if system == "node" else {"type": "noop"}
         posted, before = post_jobs(port, jobs, body), completed(port)
         if system == "node":
             procs[1] = subprocess.Popen(worker, cwd=cwd, env=app_env, stdout=out, stderr=out)
@@ -210,17 +215,34 @@ def table(results: list[dict]) -> str:
 
 
 def medians_table(results: list[dict]) -> str:
-    systems = [s for s in ("forkline", "node") if any(r["system"] == s for r in results)]
-    lines = ["| figure (median of runs) | " + " | ".join(systems) + (" | ratio |" if len(systems) == 2 else " |"),
-             "| --- " * (len(systems) + 1 + (len(systems) == 2)) + "|"]
+    """A column of medians per system, then forkline's ratio to each other system."""
+    systems = [s for s in ("forkline", "node", "before") if any(r["system"] == s for r in results)]
+    others = [s for s in systems if s != "forkline"] if "forkline" in systems else []
+    lines = ["| figure (median of runs) | " + " | ".join(systems) + "".join(f" | forkline / {o}" for o in others)
+             + " |", "| --- " * (len(systems) + 1 + len(others)) + "|"]
     for name, pick, higher_better in ROWS:
-        medians = [statistics.median(pick(r) for r in results if r["system"] == s) for s in systems]
-        cells = [f"{m:,.1f}" for m in medians]
-        if len(systems) == 2 and medians[1]:
-            ratio = medians[0] / medians[1]
+        medians = dict((s, statistics.median(pick(r) for r in results if r["system"] == s)) for s in systems)
+        cells = [f"{medians[s]:,.1f}" for s in systems]
+        for other in others:
+            ratio = medians["forkline"] / medians[other] if medians[other] else float("nan")
             cells.append(f"{ratio:.2f}×" + ("" if higher_better else " (lower is better)"))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+BEFORE: dict[str, str] = {}  # the commit --before names
+
+
+def before_tree() -> Path:
+    """The tree of the --before commit, from this repository's history (extracted once into .bench/)."""
+    commit = BEFORE["commit"]
+    tree = ROOT / ".bench" / f"before-{commit}"
+    if not (tree / "local").is_dir():
+        tree.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", commit], capture_output=True,
+                                 check=True, timeout=60).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True, timeout=60)
+    return tree
 
 
 def main() -> int:
@@ -230,6 +252,8 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--systems", default="forkline,node")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--before", metavar="COMMIT",
+                        help="also measure forkline at an earlier commit (system `before`), in the rotation")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a forkline setting for this sitting (e.g. WEB_CONCURRENCY=1); default: none")
     args = parser.parse_args()
@@ -237,6 +261,10 @@ def main() -> int:
         print("compare.py needs wrk (make bench-packages)", file=sys.stderr)
         return 1
     systems = args.systems.split(",")
+    if args.before:
+        BEFORE["commit"] = args.before
+        before_tree()
+        systems.append("before")
     settings = dict(item.split("=", 1) for item in args.set)
     seed = seed_node() if "node" in systems else None
     if "node" in systems and seed is None:

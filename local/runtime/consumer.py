@@ -174,28 +174,34 @@ def create_consumer(huey: ForklineHuey, threads: int) -> Consumer:
     return consumer
 
 
+def signalled(consumers: list[Consumer]) -> Consumer | None:
+    """The consumer whose handler took a stop signal: the lead's, or, for a signal that came while a later
+    queue's consumer was starting (its own handlers set, the lead's not yet again), that one's."""
+    return next((consumer for consumer in consumers if consumer._signum is not None), None)
+
+
 def run_all(consumers: list[Consumer], grace: float) -> None:
     """Start every queue's consumer and wait for a signal (the first consumer receives them: Huey's
     own handler); then stop them all, together within `grace` seconds (Huey's shutdown_timeout)."""
     for consumer in consumers:
         consumer.start()
     lead = consumers[0]
-    lead._set_signal_handlers()  # each start() set its own; the lead's decides for all
+    lead._set_signal_handlers()  # each start() set its own; the lead's decide for all from here on
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     checked = time.monotonic()
-    while lead._signum is None:
+    while (stopped_by := signalled(consumers)) is None:
         lead.stop_flag.wait(0.1)
         if time.monotonic() - checked >= 1.0:
             checked = time.monotonic()
             for consumer in consumers:
                 consumer.check_worker_health()
-    log.info("received %s: stopping", signal.Signals(lead._signum).name, extra={"event": "consumer_stopping"})
+    log.info("received %s: stopping", signal.Signals(stopped_by._signum).name, extra={"event": "consumer_stopping"})
     for consumer in consumers:
         consumer.stop_flag.set()  # no queue claims more while the others finish
     deadline = time.monotonic() + grace
     for consumer in consumers:
         consumer.shutdown_timeout = max(deadline - time.monotonic(), 0.0)
-        consumer.stop(graceful=lead._graceful)
+        consumer.stop(graceful=stopped_by._graceful)
 
 
 def run_consumer(settings: Settings, metrics_port: int = 0) -> None:

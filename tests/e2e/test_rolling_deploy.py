@@ -132,6 +132,7 @@ def test_consumers_from_before_the_compact_format_run_format_2_and_bury_format_3
         assert new_api.request("GET", f"/jobs/{old_ids[1]}")[2]["result"] == {"processed": "old 1"}
         assert new_api.request("GET", f"/jobs/{early}")[2]["result"] == {"processed": "too early"}
     finally:
-        for proc in (worker, old_worker, new_api, old_api, pinned):
-            if proc is not None:
-                assert proc.stop(signal.SIGTERM, timeout=30) == 0, proc.output()[-2000:]
+        running = [proc for proc in (worker, old_worker, new_api, old_api, pinned) if proc is not None]
+        codes = [proc.stop(signal.SIGTERM, timeout=30) for proc in running]  # every one stopped, then checked
+        for proc, code in zip(running, codes, strict=True):
+            assert code == 0, proc.output()[-2000:]
