@@ -27,7 +27,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.measuring import alternating, cpu_seconds, post_jobs_run, rounds_and_duration  # noqa: E402
+from bench.measuring import alternating, post_jobs_with_cpu, rounds_and_duration  # noqa: E402
 from harness.processes import Forkline, RedisProcess, children_of  # noqa: E402
 
 SETUPS = {"ingest": "adapters.wiring:build_app", "no-op store": "bench.ceilings:noop_store_app",
@@ -79,14 +79,10 @@ def measure(name: str, duration: int, tmp: Path) -> dict:
     api = Forkline("serve", tmp, {"REDIS_URL": redis.url, "APP_FACTORY": SETUPS[name]})
     try:
         api.start(timeout=30)
-        post_jobs_run(api.port, 2, warmup=0)  # the warm-up, outside the CPU count
-        workers = children_of(api.pid)
-        before = cpu_seconds(workers)
-        line = post_jobs_run(api.port, duration, warmup=0)
-        used = cpu_seconds(workers) - before
+        line = post_jobs_with_cpu(api.port, duration, lambda: children_of(api.pid))
         return {"setup": name, "rps": line["rps"], "p50_ms": line["p50_ms"], "p99_ms": line["p99_ms"],
-                "cpu_us_per_request": round(used / max(1, line["requests"]) * 1e6, 1), "non2xx": line["non2xx"],
-                "errors": line["errors"], "workers": len(workers)}
+                "cpu_us_per_request": line["cpu_us_per_request"], "non2xx": line["non2xx"],
+                "errors": line["errors"], "workers": line["processes"]}
     finally:
         api.stop()
         redis.stop()

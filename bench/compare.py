@@ -47,7 +47,7 @@ from bench.measuring import (  # noqa: E402
     calibration,
     cpu_seconds,
     noisy_rounds,
-    post_jobs_run,
+    post_jobs_with_cpu,
     throwaway_redis,
     titled,
 )
@@ -79,11 +79,7 @@ def wrk_runs(port: int, duration: int, web: Callable[[], list[int]]) -> dict[str
     out = subprocess.run([str(BENCH / "http.sh"), f"http://127.0.0.1:{port}", str(duration), "64"], env=env,
                          capture_output=True, text=True, timeout=4 * duration + 120, check=True)
     found = {line["scenario"]: line for line in map(json.loads, out.stdout.splitlines()) if "scenario" in line}
-    post_jobs_run(port, 2, warmup=0)  # the warm-up, outside the CPU count
-    pids = web()
-    before = cpu_seconds(pids)
-    line = post_jobs_run(port, duration, warmup=0)
-    line["cpu_us_per_request"] = round((cpu_seconds(pids) - before) / max(1, line["requests"]) * 1e6, 1)
+    line = post_jobs_with_cpu(port, duration, web)
     found[line["scenario"]] = line
     return found
 

@@ -10,7 +10,7 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -43,6 +43,18 @@ def post_jobs_run(port: int, duration: int, warmup: int = 2) -> dict:
                          env={**os.environ, "SCENARIOS": "jobs", "WARMUP_S": str(warmup)}, capture_output=True,
                          text=True, timeout=4 * duration + 120, check=True)
     [line] = [json.loads(line) for line in out.stdout.splitlines() if line.startswith('{"scenario"')]
+    return line
+
+
+def post_jobs_with_cpu(port: int, duration: int, pids: Callable[[], list[int]]) -> dict:
+    """post_jobs_run after a 2 s warm-up, with `cpu_us_per_request`: the CPU of the processes `pids()`
+    names over the measured run, divided by the requests wrk counted (the one definition of it)."""
+    post_jobs_run(port, 2, warmup=0)  # the warm-up, outside the CPU count
+    measured = pids()
+    before = cpu_seconds(measured)
+    line = post_jobs_run(port, duration, warmup=0)
+    line["cpu_us_per_request"] = round((cpu_seconds(measured) - before) / max(1, line["requests"]) * 1e6, 1)
+    line["processes"] = len(measured)
     return line
 
 

@@ -27,6 +27,7 @@ from adapters.job_timeout import JobWatchdog
 from adapters.logs import REQUEST_ID, TRACE, FastLogger
 from adapters.redis.client import RedisTarget
 from adapters.redis.framing import (
+    COMPACT_FORMAT,
     HUEY_FORMAT,
     MESSAGE_FORMAT,
     compact_message,
@@ -122,7 +123,7 @@ class ForklineHuey(RedisHuey):
         return frame_message(task.id, super().serialize_task(task), min(self.keys.format, HUEY_FORMAT))
 
     def deserialize_task(self, data: bytes) -> Task:
-        if message_format(data) == 3:
+        if message_format(data) == COMPACT_FORMAT:
             job_id, job_type, payload, request_id, replays = read_compact(data)
             return self.run_job_task.task_class((job_type, payload, request_id, replays), {}, id=job_id)
         return super().deserialize_task(unframe_message(data))
@@ -281,7 +282,7 @@ def queue_huey(queue_keys: QueueKeys) -> ForklineHuey:
 def encode_job(job: JobRecord, queue_keys: QueueKeys, newest: int = MESSAGE_FORMAT) -> bytes:
     """The queue message for a job record, as the HTTP side enqueues it: in its keyspace's format, no
     newer than `newest` (QUEUE_MESSAGE_FORMAT)."""
-    if min(queue_keys.format, newest) >= 3:
+    if min(queue_keys.format, newest) >= COMPACT_FORMAT:
         return compact_message(job.id, job.type, job.payload, job.requestId or "", job.replays)
     huey = queue_huey(queue_keys)
     message: bytes = huey.serialize_task(huey.run_job_task.s(job.type, job.payload, job.requestId or "",
