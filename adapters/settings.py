@@ -96,6 +96,13 @@ class Settings(BaseSettings):
                 raise ValueError(f"{item!r}: give host:port")
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value and value.split("://", 1)[0] not in ("redis", "rediss", "unix"):
+            raise ValueError(f"{value.split('://', 1)[0]!r}: give redis://, rediss:// (TLS) or unix:// (a socket path)")
+        return value
+
     @field_validator("consumer_queues")
     @classmethod
     def _known_queues(cls, value: str) -> str:

@@ -77,16 +77,20 @@ def request(port: int, method: str, path: str, body=None, headers=None, timeout:
 class RedisProcess:
     """A real redis-server on a free loopback port, stoppable and restartable."""
 
-    def __init__(self, data_dir: Path, persist: bool = True, extra: tuple[str, ...] = ()):
+    def __init__(self, data_dir: Path, persist: bool = True, extra: tuple[str, ...] = (),
+                 unix_socket: Path | None = None):
+        """`unix_socket`: listen on that socket path only (no TCP port)."""
         self.port = free_port()
         self.data_dir = data_dir
         self.persist = persist
-        self.extra = extra  # more redis-server options
+        self.unix_socket = unix_socket
+        socket_options = ("--unixsocket", str(unix_socket), "--unixsocketperm", "700", "--port", "0")
+        self.extra = extra + (socket_options if unix_socket else ())  # more redis-server options
         self.proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"unix://{self.unix_socket}?db=0" if self.unix_socket else f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         self.proc = start_redis(self.port, self.data_dir, self.persist, extra=self.extra)

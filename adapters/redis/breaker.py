@@ -5,7 +5,7 @@ import threading
 import time
 from typing import Any
 
-from redis.connection import Connection, SSLConnection
+from redis.connection import Connection, SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import ConnectionError
 from redis.exceptions import TimeoutError as RedisTimeout
 
@@ -98,3 +98,12 @@ class GuardedConnection(_Guarded, Connection):
 
 class GuardedSSLConnection(_Guarded, SSLConnection):
     pass
+
+
+class GuardedUnixConnection(_Guarded, UnixDomainSocketConnection):
+    pass
+
+
+# The connection class redis-py would pick for a URL's scheme, with the breaker in front.
+GUARDED_BY_SCHEME: dict[str, type[_Guarded]] = {
+    "redis": GuardedConnection, "rediss": GuardedSSLConnection, "unix": GuardedUnixConnection}

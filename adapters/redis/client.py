@@ -19,7 +19,7 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from adapters.process_id import current_pid
-from adapters.redis.breaker import Breaker, GuardedConnection, GuardedSSLConnection, breaker_for
+from adapters.redis.breaker import GUARDED_BY_SCHEME, Breaker, breaker_for
 from adapters.redis.script_socket import ScriptSocket
 from adapters.redis.scripts import LuaScript
 from functions.errors import NotAcknowledged, Unavailable
@@ -74,7 +74,7 @@ class RedisTarget:
             # Every call through this client (and the dedicated script connections made from its pool)
             # passes this process's breaker for the target: a Redis that hangs costs one timeout, not one
             # per request.
-            guarded = GuardedSSLConnection if urlsplit(self.url).scheme == "rediss" else GuardedConnection
+            guarded = GUARDED_BY_SCHEME[urlsplit(self.url).scheme]
             return Redis.from_url(self.url, connection_class=guarded, breaker=breaker_for(self.url), **options)
         parsed = parse_url(self.url)
         credentials: dict[str, Any] = {k: parsed[k] for k in ("username", "password", "db")
@@ -93,6 +93,8 @@ class RedisTarget:
         if self.sentinels:
             return f"sentinel master {self.master!r} via " + ",".join(f"{h}:{p}" for h, p in self.sentinels)
         parts = urlsplit(self.url)
+        if parts.scheme == "unix":
+            return f"unix://{parts.path}"
         return f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path}"
 
 

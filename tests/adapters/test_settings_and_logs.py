@@ -25,7 +25,8 @@ def test_defaults_and_environment(monkeypatch):
     assert load_settings().web_workers == (os.cpu_count() or 1) + 1
 
 
-@pytest.mark.parametrize("name, value", [("PORT", "70000"), ("WORKER_CONCURRENCY", "zero"), ("LOG_LEVEL", "loud")])
+@pytest.mark.parametrize("name, value", [("PORT", "70000"), ("WORKER_CONCURRENCY", "zero"), ("LOG_LEVEL", "loud"),
+                                         ("REDIS_URL", "http://127.0.0.1:6379")])
 def test_an_invalid_value_names_the_variable(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError) as err:

@@ -9,7 +9,9 @@ import subprocess
 
 import pytest
 
-from harness.processes import Forkline, wait_until
+from adapters.redis.client import RedisTarget
+from adapters.redis.keys import queue_keys
+from harness.processes import Forkline, RedisProcess, wait_until
 from tests.stats import template_figures
 
 ENV = {"WEB_CONCURRENCY": "2", "JOB_BACKOFF_BASE": "0.2", "GRACEFUL_TIMEOUT": "10"}
@@ -55,6 +57,29 @@ def test_the_templates_three_curl_commands(serve_and_worker):
     # The jobs ran in the worker process; the server runs no consumer.
     assert f"job {failing['jobId']} is dead after 4 attempts" in worker.output()
     assert "consumer started" in worker.output() and "consumer started" not in api.output()
+
+
+def test_a_redis_on_a_unix_socket_serves_api_and_consumers(tmp_path):
+    """REDIS_URL=unix://<path>, Redis listening on no TCP port: every process (the breaker's connections
+    included) reaches it by its socket."""
+    redis_proc = RedisProcess(tmp_path / "redis", persist=False, unix_socket=tmp_path / "redis.sock")
+    redis_proc.start()
+    env = {**ENV, "REDIS_URL": redis_proc.url}
+    api = Forkline("serve", tmp_path, env).start()
+    worker = Forkline("worker", tmp_path, env).start(wait_http=False)
+    try:
+        assert api.request("GET", "/health")[2]["dependencies"] == {"redis": "up"}
+        ok = api.request("POST", "/jobs", {"message": "by socket"})[2]["jobId"]
+        failing = api.request("POST", "/jobs", {"message": "nope", "shouldFail": True})[2]["jobId"]
+        wait_until(lambda: api.request("GET", f"/jobs/{failing}")[2]["state"] == "dead", 30, 0.2,
+                   "the failing job dead after its retries")
+        assert api.request("GET", f"/jobs/{ok}")[2]["result"] == {"processed": "by socket"}
+        assert redis_proc.client().hget(queue_keys("default").job(ok), "state") == b"completed"
+    finally:
+        codes = [worker.stop(signal.SIGTERM, timeout=30), api.stop(signal.SIGTERM, timeout=30)]
+        redis_proc.stop()
+    assert codes == [0, 0], worker.output()[-2000:] + api.output()[-2000:]
+    assert RedisTarget(redis_proc.url).describe() == f"unix://{tmp_path / 'redis.sock'}"  # as warnings name it
 
 
 def test_head_through_bjoern_sends_headers_only_and_the_connection_serves_on(tmp_path, redis_url):
