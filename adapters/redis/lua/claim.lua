@@ -12,11 +12,15 @@
 -- Returns 0 (after recording the completions) while the queue is paused.
 -- A message is framed "<job id>[ <format>]\n<huey message>" (adapters/redis/framing.py).
 local now = tonumber(ARGV[1])
+index_batch()
 for i = 8, #ARGV, 3 do
   finish(ARGV[3] .. ARGV[i], KEYS[3], KEYS[2], 'completed', 'result', ARGV[i + 1], ARGV[1], 'completed',
          ARGV[5], ARGV[i + 2])
 end
-if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  index_flush()
+  return 0
+end
 move_due(KEYS[1], KEYS[2], KEYS[6], KEYS[5], ARGV[3], ARGV[1], ARGV[7], 100)
 -- Priorities: the queue list holds priority 5 (the default), "<queue>:p<n>" the others, and
 -- KEYS[5] which of those may hold messages. The next message is the oldest of the list whose
@@ -73,4 +77,5 @@ while #claimed < wanted * 6 and popped < wanted * 4 do
     table.insert(claimed, trace)
   end
 end
+index_flush()
 return claimed

@@ -140,3 +140,25 @@ def test_the_history_counts_what_ran(ports, settings):
     assert sum(b.accepted + b.completed for b in slow.buckets) == 0
     with pytest.raises(InvalidInput):
         listing.job_history({"step": "minute", "since": str(now - 2 * 86400)}, ports.jobs, now)
+
+
+def test_a_claim_that_moves_many_jobs_at_once_keeps_the_lists_and_the_history(ports):
+    """One claim round trip takes ten messages, the next records their ten outcomes: each script's index
+    and history writes are gathered and made once per key (lua/index.lua), and still match the records."""
+    ids = [submit(ports, {"message": str(n)}) for n in range(10)]
+    huey.storage.batch = 10
+    try:
+        tasks = [huey.dequeue() for _ in range(10)]  # one claim script: ten messages
+        assert {t.id for t in tasks} == set(ids) and listed(ports, state="queued") == []
+        assert sorted(listed(ports, state="active")) == sorted(ids)
+        for task in tasks:
+            huey.execute(task)  # the outcomes wait for the next claim
+        assert listed(ports, state="completed") == []
+        huey.storage.flush()  # one claim script: ten completions
+    finally:
+        huey.storage.batch = 1
+    assert_lists_match_records(ports)
+    assert sorted(listed(ports, state="completed")) == sorted(ids)
+    totals = {e: sum(getattr(b, e) for b in listing.job_history({}, ports.jobs, time.time()).buckets)
+              for e in ("accepted", "completed")}
+    assert totals == {"accepted": 10, "completed": 10}
