@@ -65,9 +65,10 @@ def test_a_redis_on_a_unix_socket_serves_api_and_consumers(tmp_path):
     redis_proc = RedisProcess(tmp_path / "redis", persist=False, unix_socket=tmp_path / "redis.sock")
     redis_proc.start()
     env = {**ENV, "REDIS_URL": redis_proc.url}
-    api = Forkline("serve", tmp_path, env).start()
-    worker = Forkline("worker", tmp_path, env).start(wait_http=False)
+    api, worker = Forkline("serve", tmp_path, env), Forkline("worker", tmp_path, env)
     try:
+        api.start()
+        worker.start(wait_http=False)
         assert api.request("GET", "/health")[2]["dependencies"] == {"redis": "up"}
         ok = api.request("POST", "/jobs", {"message": "by socket"})[2]["jobId"]
         failing = api.request("POST", "/jobs", {"message": "nope", "shouldFail": True})[2]["jobId"]
