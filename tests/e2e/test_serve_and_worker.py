@@ -1,6 +1,7 @@
 """The template's three curl commands against `forkline serve` and `forkline worker` started as
 two separate processes on one Redis, as the containers run them (not `forkline run`)."""
 
+import contextlib
 import datetime
 import http.client
 import json
@@ -17,13 +18,25 @@ from tests.stats import template_figures
 ENV = {"WEB_CONCURRENCY": "2", "JOB_BACKOFF_BASE": "0.2", "GRACEFUL_TIMEOUT": "10"}
 
 
+@contextlib.contextmanager
+def serving(tmp_path, redis_url: str):
+    """`forkline serve` and `forkline worker` on `redis_url`; both stopped whatever happens, and both
+    must exit 0 when the body did not fail."""
+    env = {**ENV, "REDIS_URL": redis_url}
+    api, worker = Forkline("serve", tmp_path, env), Forkline("worker", tmp_path, env)
+    try:
+        api.start()
+        worker.start(wait_http=False)
+        yield api, worker
+    finally:
+        codes = [worker.stop(signal.SIGTERM, timeout=30), api.stop(signal.SIGTERM, timeout=30)]
+    assert codes == [0, 0], worker.output()[-2000:] + api.output()[-2000:]
+
+
 @pytest.fixture
 def serve_and_worker(tmp_path, redis_url):
-    api = Forkline("serve", tmp_path, {**ENV, "REDIS_URL": redis_url}).start()
-    worker = Forkline("worker", tmp_path, {**ENV, "REDIS_URL": redis_url}).start(wait_http=False)
-    yield api, worker
-    codes = [worker.stop(signal.SIGTERM, timeout=30), api.stop(signal.SIGTERM, timeout=30)]  # both, whatever
-    assert codes == [0, 0], worker.output()[-2000:] + api.output()[-2000:]
+    with serving(tmp_path, redis_url) as pair:
+        yield pair
 
 
 def curl(*args: str) -> tuple[int, dict]:
@@ -64,22 +77,17 @@ def test_a_redis_on_a_unix_socket_serves_api_and_consumers(tmp_path):
     included) reaches it by its socket."""
     redis_proc = RedisProcess(tmp_path / "redis", persist=False, unix_socket=tmp_path / "redis.sock")
     redis_proc.start()
-    env = {**ENV, "REDIS_URL": redis_proc.url}
-    api, worker = Forkline("serve", tmp_path, env), Forkline("worker", tmp_path, env)
     try:
-        api.start()
-        worker.start(wait_http=False)
-        assert api.request("GET", "/health")[2]["dependencies"] == {"redis": "up"}
-        ok = api.request("POST", "/jobs", {"message": "by socket"})[2]["jobId"]
-        failing = api.request("POST", "/jobs", {"message": "nope", "shouldFail": True})[2]["jobId"]
-        wait_until(lambda: api.request("GET", f"/jobs/{failing}")[2]["state"] == "dead", 30, 0.2,
-                   "the failing job dead after its retries")
-        assert api.request("GET", f"/jobs/{ok}")[2]["result"] == {"processed": "by socket"}
-        assert redis_proc.client().hget(queue_keys("default").job(ok), "state") == b"completed"
+        with serving(tmp_path, redis_proc.url) as (api, _):
+            assert api.request("GET", "/health")[2]["dependencies"] == {"redis": "up"}
+            ok = api.request("POST", "/jobs", {"message": "by socket"})[2]["jobId"]
+            failing = api.request("POST", "/jobs", {"message": "nope", "shouldFail": True})[2]["jobId"]
+            wait_until(lambda: api.request("GET", f"/jobs/{failing}")[2]["state"] == "dead", 30, 0.2,
+                       "the failing job dead after its retries")
+            assert api.request("GET", f"/jobs/{ok}")[2]["result"] == {"processed": "by socket"}
+            assert redis_proc.client().hget(queue_keys("default").job(ok), "state") == b"completed"
     finally:
-        codes = [worker.stop(signal.SIGTERM, timeout=30), api.stop(signal.SIGTERM, timeout=30)]
         redis_proc.stop()
-    assert codes == [0, 0], worker.output()[-2000:] + api.output()[-2000:]
     assert RedisTarget(redis_proc.url).describe() == f"unix://{tmp_path / 'redis.sock'}"  # as warnings name it
 
 
