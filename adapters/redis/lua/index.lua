@@ -55,8 +55,12 @@ local function index_flush()
         table.insert(removed, id)
       end
     end
-    if #removed > 0 then redis.call('ZREM', key, unpack(removed)) end
-    if #added > 0 then redis.call('ZADD', key, unpack(added)) end
+    for i = 1, #removed, 1000 do  -- unpack() fails past Lua's stack limit (~8,000 values)
+      redis.call('ZREM', key, unpack(removed, i, math.min(i + 999, #removed)))
+    end
+    for i = 1, #added, 1000 do  -- score, member pairs
+      redis.call('ZADD', key, unpack(added, i, math.min(i + 999, #added)))
+    end
   end
   for key, fields in pairs(batch.history) do
     for field, by in pairs(fields) do history_incr(key, field, by) end

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from adapters.redis import keys
+from adapters.redis import keys, scripts
 from adapters.redis.job_lists import index_key
 from adapters.wiring import configure_consumer
 from functions import dead_letters, listing
@@ -162,3 +162,21 @@ def test_a_claim_that_moves_many_jobs_at_once_keeps_the_lists_and_the_history(po
     totals = {e: sum(getattr(b, e) for b in listing.job_history({}, ports.jobs, time.time()).buckets)
               for e in ("accepted", "completed")}
     assert totals == {"accepted": 10, "completed": 10}
+
+
+def test_a_batch_larger_than_one_lua_unpack_is_written_whole(ports):
+    """index_flush() writes in chunks: Lua's unpack() refuses ~8,000 values, a batch may hold more."""
+    driver = b"""
+index_batch()
+for i = 1, tonumber(ARGV[1]) do
+  index_move('{t}:job:' .. i, 'queued', 'completed', i)
+  history_add('{t}:job:' .. i, 'completed', 120)
+end
+index_flush()
+"""
+    client = ports.redis.client
+    client.zadd("{t}:jobs:queued", {str(n): n for n in range(1, 10_001)})
+    source = (scripts._LUA / "index.lua").read_bytes() + driver
+    client.eval(source, 0, 10_000)
+    assert (client.zcard("{t}:jobs:completed"), client.zcard("{t}:jobs:queued")) == (10_000, 0)
+    assert client.hget("{t}:history:0", "2:completed") == b"10000"
