@@ -14,6 +14,7 @@ import pytest
 from adapters.redis import keys
 from harness.processes import Forkline, children_of, wait_until
 from tests.redis_setups import RedisClusterGroup
+from tests.serving import serving
 from tests.stats import template_figures
 
 ENV = {"WEB_CONCURRENCY": "2", "JOB_BACKOFF_BASE": "0.2", "GRACEFUL_TIMEOUT": "5", "JOB_LEASE": "2",
@@ -34,15 +35,8 @@ def cluster(tmp_path_factory):
 @pytest.fixture
 def stack(cluster, tmp_path):
     cluster.flush()
-    env = {**ENV, "REDIS_URL": cluster.url}
-    api, worker = Forkline("serve", tmp_path, env), Forkline("worker", tmp_path, env)
-    try:
-        api.start()
-        worker.start(wait_http=False)
-        yield api, worker
-    finally:
-        assert worker.stop(signal.SIGTERM, timeout=30) == 0, worker.output()[-3000:]
-        assert api.stop(signal.SIGTERM, timeout=30) == 0, api.output()[-3000:]
+    with serving(tmp_path, {**ENV, "REDIS_URL": cluster.url}) as pair:
+        yield pair
 
 
 def owner_port(cluster: RedisClusterGroup, queue: str) -> int:

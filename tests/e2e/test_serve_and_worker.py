@@ -1,7 +1,6 @@
 """The template's three curl commands against `forkline serve` and `forkline worker` started as
 two separate processes on one Redis, as the containers run them (not `forkline run`)."""
 
-import contextlib
 import datetime
 import http.client
 import json
@@ -13,29 +12,15 @@ import pytest
 from adapters.redis.client import RedisTarget
 from adapters.redis.keys import queue_keys
 from harness.processes import Forkline, RedisProcess, wait_until
+from tests.serving import serving
 from tests.stats import template_figures
 
 ENV = {"WEB_CONCURRENCY": "2", "JOB_BACKOFF_BASE": "0.2", "GRACEFUL_TIMEOUT": "10"}
 
 
-@contextlib.contextmanager
-def serving(tmp_path, redis_url: str):
-    """`forkline serve` and `forkline worker` on `redis_url`; both stopped whatever happens, and both
-    must exit 0 when the body did not fail."""
-    env = {**ENV, "REDIS_URL": redis_url}
-    api, worker = Forkline("serve", tmp_path, env), Forkline("worker", tmp_path, env)
-    try:
-        api.start()
-        worker.start(wait_http=False)
-        yield api, worker
-    finally:
-        codes = [worker.stop(signal.SIGTERM, timeout=30), api.stop(signal.SIGTERM, timeout=30)]
-    assert codes == [0, 0], worker.output()[-2000:] + api.output()[-2000:]
-
-
 @pytest.fixture
 def serve_and_worker(tmp_path, redis_url):
-    with serving(tmp_path, redis_url) as pair:
+    with serving(tmp_path, {**ENV, "REDIS_URL": redis_url}) as pair:
         yield pair
 
 
@@ -78,7 +63,7 @@ def test_a_redis_on_a_unix_socket_serves_api_and_consumers(tmp_path):
     redis_proc = RedisProcess(tmp_path / "redis", persist=False, unix_socket=tmp_path / "redis.sock")
     redis_proc.start()
     try:
-        with serving(tmp_path, redis_proc.url) as (api, _):
+        with serving(tmp_path, {**ENV, "REDIS_URL": redis_proc.url}) as (api, _):
             assert api.request("GET", "/health")[2]["dependencies"] == {"redis": "up"}
             ok = api.request("POST", "/jobs", {"message": "by socket"})[2]["jobId"]
             failing = api.request("POST", "/jobs", {"message": "nope", "shouldFail": True})[2]["jobId"]
@@ -119,15 +104,10 @@ def test_a_full_log_disk_leaves_requests_and_jobs_alone(tmp_path, redis_url):
     logs.mkdir()
     (logs / f"forkline-{datetime.datetime.now(datetime.UTC):%Y-%m-%d}.log").symlink_to("/dev/full")
     env = {**ENV, "REDIS_URL": redis_url, "LOG_DIR": str(logs)}
-    api = Forkline("serve", tmp_path, env).start()
-    worker = Forkline("worker", tmp_path, env).start(wait_http=False)
-    try:
+    with serving(tmp_path, env) as (api, worker):
         accepted = [api.request("POST", "/jobs", {"message": f"m{n}"})[2]["jobId"] for n in range(20)]
         wait_until(lambda: all(api.request("GET", f"/jobs/{i}")[2]["state"] == "completed" for i in accepted),
                    30, 0.2, "every job completed")
-    finally:
-        assert worker.stop(signal.SIGTERM, timeout=30) == 0, worker.output()[-2000:]
-        assert api.stop(signal.SIGTERM, timeout=30) == 0, api.output()[-2000:]
     output = api.output() + worker.output()
     assert "Traceback" not in output and "Logging error" not in output
     notes = [line for line in output.splitlines() if "log line(s) dropped" in line]
