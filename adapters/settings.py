@@ -9,6 +9,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from functions.jobs import declared_queues, queue_of_type
 from functions.periodic import Periodic, parse_periodic
 
+# What REDIS_URL may start with: each has its connection class behind the breaker
+# (adapters/redis/breaker.py GUARDED_BY_SCHEME).
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
@@ -99,7 +103,7 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: str | None) -> str | None:
-        if value and value.split("://", 1)[0] not in ("redis", "rediss", "unix"):
+        if value and value.split("://", 1)[0] not in REDIS_SCHEMES:
             raise ValueError(f"{value.split('://', 1)[0]!r}: give redis://, rediss:// (TLS) or unix:// (a socket path)")
         return value
 

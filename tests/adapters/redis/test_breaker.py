@@ -7,6 +7,7 @@ from redis.exceptions import ConnectionError
 import adapters.redis.breaker as breaker_module
 from adapters.redis.breaker import Breaker
 from adapters.redis.client import RedisHandle
+from adapters.settings import REDIS_SCHEMES
 
 
 @pytest.fixture
@@ -57,3 +58,7 @@ def test_a_real_refused_connection_opens_the_target_s_breaker_and_calls_fail_at_
         dead.client.ping()
     alive = RedisHandle(redis_url)
     assert alive.client.ping() and not alive.breaker.open  # one breaker per target
+
+
+def test_every_scheme_settings_accept_has_its_guarded_connection_class():
+    assert set(breaker_module.GUARDED_BY_SCHEME) == set(REDIS_SCHEMES)
